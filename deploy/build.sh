@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# build.sh: one entry point for a fresh Debian 12 machine.
+#   build.sh run            install what is missing, build (Release), start the main job
+#   build.sh test           install what is missing, build (Debug), run the whole test suite
+#   build.sh test-tsan      the suite under ThreadSanitizer
+#   build.sh test-asan      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   build.sh deps           only install what is missing
+# Build trees live in build/<flavour>; set WEFT_BUILD_DIR to move them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build_root=${WEFT_BUILD_DIR:-$root/build}
+
+packages=(
+  g++ cmake ninja-build pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
+  procps
+)
+
+install_deps() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "build.sh: installing ${missing[*]}" >&2
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# configure_and_build FLAVOUR BUILD_TYPE [extra cmake args...]
+configure_and_build() {
+  local flavour=$1 type=$2; shift 2
+  local dir=$build_root/$flavour
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}
+
+run_tests() {
+  local dir=$build_root/$1
+  ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 300
+}
+
+cmd=${1:-}
+case "$cmd" in
+  deps) install_deps ;;
+  run)
+    install_deps
+    configure_and_build release Release
+    shift
+    exec "$build_root/release/examples/echo_server" "$@"
+    ;;
+  test)
+    install_deps
+    configure_and_build debug Debug
+    run_tests debug
+    ;;
+  test-tsan)
+    install_deps
+    configure_and_build tsan RelWithDebInfo -DWEFT_SANITIZE=thread
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan.supp" run_tests tsan
+    ;;
+  test-asan)
+    install_deps
+    configure_and_build asan RelWithDebInfo -DWEFT_SANITIZE=address
+    ASAN_OPTIONS="detect_leaks=1 abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" run_tests asan
+    ;;
+  *)
+    echo "usage: deploy/build.sh run|test|test-tsan|test-asan|deps" >&2
+    exit 2
+    ;;
+esac

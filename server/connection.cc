@@ -1,0 +1,168 @@
+#include "weft/connection.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/internal/poll_waiter.h"
+#include "server/internal/task_control.h"
+
+namespace weft {
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+absl::Status IoError(int err, absl::string_view op) {
+  if (err == ECONNRESET || err == EPIPE || err == ENOTCONN || err == ETIMEDOUT) {
+    return absl::UnavailableError(absl::StrCat(op, ": connection lost: ", std::strerror(err)));
+  }
+  return absl::ErrnoToStatus(err, op);
+}
+
+IoWaiter& CurrentWaiter(internal::TaskControl* task) {
+  IoWaiter* waiter = task != nullptr ? task->waiter() : nullptr;
+  return waiter != nullptr ? *waiter : internal::DefaultWaiter();
+}
+
+}  // namespace
+
+Connection::Connection(int fd, Endpoint peer, Endpoint local, ConnectionLimits limits)
+    : fd_(fd),
+      peer_(std::move(peer)),
+      local_(std::move(local)),
+      idle_timeout_(limits.idle_timeout),
+      lifetime_deadline_(DeadlineAfter(limits.max_lifetime)),
+      counters_(std::make_unique<internal::IoCounters>()),
+      task_(internal::CurrentTask()) {
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  if (task_ != nullptr) task_->AttachConnection(fd_, counters_.get());
+}
+
+Connection::~Connection() { Close(); }
+
+void Connection::Close() {
+  if (fd_ < 0) return;
+  // Detach first: after this no Interrupt can shut down a descriptor number we no longer own.
+  if (task_ != nullptr) task_->DetachConnection();
+  ::close(fd_);
+  fd_ = -1;
+}
+
+Deadline Connection::OperationDeadline() const {
+  return std::min({deadline_, lifetime_deadline_, DeadlineAfter(idle_timeout_)});
+}
+
+absl::Status Connection::Wait(bool readable) {
+  const Deadline deadline = OperationDeadline();
+  absl::Status status = CurrentWaiter(task_).Wait(
+      fd_, readable ? IoInterest::kReadable : IoInterest::kWritable, deadline);
+  if (absl::IsDeadlineExceeded(status)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        readable ? "read from " : "write to ", peer_.ToString(), " timed out"));
+  }
+  return status;
+}
+
+absl::StatusOr<std::size_t> Connection::Read(absl::Span<char> buffer) {
+  if (buffer_pos_ < buffer_.size()) {
+    const std::size_t n = std::min(buffer.size(), buffer_.size() - buffer_pos_);
+    std::memcpy(buffer.data(), buffer_.data() + buffer_pos_, n);
+    buffer_pos_ += n;
+    return n;
+  }
+  return ReadFromSocket(buffer);
+}
+
+absl::StatusOr<std::size_t> Connection::ReadFromSocket(absl::Span<char> buffer) {
+  if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
+  if (buffer.empty() || eof_) return 0;
+  while (true) {
+    const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
+    if (n > 0) {
+      counters_->bytes_in.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      counters_->Touch();
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      eof_ = true;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return IoError(errno, "read");
+    if (absl::Status s = Wait(/*readable=*/true); !s.ok()) return s;
+  }
+}
+
+absl::StatusOr<std::string> Connection::ReadLine(std::size_t max_length) {
+  std::size_t scan_from = buffer_pos_;
+  while (true) {
+    const std::size_t newline = buffer_.find('\n', scan_from);
+    if (newline != std::string::npos) {
+      std::size_t end = newline;
+      if (end > buffer_pos_ && buffer_[end - 1] == '\r') --end;
+      if (end - buffer_pos_ > max_length) break;
+      std::string line = buffer_.substr(buffer_pos_, end - buffer_pos_);
+      buffer_pos_ = newline + 1;
+      return line;
+    }
+    // One byte of slack: the pending bytes may end in the '\r' of a "\r\n".
+    if (buffer_.size() - buffer_pos_ > max_length + 1) break;
+    buffer_.erase(0, buffer_pos_);
+    buffer_pos_ = 0;
+    scan_from = buffer_.size();
+    buffer_.resize(scan_from + kReadChunk);
+    absl::StatusOr<std::size_t> n = ReadFromSocket(absl::MakeSpan(&buffer_[scan_from], kReadChunk));
+    buffer_.resize(scan_from + (n.ok() ? *n : 0));
+    if (!n.ok()) return n.status();
+    if (*n == 0) {
+      if (buffer_.empty()) return absl::OutOfRangeError("end of stream");
+      std::string line = std::move(buffer_);
+      buffer_.clear();
+      return line;
+    }
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("line from ", peer_.ToString(), " is longer than ", max_length, " bytes"));
+}
+
+absl::Status Connection::WriteAll(absl::string_view data) {
+  if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      counters_->bytes_out.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      counters_->Touch();
+      data.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) return IoError(errno, "write");
+    if (absl::Status s = Wait(/*readable=*/false); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Connection::ShutdownWrite() {
+  if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
+  if (::shutdown(fd_, SHUT_WR) != 0) return IoError(errno, "shutdown");
+  return absl::OkStatus();
+}
+
+void Connection::SetDeadline(Deadline deadline) { deadline_ = deadline; }
+void Connection::SetIdleTimeout(absl::Duration timeout) { idle_timeout_ = timeout; }
+
+std::uint64_t Connection::bytes_in() const {
+  return counters_->bytes_in.load(std::memory_order_relaxed);
+}
+std::uint64_t Connection::bytes_out() const {
+  return counters_->bytes_out.load(std::memory_order_relaxed);
+}
+
+}  // namespace weft

@@ -1,0 +1,21 @@
+#include "weft/deadline.h"
+
+namespace weft {
+
+Deadline DeadlineAfter(absl::Duration timeout) {
+  const Deadline now = std::chrono::steady_clock::now();
+  if (timeout == absl::InfiniteDuration()) return kNoDeadline;
+  if (timeout <= absl::ZeroDuration()) return now;
+  const auto nanos = absl::ToChronoNanoseconds(timeout);
+  if (nanos >= kNoDeadline - now) return kNoDeadline;
+  return now + nanos;
+}
+
+absl::Duration TimeUntil(Deadline deadline) {
+  if (deadline == kNoDeadline) return absl::InfiniteDuration();
+  const Deadline now = std::chrono::steady_clock::now();
+  if (deadline <= now) return absl::ZeroDuration();
+  return absl::FromChrono(deadline - now);
+}
+
+}  // namespace weft

@@ -1,0 +1,102 @@
+// Connection: what a handler gets for one client — blocking-style I/O with deadlines that
+// cooperates with task shutdown.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "weft/deadline.h"
+#include "weft/endpoint.h"
+
+namespace weft {
+namespace internal {
+struct IoCounters;
+class TaskControl;
+}  // namespace internal
+
+// ConnectionLimits: per-connection timeouts; infinite (off) by default.
+struct ConnectionLimits {
+  // A single read or write that makes no progress for this long fails with DEADLINE_EXCEEDED.
+  absl::Duration idle_timeout = absl::InfiniteDuration();
+  // Every read or write after this long since accept fails with DEADLINE_EXCEEDED.
+  absl::Duration max_lifetime = absl::InfiniteDuration();
+};
+
+// Connection: owns one connected, non-blocking socket and closes it on destruction.
+// Thread contract: used by its own task only (thread-compatible); bytes_in/bytes_out may be read
+// from anywhere.
+//
+// Every blocking operation waits through the running task's IoWaiter and fails with:
+//   CANCELLED          the task was asked to shut down (data already buffered is still read),
+//   DEADLINE_EXCEEDED  the idle timeout, the lifetime cap or the SetDeadline deadline passed,
+//   UNAVAILABLE        the peer reset the connection or it was shut down under the handler,
+//   FAILED_PRECONDITION the connection was closed by the handler.
+class Connection {
+ public:
+  // Connection takes ownership of `fd` (a connected socket; it is made non-blocking).
+  // Servers create connections; tests and custom acceptors may too.
+  Connection(int fd, Endpoint peer, Endpoint local, ConnectionLimits limits = {});
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Read reads up to buffer.size() bytes, blocking until at least one is available.
+  // Returns 0 at end of stream (the peer shut down its write side).
+  [[nodiscard]] absl::StatusOr<std::size_t> Read(absl::Span<char> buffer);
+
+  // ReadLine returns the next line without its "\n" or "\r\n". At end of stream a final
+  // unterminated line is returned as is; after that, OUT_OF_RANGE. A line longer than
+  // `max_length` bytes fails with RESOURCE_EXHAUSTED (nothing is consumed).
+  [[nodiscard]] absl::StatusOr<std::string> ReadLine(std::size_t max_length = 8192);
+
+  // WriteAll writes all of `data` (MSG_NOSIGNAL: a vanished peer is UNAVAILABLE, never SIGPIPE).
+  [[nodiscard]] absl::Status WriteAll(absl::string_view data);
+
+  // ShutdownWrite half-closes: the peer reads end of stream; reading still works.
+  [[nodiscard]] absl::Status ShutdownWrite();
+
+  // Close closes the socket now (the destructor does it otherwise). Idempotent.
+  void Close();
+
+  // SetDeadline sets a deadline for all later I/O (kNoDeadline clears it; the lifetime cap, if
+  // any, still applies).
+  void SetDeadline(Deadline deadline);
+  // SetIdleTimeout changes the per-operation idle timeout.
+  void SetIdleTimeout(absl::Duration timeout);
+
+  const Endpoint& peer() const { return peer_; }
+  const Endpoint& local() const { return local_; }
+  std::uint64_t bytes_in() const;
+  std::uint64_t bytes_out() const;
+  // fd returns the (non-blocking) descriptor for handlers that need a raw socket option;
+  // -1 after Close. Reading or writing it directly bypasses deadlines and shutdown.
+  int fd() const { return fd_; }
+
+ private:
+  // Wait blocks until fd_ is ready for `interest` within the operation's deadline.
+  absl::Status Wait(bool readable);
+  Deadline OperationDeadline() const;
+  // ReadFromSocket reads from the socket itself, bypassing the read-ahead buffer.
+  absl::StatusOr<std::size_t> ReadFromSocket(absl::Span<char> buffer);
+
+  int fd_;
+  const Endpoint peer_;
+  const Endpoint local_;
+  absl::Duration idle_timeout_;
+  Deadline deadline_ = kNoDeadline;
+  Deadline lifetime_deadline_;
+  std::string buffer_;          // Bytes read ahead by ReadLine.
+  std::size_t buffer_pos_ = 0;  // First unconsumed byte of buffer_.
+  bool eof_ = false;
+  std::unique_ptr<internal::IoCounters> counters_;
+  internal::TaskControl* task_;  // The task this connection is attached to, if any.
+};
+
+}  // namespace weft

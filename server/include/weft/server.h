@@ -1,0 +1,99 @@
+// Server: listens for TCP connections and hands each one to a task manager as a task.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "weft/server_options.h"
+#include "weft/task_manager.h"
+
+namespace weft {
+namespace internal {
+class ServerImpl;
+}  // namespace internal
+
+// ServerState: kStopped → Run → kRunning → StopAccepting → kNotAccepting → Stop → kStopped.
+enum class ServerState { kStopped, kRunning, kNotAccepting };
+
+// ServerStateName returns "stopped", "running" or "not_accepting".
+const char* ServerStateName(ServerState state);
+
+// ServerStats: counters since construction (totals) and at this instant (open, running, queued).
+struct ServerStats {
+  ServerState state = ServerState::kStopped;
+  std::uint64_t accepted = 0;  // Connections handed to the task manager.
+  std::uint64_t refused = 0;   // Connections accepted and closed at once (limit, full, no fds).
+  std::uint64_t failed = 0;    // Handlers that ended by throwing (ThreadShutdown excluded).
+  std::size_t open = 0;        // Connections accepted and not yet closed.
+  std::size_t running = 0;     // Tasks running (from the manager).
+  std::size_t queued = 0;      // Tasks waiting (from the manager).
+  absl::Time started = absl::InfinitePast();  // When it last went from stopped to running.
+};
+
+// Server: thread-safe. Run, Stop and StopAccepting are serialised against each other.
+//
+// Shutdown order (Stop): 1. the listening socket is shut down and the accept loop joined;
+// 2. queued connections are closed and every running task's shutdown flag is set, waking its
+// blocked I/O with CANCELLED; 3. after the grace period the sockets of tasks still running are
+// shut down; 4. every task is waited for and every thread joined — only then does Stop return.
+// The destructor calls Stop. Never call Stop from one of the server's own handlers (it would
+// wait for itself; this CHECK-fails).
+class Server {
+ public:
+  // Requires: options.handler is set.
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Run binds, listens and starts accepting. With a manager that has threads of its own it
+  // returns at once; with one that runs tasks on the caller (SingleThreadedTaskManager) it
+  // serves on the calling thread and returns once stopped (or, after StopAccepting, once the
+  // remaining connections are done). Run after Stop starts again; Run after StopAccepting
+  // resumes accepting while existing connections go on.
+  // Errors: FAILED_PRECONDITION (already accepting), INVALID_ARGUMENT (bad address),
+  // UNAVAILABLE (address in use or not local), PERMISSION_DENIED (privileged port), others from
+  // errno. On error nothing is left open and the state is unchanged.
+  [[nodiscard]] absl::Status Run();
+
+  // Stop stops everything (see the shutdown order above) and returns what happened to the
+  // tasks. A no-op on a stopped server.
+  StopReport Stop();
+  StopReport Stop(absl::Duration grace);
+
+  // StopAccepting closes only the listener and returns as soon as it is closed; open
+  // connections go on until their clients close. A no-op unless running.
+  void StopAccepting();
+
+  // Accessors ("returns or sets", as in the seed). Setting address or port takes effect on the
+  // next Run; setting the handler affects connections accepted afterwards.
+  TaskManager& task_manager();
+  // set_task_manager: FAILED_PRECONDITION unless stopped. Requires: manager != nullptr.
+  [[nodiscard]] absl::Status set_task_manager(TaskManagerPtr manager);
+  // socket returns the listening descriptor, or nullopt when not accepting.
+  std::optional<int> socket() const;
+  std::string address() const;
+  void set_address(std::string address);
+  // port returns the bound port while accepting, else the configured one.
+  std::uint16_t port() const;
+  void set_port(std::uint16_t port);
+  Handler connection_handler() const;
+  void set_connection_handler(Handler handler);
+  std::optional<std::size_t> max_connections() const;
+  // set_max_connections applies at once: lowering it refuses new connections, never closes
+  // existing ones.
+  void set_max_connections(std::optional<std::size_t> max_connections);
+
+  ServerState state() const;
+  ServerStats stats() const;
+
+ private:
+  std::unique_ptr<internal::ServerImpl> impl_;
+};
+
+}  // namespace weft

@@ -1,0 +1,47 @@
+// ServerOptions: everything a Server is built from (the seed's initargs).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "weft/connection.h"
+#include "weft/task_manager.h"
+
+namespace weft {
+
+// HandlerArgs: the seed's :args, handed to the handler on every call.
+using HandlerArgs = std::vector<std::string>;
+
+// Handler: serves one connection. Runs on whatever thread its task manager gives it; may block
+// in Connection I/O; should poll ShutdownRequested() in long loops. The server closes the
+// connection when the handler returns or throws; an exception other than ThreadShutdown is
+// logged and counted as a failure, and the server keeps serving.
+using Handler = std::function<void(Connection& connection, const HandlerArgs& args)>;
+
+struct ServerOptions {
+  // Where to listen: IPv4, IPv6 (optionally in brackets) or a host name.
+  std::string address = "127.0.0.1";
+  // TCP port; 0 = an ephemeral port, readable through Server::port() while running.
+  std::uint16_t port = 0;
+  // Required.
+  Handler handler;
+  // The task manager; null = a ThreadedTaskManager without a limit.
+  TaskManagerPtr manager;
+  // Refuse (accept and close at once) connections while this many are open. Ignored when the
+  // manager has a limit of its own: as in the seed, the manager's limit takes precedence.
+  std::optional<std::size_t> max_connections;
+  HandlerArgs args;
+  // listen(2) backlog.
+  int backlog = 1024;
+  // Per-connection idle timeout and lifetime cap; off by default.
+  ConnectionLimits limits;
+  // How long Stop() lets tasks end cooperatively before shutting their sockets down.
+  absl::Duration stop_grace = TaskManager::kDefaultGrace;
+};
+
+}  // namespace weft

@@ -1,0 +1,74 @@
+// Task vocabulary shared by every task manager: ids, states, the unit of work and its
+// introspection record, and ThreadShutdown.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/time/time.h"
+
+namespace weft {
+
+// TaskId: a task's identity. Ids come from one process-wide counter: they are unique across
+// every manager and never reused in the life of the process (a stale id can never stop a newer
+// task). 0 is never a valid id.
+using TaskId = std::uint64_t;
+
+// Thunk: the work a task runs. Destroying a thunk that never ran must release what it owns
+// (for a connection task: close the connection).
+using Thunk = absl::AnyInvocable<void()>;
+
+// TaskSpec: what AddTask takes. `peer` labels the task for introspection (the client's
+// address for connection tasks; free text otherwise).
+struct TaskSpec {
+  Thunk run;
+  std::string peer;
+};
+
+// TaskState: a task's life. kQueued → kRunning → kStopping (shutdown requested) → gone.
+// A queued task that is removed or stopped never runs.
+enum class TaskState {
+  kQueued,
+  kRunning,
+  kStopping,
+};
+
+// TaskStateName returns "queued", "running" or "stopping".
+const char* TaskStateName(TaskState state);
+
+// TaskInfo: a snapshot of one task, taken without stopping it. Durations come from the
+// monotonic clock; the absl::Time fields are wall-clock renderings of the same instants.
+struct TaskInfo {
+  TaskId id = 0;
+  TaskState state = TaskState::kQueued;
+  std::string peer;
+  absl::Time created;                             // When AddTask accepted it.
+  absl::Time started = absl::InfinitePast();      // When it began to run; InfinitePast if queued.
+  absl::Time last_activity = absl::InfinitePast();// Last byte in or out; InfinitePast if none.
+  absl::Duration age;                             // Since created.
+  absl::Duration idle;                            // Since last activity (or since start).
+  std::uint64_t bytes_in = 0;                     // Bytes read by the task's connection.
+  std::uint64_t bytes_out = 0;                    // Bytes written by the task's connection.
+};
+
+// TaskManagerStats: counts at one instant.
+struct TaskManagerStats {
+  std::size_t running = 0;   // Tasks running or stopping.
+  std::size_t queued = 0;    // Tasks admitted but not started.
+};
+
+// StopReport: how a StopAllTasks went.
+struct StopReport {
+  std::size_t cooperative = 0;  // Running tasks that ended within the grace period.
+  std::size_t forced = 0;       // Running tasks whose connection had to be shut down.
+  std::size_t dropped = 0;      // Queued tasks discarded without running.
+};
+
+// ThreadShutdown: thrown by a task to end itself at once; the manager catches it at the task
+// boundary and treats the task as finished normally. Deliberately not derived from
+// std::exception, so `catch (const std::exception&)` in handler code cannot swallow it.
+struct ThreadShutdown {};
+
+}  // namespace weft

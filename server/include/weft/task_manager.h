@@ -1,0 +1,83 @@
+// TaskManager: the seed's task manager protocol, the seam between networking and scheduling.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "weft/task.h"
+
+namespace weft {
+
+// TaskManager: runs tasks. A Server depends only on this interface. All methods are
+// thread-safe unless stated. None may be called from inside a task of the same manager when it
+// waits for tasks (StopTask of itself, StopAllTasks): that would wait for itself; it CHECK-fails.
+class TaskManager {
+ public:
+  virtual ~TaskManager() = default;
+
+  // AddTask takes a thunk to run as a task and returns its unique id. The task may start at
+  // once or be queued. Returns RESOURCE_EXHAUSTED when the manager is full (limit reached and
+  // queue full, or no thread could be created); the thunk is then destroyed without running.
+  [[nodiscard]] absl::StatusOr<TaskId> AddTask(Thunk thunk) {
+    return AddTask(TaskSpec{std::move(thunk), {}});
+  }
+  [[nodiscard]] virtual absl::StatusOr<TaskId> AddTask(TaskSpec spec) = 0;
+
+  // RemoveTask removes task `id`, returning true if it was found. A queued task is dropped
+  // without ever running (its thunk destroyed: a connection is closed). A running task is
+  // stopped without a grace period: its shutdown flag is set and its connection shut down at
+  // once; RemoveTask does not wait for it, but the manager keeps tracking the thread (listed as
+  // kStopping) until the handler returns, so nothing is ever forgotten or leaked.
+  virtual bool RemoveTask(TaskId id) = 0;
+
+  // StopTask shuts task `id` down and returns once it has stopped: a queued task is dropped; a
+  // running one has its shutdown flag set and blocked I/O woken, and if it has not returned
+  // after `grace`, its connection is shut down so blocked system calls fail. Returns false for
+  // an unknown id. A handler that ignores the flag and never touches its connection is waited
+  // for indefinitely: threads cannot be killed safely.
+  bool StopTask(TaskId id) { return StopTask(id, kDefaultGrace); }
+  virtual bool StopTask(TaskId id, absl::Duration grace) = 0;
+
+  // AllTasks returns the ids of every task currently managed (queued, running or stopping).
+  virtual std::vector<TaskId> AllTasks() const = 0;
+
+  // ListTasks returns a snapshot of every task; takes only short locks, never stops tasks.
+  virtual std::vector<TaskInfo> ListTasks() const = 0;
+
+  // Stats returns the running and queued counts.
+  virtual TaskManagerStats Stats() const = 0;
+
+  // limit returns the maximum number of concurrently running tasks, or nullopt if unbounded.
+  virtual std::optional<std::size_t> limit() const = 0;
+
+  // max_queued returns how many tasks may wait beyond the limit.
+  virtual std::size_t max_queued() const = 0;
+
+  // kind names the strategy: "threaded", "pool", "single".
+  virtual std::string_view kind() const = 0;
+
+  // StopAllTasks drops queued tasks, asks every running task to stop, shuts down the
+  // connections of those still running after `grace`, and returns once no task remains and
+  // every thread the manager started for them is joined. The manager stays usable.
+  virtual StopReport StopAllTasks(absl::Duration grace) = 0;
+
+  // RunsTasksOnCaller is true for managers without threads of their own: the server then runs
+  // its accept loop on the thread that calls Server::Run (which blocks until stopped) and
+  // calls RunPendingTasks after each accepted batch.
+  virtual bool RunsTasksOnCaller() const { return false; }
+
+  // RunPendingTasks runs queued tasks on the calling thread until none is queued. Only
+  // meaningful when RunsTasksOnCaller(); a no-op otherwise.
+  virtual void RunPendingTasks() {}
+
+  static constexpr absl::Duration kDefaultGrace = absl::Seconds(2);
+};
+
+using TaskManagerPtr = std::unique_ptr<TaskManager>;
+
+}  // namespace weft

@@ -1,0 +1,138 @@
+#include "server/internal/acceptor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+
+#include <glog/logging.h>
+
+#include "absl/time/time.h"
+#include "server/internal/socket.h"
+
+namespace weft::internal {
+namespace {
+
+constexpr int kAcceptBatch = 64;
+constexpr absl::Duration kMinBackoff = absl::Milliseconds(10);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+
+UniqueFd OpenReserve() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+// IsTransient: accept(2) errors that concern one pending connection, not the listener.
+bool IsTransient(int err) {
+  switch (err) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsResourceShortage(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(UniqueFd listen_fd, OnAccept on_accept,
+                                                           OnShed on_shed) {
+  UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd.valid()) return absl::ErrnoToStatus(errno, "eventfd for the acceptor");
+  return std::unique_ptr<Acceptor>(new Acceptor(std::move(listen_fd), std::move(wake_fd),
+                                                std::move(on_accept), std::move(on_shed)));
+}
+
+Acceptor::Acceptor(UniqueFd listen_fd, UniqueFd wake_fd, OnAccept on_accept, OnShed on_shed)
+    : listen_fd_(std::move(listen_fd)),
+      wake_fd_(std::move(wake_fd)),
+      reserve_fd_(OpenReserve()),
+      on_accept_(std::move(on_accept)),
+      on_shed_(std::move(on_shed)) {}
+
+Acceptor::~Acceptor() = default;
+
+void Acceptor::Stop() {
+  if (stopping_.exchange(true)) return;
+  // On Linux, shutdown() of a listening socket stops it listening (pending and new connects are
+  // refused) and wakes accept(); the eventfd wakes a poll() that is not watching it.
+  ::shutdown(listen_fd_.get(), SHUT_RDWR);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+bool Acceptor::ShedOne() {
+  if (!reserve_fd_.valid()) reserve_fd_ = OpenReserve();
+  if (!reserve_fd_.valid()) return false;
+  reserve_fd_.Reset();
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  UniqueFd fd(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
+                        SOCK_NONBLOCK | SOCK_CLOEXEC));
+  const bool shed = fd.valid();
+  fd.Reset();
+  reserve_fd_ = OpenReserve();
+  if (shed) on_shed_(EndpointFromSockaddr(addr));
+  return shed;
+}
+
+void Acceptor::Loop(absl::FunctionRef<void()> after_batch) {
+  absl::Duration backoff = absl::ZeroDuration();
+  while (!stopping_.load()) {
+    pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0}, {listen_fd_.get(), POLLIN, 0}};
+    // While backing off, watch only the wake-up: the listener stays readable and would spin.
+    const bool backing_off = backoff > absl::ZeroDuration();
+    const int timeout_ms = backing_off ? static_cast<int>(absl::ToInt64Milliseconds(backoff)) : -1;
+    if (::poll(fds, backing_off ? 1 : 2, timeout_ms) < 0 && errno != EINTR) {
+      PLOG(ERROR) << "acceptor poll failed";
+    }
+    if (stopping_.load()) break;
+    bool shortage = false;
+    for (int i = 0; i < kAcceptBatch; ++i) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      const int fd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        on_accept_(UniqueFd(fd), EndpointFromSockaddr(addr));
+        continue;
+      }
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (IsTransient(err)) continue;
+      if (IsResourceShortage(err)) {
+        if (ShedOne()) continue;
+        shortage = true;
+        break;
+      }
+      if (stopping_.load()) break;
+      PLOG(ERROR) << "accept failed; backing off";
+      shortage = true;
+      break;
+    }
+    if (shortage) {
+      backoff = std::clamp(backoff * 2, kMinBackoff, kMaxBackoff);
+      LOG_EVERY_N(WARNING, 100) << "cannot accept (descriptors or memory exhausted); retrying in "
+                                << backoff;
+    } else {
+      backoff = absl::ZeroDuration();
+    }
+    after_batch();
+  }
+}
+
+}  // namespace weft::internal

@@ -1,0 +1,56 @@
+// Internal header: do not include from outside the weft library and its tests.
+//
+// Acceptor: the accept loop of one listening socket, with a wake-up for stopping and
+// descriptor-exhaustion handling that neither spins nor aborts.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "server/internal/unique_fd.h"
+#include "weft/endpoint.h"
+
+namespace weft::internal {
+
+// Acceptor: Loop runs on one thread; Stop is thread-safe.
+class Acceptor {
+ public:
+  // OnAccept receives each accepted connection (non-blocking, close-on-exec).
+  using OnAccept = std::function<void(UniqueFd fd, Endpoint peer)>;
+  // OnShed is told of a connection accepted and closed at once because descriptors ran out.
+  using OnShed = std::function<void(Endpoint peer)>;
+
+  // Create takes the listening socket. Errors: the wake-up eventfd cannot be created.
+  static absl::StatusOr<std::unique_ptr<Acceptor>> Create(UniqueFd listen_fd, OnAccept on_accept,
+                                                          OnShed on_shed);
+  ~Acceptor();
+
+  // Loop accepts until Stop is called, calling `after_batch` after each wake-up. On EMFILE or
+  // ENFILE it sheds one pending connection with a reserved descriptor; if even that fails it
+  // backs off (10 ms doubling to 1 s) instead of spinning. Transient errors are retried.
+  void Loop(absl::FunctionRef<void()> after_batch);
+
+  // Stop shuts the listening socket down — new connects are refused from now on — and wakes
+  // Loop. Never blocks; idempotent. The descriptor is closed when the Acceptor is destroyed.
+  void Stop();
+
+  int listen_fd() const { return listen_fd_.get(); }
+
+ private:
+  Acceptor(UniqueFd listen_fd, UniqueFd wake_fd, OnAccept on_accept, OnShed on_shed);
+  // ShedOne accepts and closes one connection using the reserve descriptor; false if it could
+  // not (the reserve is gone too).
+  bool ShedOne();
+
+  UniqueFd listen_fd_;
+  UniqueFd wake_fd_;
+  UniqueFd reserve_fd_;  // Confined to the Loop thread.
+  const OnAccept on_accept_;
+  const OnShed on_shed_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace weft::internal

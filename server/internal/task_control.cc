@@ -1,0 +1,148 @@
+#include "server/internal/task_control.h"
+
+#include <sys/socket.h>
+
+#include <utility>
+
+#include "weft/task_context.h"
+
+namespace weft {
+namespace internal {
+namespace {
+
+thread_local TaskControl* current_task = nullptr;
+
+// WallFromSteady renders a steady-clock instant as wall-clock time.
+absl::Time WallFromSteady(std::int64_t steady_ns, std::int64_t now_steady_ns, absl::Time now) {
+  return now - absl::Nanoseconds(now_steady_ns - steady_ns);
+}
+
+}  // namespace
+
+std::int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void IoCounters::Touch() { last_activity_ns.store(SteadyNanos(), std::memory_order_relaxed); }
+
+TaskId NextTaskId() {
+  static std::atomic<TaskId> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+TaskControl::TaskControl(TaskId id, TaskSpec spec)
+    : id_(id), peer_(std::move(spec.peer)), created_ns_(SteadyNanos()), thunk_(std::move(spec.run)) {}
+
+Thunk TaskControl::TakeThunk() {
+  MutexLock lock(&mu_);
+  return std::move(thunk_);
+}
+
+void TaskControl::RequestShutdown() {
+  shutdown_.store(true, std::memory_order_release);
+  MutexLock lock(&mu_);
+  if (waiter_ != nullptr) waiter_->Wake();
+}
+
+void TaskControl::Interrupt() {
+  RequestShutdown();
+  MutexLock lock(&mu_);
+  // ENOTCONN (the peer already went away) is fine: the point is only to unblock I/O.
+  if (socket_fd_ >= 0) ::shutdown(socket_fd_, SHUT_RDWR);
+}
+
+void TaskControl::BindWaiter(IoWaiter* waiter) {
+  MutexLock lock(&mu_);
+  waiter_ = waiter;
+  // A shutdown requested before the waiter was bound must still wake its first Wait.
+  if (waiter_ != nullptr && shutdown_requested()) waiter_->Wake();
+}
+
+IoWaiter* TaskControl::waiter() const {
+  MutexLock lock(&mu_);
+  return waiter_;
+}
+
+void TaskControl::AttachConnection(int fd, const IoCounters* counters) {
+  MutexLock lock(&mu_);
+  socket_fd_ = fd;
+  counters_ = counters;
+}
+
+void TaskControl::DetachConnection() {
+  MutexLock lock(&mu_);
+  socket_fd_ = -1;
+  counters_ = nullptr;
+}
+
+void TaskControl::MarkStarted() { started_ns_.store(SteadyNanos(), std::memory_order_relaxed); }
+
+TaskInfo TaskControl::Snapshot(TaskState state) const {
+  const std::int64_t now_ns = SteadyNanos();
+  const absl::Time now = absl::Now();
+  TaskInfo info;
+  info.id = id_;
+  info.state = state;
+  info.peer = peer_;
+  info.created = WallFromSteady(created_ns_, now_ns, now);
+  info.age = absl::Nanoseconds(now_ns - created_ns_);
+  const std::int64_t started = started_ns_.load(std::memory_order_relaxed);
+  std::int64_t active_ns = started;
+  if (started != 0) info.started = WallFromSteady(started, now_ns, now);
+  {
+    MutexLock lock(&mu_);
+    if (counters_ != nullptr) {
+      info.bytes_in = counters_->bytes_in.load(std::memory_order_relaxed);
+      info.bytes_out = counters_->bytes_out.load(std::memory_order_relaxed);
+      const std::int64_t last = counters_->last_activity_ns.load(std::memory_order_relaxed);
+      if (last != 0) {
+        info.last_activity = WallFromSteady(last, now_ns, now);
+        active_ns = last;
+      }
+    }
+  }
+  info.idle = absl::Nanoseconds(now_ns - (active_ns != 0 ? active_ns : created_ns_));
+  return info;
+}
+
+TaskControl* CurrentTask() { return current_task; }
+
+ScopedCurrentTask::ScopedCurrentTask(TaskControl* task) : previous_(current_task) {
+  current_task = task;
+}
+
+ScopedCurrentTask::~ScopedCurrentTask() { current_task = previous_; }
+
+}  // namespace internal
+
+bool ShutdownRequested() {
+  const internal::TaskControl* task = internal::CurrentTask();
+  return task != nullptr && task->shutdown_requested();
+}
+
+void RequestShutdown() {
+  internal::TaskControl* task = internal::CurrentTask();
+  if (task != nullptr) task->RequestShutdown();
+}
+
+std::optional<TaskId> CurrentTaskId() {
+  const internal::TaskControl* task = internal::CurrentTask();
+  if (task == nullptr) return std::nullopt;
+  return task->id();
+}
+
+const char* TaskStateName(TaskState state) {
+  switch (state) {
+    case TaskState::kQueued:
+      return "queued";
+    case TaskState::kRunning:
+      return "running";
+    case TaskState::kStopping:
+      return "stopping";
+  }
+  return "unknown";
+}
+
+}  // namespace weft

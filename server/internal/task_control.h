@@ -1,0 +1,103 @@
+// Internal header: do not include from outside the weft library and its tests.
+//
+// TaskControl: the shared control block of one task — its shutdown flag, the waiter and
+// connection it is bound to while running, and the timestamps introspection reads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "server/internal/sync.h"
+#include "weft/io_waiter.h"
+#include "weft/task.h"
+
+namespace weft::internal {
+
+// IoCounters: a connection's traffic counters, updated by the connection's own task and read
+// by anyone. Relaxed atomics: readers want a recent value, not a synchronised one.
+struct IoCounters {
+  std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> bytes_out{0};
+  // Steady-clock nanoseconds of the last byte in or out; 0 = none yet.
+  std::atomic<std::int64_t> last_activity_ns{0};
+
+  void Touch();
+};
+
+// SteadyNanos returns the steady clock's now in nanoseconds.
+std::int64_t SteadyNanos();
+
+// TaskControl: thread-safe. Owned jointly (shared_ptr) by the manager's table and by the
+// thread running the task, because StopTask and ListTasks may hold it after the task is gone.
+class TaskControl {
+ public:
+  TaskControl(TaskId id, TaskSpec spec);
+  TaskControl(const TaskControl&) = delete;
+  TaskControl& operator=(const TaskControl&) = delete;
+
+  TaskId id() const { return id_; }
+  const std::string& peer() const { return peer_; }
+
+  // TakeThunk moves the thunk out (once, by whoever runs or drops the task).
+  Thunk TakeThunk() ABSL_LOCKS_EXCLUDED(mu_);
+
+  bool shutdown_requested() const { return shutdown_.load(std::memory_order_acquire); }
+
+  // RequestShutdown sets the shutdown flag and wakes the bound waiter, if any.
+  void RequestShutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Interrupt requests shutdown and shuts the attached socket down (SHUT_RDWR), so that
+  // blocked reads and writes on it return. The descriptor is never closed here.
+  void Interrupt() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // BindWaiter attaches (or, with nullptr, detaches) the waiter of the thread running the
+  // task; detaching guarantees no later Wake reaches it. Called by the running thread.
+  void BindWaiter(IoWaiter* waiter) ABSL_LOCKS_EXCLUDED(mu_);
+  IoWaiter* waiter() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // AttachConnection / DetachConnection register the task's socket and counters. Detach before
+  // closing the descriptor: Interrupt never touches a descriptor after Detach returns.
+  void AttachConnection(int fd, const IoCounters* counters) ABSL_LOCKS_EXCLUDED(mu_);
+  void DetachConnection() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // MarkStarted records the start instant (called once, when the task begins to run).
+  void MarkStarted();
+
+  // Snapshot fills a TaskInfo for `state` (the state lives in the manager's table).
+  TaskInfo Snapshot(TaskState state) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const TaskId id_;
+  const std::string peer_;
+  const std::int64_t created_ns_;
+  std::atomic<std::int64_t> started_ns_{0};
+  std::atomic<bool> shutdown_{false};
+
+  mutable Mutex mu_;
+  Thunk thunk_ ABSL_GUARDED_BY(mu_);
+  IoWaiter* waiter_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int socket_fd_ ABSL_GUARDED_BY(mu_) = -1;
+  const IoCounters* counters_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+// CurrentTask returns the control block of the task running on this thread, or nullptr.
+TaskControl* CurrentTask();
+
+// ScopedCurrentTask makes `task` the current task of this thread for its scope.
+class ScopedCurrentTask {
+ public:
+  explicit ScopedCurrentTask(TaskControl* task);
+  ~ScopedCurrentTask();
+  ScopedCurrentTask(const ScopedCurrentTask&) = delete;
+  ScopedCurrentTask& operator=(const ScopedCurrentTask&) = delete;
+
+ private:
+  TaskControl* const previous_;
+};
+
+// NextTaskId returns a fresh process-wide task id (never 0, never reused).
+TaskId NextTaskId();
+
+}  // namespace weft::internal

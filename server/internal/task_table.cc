@@ -1,0 +1,326 @@
+#include "server/internal/task_table.h"
+
+#include <algorithm>
+#include <system_error>
+#include <utility>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/internal/poll_waiter.h"
+
+namespace weft::internal {
+namespace {
+
+// RunThunk is the task boundary: the only place ThreadShutdown is caught, and the last line of
+// defence against any other exception a task lets escape.
+void RunThunk(Thunk& thunk, TaskId id) {
+  try {
+    if (thunk) thunk();
+  } catch (const ThreadShutdown&) {
+    // The task asked to end itself: a normal ending.
+  } catch (const std::exception& e) {
+    LOG(WARNING) << "task " << id << " threw: " << e.what();
+  } catch (...) {
+    LOG(WARNING) << "task " << id << " threw a non-standard exception";
+  }
+}
+
+}  // namespace
+
+TaskTable::TaskTable(TaskTableOptions options) : options_(std::move(options)) {
+  if (options_.model == ExecutionModel::kFixedPool) {
+    CHECK(options_.limit.has_value() && *options_.limit >= 1);
+    pool_threads_.reserve(*options_.limit);
+    for (std::size_t i = 0; i < *options_.limit; ++i) {
+      pool_threads_.emplace_back([this] { PoolWorkerMain(); });
+    }
+  }
+}
+
+TaskTable::~TaskTable() {
+  StopAll(absl::ZeroDuration());
+  {
+    MutexLock lock(&mu_);
+    closing_ = true;
+    changed_.SignalAll();
+  }
+  for (std::thread& t : pool_threads_) t.join();
+  JoinFinishedThreads();
+}
+
+bool TaskTable::HasRoomLocked() const {
+  if (!options_.limit.has_value()) return true;
+  return tasks_.size() < *options_.limit + options_.max_queued;
+}
+
+void TaskTable::CheckNotOwnTaskLocked() const {
+  const TaskControl* self = CurrentTask();
+  CHECK(self == nullptr || !tasks_.contains(self->id()))
+      << "a task of this manager waited for its own manager's tasks: deadlock";
+}
+
+absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
+  JoinFinishedThreads();
+  const TaskId id = NextTaskId();
+  auto task = std::make_shared<TaskControl>(id, std::move(spec));
+  Thunk rejected;  // Destroyed after the lock is released.
+  {
+    MutexLock lock(&mu_);
+    if (stopping_all_ || closing_) {
+      rejected = task->TakeThunk();
+      return absl::UnavailableError("task manager is stopping its tasks");
+    }
+    if (!HasRoomLocked()) {
+      rejected = task->TakeThunk();
+      return absl::ResourceExhaustedError(absl::StrCat(
+          options_.kind, " task manager is full (limit ", *options_.limit, ", queue ",
+          options_.max_queued, ")"));
+    }
+    const bool start_now = options_.model == ExecutionModel::kThreadPerTask &&
+                           (!options_.limit.has_value() || running_ < *options_.limit);
+    if (!start_now) {
+      tasks_.emplace(id, Entry{task, TaskState::kQueued});
+      queue_.push_back(task);
+      changed_.SignalAll();
+      return id;
+    }
+    tasks_.emplace(id, Entry{task, TaskState::kRunning});
+    ++running_;
+    const std::uint64_t key = next_thread_key_++;
+    try {
+      task_threads_.emplace(key, std::thread([this, key, task] { ThreadPerTaskMain(key, task); }));
+    } catch (const std::system_error& e) {
+      tasks_.erase(id);
+      --running_;
+      rejected = task->TakeThunk();
+      LOG(WARNING) << "cannot start a thread for task " << id << ": " << e.what();
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot start a thread for a new task: ", e.what()));
+    }
+  }
+  return id;
+}
+
+void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first) {
+  PollWaiter waiter;
+  std::shared_ptr<TaskControl> task = std::move(first);
+  while (task != nullptr) {
+    Run(task, waiter);
+    MutexLock lock(&mu_);
+    task = TakeQueuedLocked();
+    if (task == nullptr) {
+      // Retire: hand our own handle to whoever joins next. The map entry exists because the
+      // spawning thread inserted it while holding mu_.
+      auto it = task_threads_.find(thread_key);
+      CHECK(it != task_threads_.end());
+      finished_threads_.push_back(std::move(it->second));
+      task_threads_.erase(it);
+      changed_.SignalAll();
+    }
+  }
+}
+
+void TaskTable::PoolWorkerMain() {
+  PollWaiter waiter;
+  while (true) {
+    std::shared_ptr<TaskControl> task;
+    {
+      MutexLock lock(&mu_);
+      changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closing_ || !queue_.empty();
+      });
+      if (closing_) return;
+      task = TakeQueuedLocked();
+    }
+    if (task != nullptr) Run(task, waiter);
+  }
+}
+
+void TaskTable::RunPendingOnCaller() {
+  PollWaiter waiter;
+  while (true) {
+    std::shared_ptr<TaskControl> task;
+    {
+      MutexLock lock(&mu_);
+      task = TakeQueuedLocked();
+    }
+    if (task == nullptr) return;
+    Run(task, waiter);
+  }
+}
+
+std::shared_ptr<TaskControl> TaskTable::TakeQueuedLocked() {
+  if (queue_.empty()) return nullptr;
+  if (options_.limit.has_value() && running_ >= *options_.limit) return nullptr;
+  std::shared_ptr<TaskControl> task = std::move(queue_.front());
+  queue_.pop_front();
+  auto it = tasks_.find(task->id());
+  CHECK(it != tasks_.end());
+  it->second.state = task->shutdown_requested() ? TaskState::kStopping : TaskState::kRunning;
+  ++running_;
+  return task;
+}
+
+void TaskTable::Run(const std::shared_ptr<TaskControl>& task, PollWaiter& waiter) {
+  waiter.Reset();
+  task->BindWaiter(&waiter);
+  task->MarkStarted();
+  {
+    ScopedCurrentTask current(task.get());
+    Thunk thunk = task->TakeThunk();
+    RunThunk(thunk, task->id());
+    // The thunk (and the connection it owns) dies here, still inside the task's context.
+  }
+  task->BindWaiter(nullptr);
+  MutexLock lock(&mu_);
+  tasks_.erase(task->id());
+  --running_;
+  changed_.SignalAll();
+}
+
+Thunk TaskTable::DropQueuedLocked(TaskId id) {
+  auto it = tasks_.find(id);
+  CHECK(it != tasks_.end() && it->second.state == TaskState::kQueued);
+  std::shared_ptr<TaskControl> task = it->second.control;
+  tasks_.erase(it);
+  queue_.erase(std::find(queue_.begin(), queue_.end(), task));
+  changed_.SignalAll();
+  return task->TakeThunk();
+}
+
+bool TaskTable::Remove(TaskId id) {
+  std::shared_ptr<TaskControl> task;
+  Thunk dropped;
+  {
+    MutexLock lock(&mu_);
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) return false;
+    if (it->second.state == TaskState::kQueued) {
+      dropped = DropQueuedLocked(id);
+      return true;
+    }
+    it->second.state = TaskState::kStopping;
+    task = it->second.control;
+  }
+  task->Interrupt();
+  return true;
+}
+
+bool TaskTable::Stop(TaskId id, absl::Duration grace) {
+  std::shared_ptr<TaskControl> task;
+  Thunk dropped;
+  {
+    MutexLock lock(&mu_);
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) return false;
+    CheckNotOwnTaskLocked();
+    if (it->second.state == TaskState::kQueued) {
+      dropped = DropQueuedLocked(id);
+      return true;
+    }
+    it->second.state = TaskState::kStopping;
+    task = it->second.control;
+  }
+  task->RequestShutdown();
+  auto gone = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.contains(id); };
+  {
+    MutexLock lock(&mu_);
+    if (changed_.AwaitUntil(&mu_, gone, DeadlineAfter(grace))) return true;
+  }
+  task->Interrupt();
+  MutexLock lock(&mu_);
+  changed_.Await(&mu_, gone);
+  return true;
+}
+
+std::vector<TaskId> TaskTable::All() const {
+  MutexLock lock(&mu_);
+  std::vector<TaskId> ids;
+  ids.reserve(tasks_.size());
+  for (const auto& [id, entry] : tasks_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<TaskInfo> TaskTable::List() const {
+  std::vector<Entry> entries;
+  {
+    MutexLock lock(&mu_);
+    entries.reserve(tasks_.size());
+    for (const auto& [id, entry] : tasks_) entries.push_back(entry);
+  }
+  std::vector<TaskInfo> infos;
+  infos.reserve(entries.size());
+  for (const Entry& entry : entries) infos.push_back(entry.control->Snapshot(entry.state));
+  std::sort(infos.begin(), infos.end(),
+            [](const TaskInfo& a, const TaskInfo& b) { return a.id < b.id; });
+  return infos;
+}
+
+TaskManagerStats TaskTable::Stats() const {
+  MutexLock lock(&mu_);
+  return TaskManagerStats{running_, queue_.size()};
+}
+
+StopReport TaskTable::StopAll(absl::Duration grace) {
+  StopReport report;
+  std::vector<Thunk> dropped;
+  std::vector<std::shared_ptr<TaskControl>> running;
+  {
+    MutexLock lock(&mu_);
+    CheckNotOwnTaskLocked();
+    stopping_all_ = true;
+    while (!queue_.empty()) dropped.push_back(DropQueuedLocked(queue_.front()->id()));
+    for (auto& [id, entry] : tasks_) {
+      entry.state = TaskState::kStopping;
+      running.push_back(entry.control);
+    }
+  }
+  report.dropped = dropped.size();
+  dropped.clear();
+  for (const auto& task : running) task->RequestShutdown();
+
+  auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tasks_.empty(); };
+  bool all_cooperated;
+  {
+    MutexLock lock(&mu_);
+    all_cooperated = changed_.AwaitUntil(&mu_, none_left, DeadlineAfter(grace));
+  }
+  if (!all_cooperated) {
+    for (const auto& task : running) {
+      bool still_running;
+      {
+        MutexLock lock(&mu_);
+        still_running = tasks_.contains(task->id());
+      }
+      if (still_running) {
+        ++report.forced;
+        task->Interrupt();
+      }
+    }
+  }
+  report.cooperative = running.size() - report.forced;
+  {
+    MutexLock lock(&mu_);
+    changed_.Await(&mu_, none_left);
+    // Threads that served the last tasks retire right after; wait for them to hand in handles.
+    changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return task_threads_.empty();
+    });
+    stopping_all_ = false;
+  }
+  JoinFinishedThreads();
+  return report;
+}
+
+void TaskTable::JoinFinishedThreads() {
+  std::vector<std::thread> finished;
+  {
+    MutexLock lock(&mu_);
+    finished.swap(finished_threads_);
+  }
+  for (std::thread& t : finished) t.join();
+}
+
+}  // namespace weft::internal

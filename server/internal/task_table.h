@@ -1,0 +1,86 @@
+// Internal header: do not include from outside the weft library and its tests.
+//
+// TaskTable: the engine behind TaskManagerBase — admission, the bounded queue, task states,
+// stop/remove with grace, introspection, and the threads of each execution model.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "server/internal/sync.h"
+#include "server/internal/task_control.h"
+#include "weft/task_manager_base.h"
+
+namespace weft::internal {
+
+struct TaskTableOptions {
+  std::string kind;
+  ExecutionModel model;
+  std::optional<std::size_t> limit;  // Concurrently running tasks; nullopt = unbounded.
+  std::size_t max_queued = 0;        // Tasks waiting beyond the limit.
+};
+
+// TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_.
+class TaskTable {
+ public:
+  explicit TaskTable(TaskTableOptions options);
+  ~TaskTable();
+
+  absl::StatusOr<TaskId> Add(TaskSpec spec) ABSL_LOCKS_EXCLUDED(mu_);
+  bool Remove(TaskId id) ABSL_LOCKS_EXCLUDED(mu_);
+  bool Stop(TaskId id, absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<TaskId> All() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<TaskInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
+  TaskManagerStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  StopReport StopAll(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+  void RunPendingOnCaller() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const TaskTableOptions& options() const { return options_; }
+
+ private:
+  struct Entry {
+    std::shared_ptr<TaskControl> control;
+    TaskState state;
+  };
+
+  // Run executes one task on the calling thread, with `waiter` bound, then retires its entry.
+  void Run(const std::shared_ptr<TaskControl>& task, class PollWaiter& waiter)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // TakeQueuedLocked pops the next queued task and marks it running; nullptr if none may start.
+  std::shared_ptr<TaskControl> TakeQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // DropQueuedLocked removes a queued task; returns its thunk for destruction outside the lock.
+  Thunk DropQueuedLocked(TaskId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckNotOwnTaskLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first);
+  void PoolWorkerMain();
+  void JoinFinishedThreads() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const TaskTableOptions options_;
+
+  mutable Mutex mu_;
+  CondVar changed_;  // Signalled when a task ends, a task is queued, or the table closes.
+  absl::flat_hash_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<TaskControl>> queue_ ABSL_GUARDED_BY(mu_);
+  std::size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_all_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+
+  // kThreadPerTask: live threads by key; a thread moves its own handle to finished_threads_
+  // when it exits, and whoever comes next joins it.
+  std::uint64_t next_thread_key_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::uint64_t, std::thread> task_threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  // kFixedPool: the workers, started in the constructor and joined in the destructor.
+  std::vector<std::thread> pool_threads_;
+};
+
+}  // namespace weft::internal

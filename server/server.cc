@@ -1,0 +1,370 @@
+#include "weft/server.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+#include <utility>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/internal/acceptor.h"
+#include "server/internal/socket.h"
+#include "server/internal/sync.h"
+#include "server/internal/task_control.h"
+#include "weft/threaded_task_manager.h"
+
+namespace weft {
+namespace internal {
+
+// OpenSlot: counts one open connection for as long as it lives (moved into the task's thunk,
+// so a dropped task releases its slot as surely as a finished one).
+class OpenSlot {
+ public:
+  explicit OpenSlot(std::atomic<std::size_t>* open) : open_(open) { open_->fetch_add(1); }
+  OpenSlot(OpenSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
+  OpenSlot& operator=(OpenSlot&&) = delete;
+  ~OpenSlot() {
+    if (open_ != nullptr) open_->fetch_sub(1);
+  }
+
+ private:
+  std::atomic<std::size_t>* open_;
+};
+
+class ServerImpl {
+ public:
+  explicit ServerImpl(ServerOptions options) : options_(std::move(options)) {
+    CHECK(options_.handler) << "ServerOptions.handler is required";
+    if (options_.manager == nullptr) options_.manager = std::make_unique<ThreadedTaskManager>();
+    manager_ = options_.manager.get();
+  }
+
+  absl::Status Run() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
+  StopReport Stop(absl::Duration grace) ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
+  void StopAccepting() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_) {
+    MutexLock lock(&lifecycle_);
+    StopAcceptingLocked();
+  }
+
+  TaskManager& task_manager() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return *manager_;
+  }
+  absl::Status set_task_manager(TaskManagerPtr manager) ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
+  std::optional<int> socket() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    if (state_ != ServerState::kRunning) return std::nullopt;
+    return acceptor_->listen_fd();
+  }
+  std::string address() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return options_.address;
+  }
+  void set_address(std::string address) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    options_.address = std::move(address);
+  }
+  std::uint16_t port() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return state_ == ServerState::kRunning ? bound_port_ : options_.port;
+  }
+  void set_port(std::uint16_t port) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    options_.port = port;
+  }
+  Handler connection_handler() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return *handler_;
+  }
+  void set_connection_handler(Handler handler) ABSL_LOCKS_EXCLUDED(mu_) {
+    CHECK(handler) << "a server needs a handler";
+    MutexLock lock(&mu_);
+    handler_ = std::make_shared<const Handler>(std::move(handler));
+  }
+  std::optional<std::size_t> max_connections() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return options_.max_connections;
+  }
+  void set_max_connections(std::optional<std::size_t> max) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    options_.max_connections = max;
+  }
+  ServerState state() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return state_;
+  }
+  absl::Duration stop_grace() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return options_.stop_grace;
+  }
+  ServerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void StopAcceptingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnAccept(UniqueFd fd, Endpoint peer) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnShed(const Endpoint& peer);
+  void Serve(UniqueFd fd, const Endpoint& peer, const Handler& handler, const HandlerArgs& args,
+             const ConnectionLimits& limits);
+  // RunLoopOnCaller serves on the Run caller's thread (managers without threads).
+  void RunLoopOnCaller() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Mutex lifecycle_;  // Serialises Run, Stop and StopAccepting.
+  std::thread acceptor_thread_ ABSL_GUARDED_BY(lifecycle_);
+
+  mutable Mutex mu_ ABSL_ACQUIRED_AFTER(lifecycle_);
+  CondVar loop_exited_;
+  ServerOptions options_ ABSL_GUARDED_BY(mu_);
+  TaskManager* manager_ ABSL_GUARDED_BY(mu_);  // options_.manager; changes only when stopped.
+  std::shared_ptr<const Handler> handler_ ABSL_GUARDED_BY(mu_) =
+      std::make_shared<const Handler>(options_.handler);
+  std::shared_ptr<const HandlerArgs> args_ ABSL_GUARDED_BY(mu_) =
+      std::make_shared<const HandlerArgs>(options_.args);
+  std::unique_ptr<Acceptor> acceptor_ ABSL_GUARDED_BY(mu_);
+  ServerState state_ ABSL_GUARDED_BY(mu_) = ServerState::kStopped;
+  std::uint16_t bound_port_ ABSL_GUARDED_BY(mu_) = 0;
+  bool loop_on_caller_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time started_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::size_t> open_{0};
+};
+
+absl::Status ServerImpl::Run() {
+  MutexLock lifecycle(&lifecycle_);
+  std::string address;
+  std::uint16_t port;
+  int backlog;
+  {
+    MutexLock lock(&mu_);
+    if (state_ == ServerState::kRunning) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "server is already running on ", Endpoint{options_.address, bound_port_}.ToString()));
+    }
+    if (loop_on_caller_) {
+      return absl::FailedPreconditionError(
+          "the previous Run is still serving its remaining connections");
+    }
+    address = options_.address;
+    port = options_.port;
+    backlog = options_.backlog;
+  }
+  absl::StatusOr<UniqueFd> listen_fd = ListenTcp(address, port, backlog);
+  if (!listen_fd.ok()) return listen_fd.status();
+  const std::uint16_t bound_port = LocalEndpoint(listen_fd->get()).port;
+  absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
+      std::move(*listen_fd), [this](UniqueFd fd, Endpoint peer) { OnAccept(std::move(fd), peer); },
+      [this](Endpoint peer) { OnShed(peer); });
+  if (!acceptor.ok()) return acceptor.status();
+
+  Acceptor* loop;
+  bool on_caller;
+  {
+    MutexLock lock(&mu_);
+    if (state_ == ServerState::kStopped) started_ = absl::Now();
+    state_ = ServerState::kRunning;
+    bound_port_ = bound_port;
+    acceptor_ = std::move(*acceptor);
+    loop = acceptor_.get();
+    on_caller = manager_->RunsTasksOnCaller();
+    loop_on_caller_ = on_caller;
+  }
+  LOG(INFO) << "listening on " << Endpoint{address, bound_port}.ToString();
+  if (!on_caller) {
+    acceptor_thread_ = std::thread([loop] { loop->Loop([] {}); });
+    return absl::OkStatus();
+  }
+  lifecycle_.Unlock();
+  RunLoopOnCaller();
+  lifecycle_.Lock();
+  return absl::OkStatus();
+}
+
+void ServerImpl::RunLoopOnCaller() {
+  Acceptor* loop;
+  TaskManager* manager;
+  {
+    MutexLock lock(&mu_);
+    loop = acceptor_.get();
+    manager = manager_;
+  }
+  loop->Loop([manager] { manager->RunPendingTasks(); });
+  // Accepting has stopped; connections already admitted are still served (StopAccepting) or
+  // have been dropped (Stop).
+  manager->RunPendingTasks();
+  MutexLock lock(&mu_);
+  acceptor_.reset();
+  loop_on_caller_ = false;
+  loop_exited_.SignalAll();
+}
+
+void ServerImpl::StopAcceptingLocked() {
+  {
+    MutexLock lock(&mu_);
+    if (state_ != ServerState::kRunning) return;
+    state_ = ServerState::kNotAccepting;
+    acceptor_->Stop();
+  }
+  if (acceptor_thread_.joinable()) {
+    acceptor_thread_.join();
+    MutexLock lock(&mu_);
+    acceptor_.reset();
+  }
+  LOG(INFO) << "stopped accepting";
+}
+
+StopReport ServerImpl::Stop(absl::Duration grace) {
+  MutexLock lifecycle(&lifecycle_);
+  TaskManager* manager;
+  {
+    MutexLock lock(&mu_);
+    if (state_ == ServerState::kStopped) return StopReport{};
+    manager = manager_;
+  }
+  StopAcceptingLocked();
+  const StopReport report = manager->StopAllTasks(grace);
+  MutexLock lock(&mu_);
+  loop_exited_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !loop_on_caller_;
+  });
+  state_ = ServerState::kStopped;
+  LOG(INFO) << "stopped: " << report.cooperative << " tasks ended cooperatively, "
+            << report.forced << " forced, " << report.dropped << " queued dropped";
+  return report;
+}
+
+absl::Status ServerImpl::set_task_manager(TaskManagerPtr manager) {
+  CHECK(manager != nullptr);
+  MutexLock lifecycle(&lifecycle_);
+  MutexLock lock(&mu_);
+  if (state_ != ServerState::kStopped || loop_on_caller_) {
+    return absl::FailedPreconditionError("the task manager can only be replaced while stopped");
+  }
+  options_.manager = std::move(manager);
+  manager_ = options_.manager.get();
+  return absl::OkStatus();
+}
+
+ServerStats ServerImpl::stats() const {
+  ServerStats stats;
+  TaskManager* manager;
+  {
+    MutexLock lock(&mu_);
+    stats.state = state_;
+    stats.started = started_;
+    manager = manager_;
+  }
+  const TaskManagerStats tasks = manager->Stats();
+  stats.running = tasks.running;
+  stats.queued = tasks.queued;
+  stats.accepted = accepted_.load();
+  stats.refused = refused_.load();
+  stats.failed = failed_.load();
+  stats.open = open_.load();
+  return stats;
+}
+
+void ServerImpl::OnShed(const Endpoint& peer) {
+  refused_.fetch_add(1);
+  LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString()
+                            << ": out of file descriptors (" << google::COUNTER << " so far)";
+}
+
+void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
+  std::shared_ptr<const Handler> handler;
+  std::shared_ptr<const HandlerArgs> args;
+  ConnectionLimits limits;
+  TaskManager* manager;
+  std::optional<std::size_t> max_connections;
+  {
+    MutexLock lock(&mu_);
+    handler = handler_;
+    args = args_;
+    limits = options_.limits;
+    manager = manager_;
+    max_connections = options_.max_connections;
+  }
+  // As in the seed, a manager's own limit takes precedence over max_connections.
+  if (!manager->limit().has_value() && max_connections.has_value() &&
+      open_.load() >= *max_connections) {
+    refused_.fetch_add(1);
+    VLOG(1) << "refused " << peer.ToString() << ": max_connections " << *max_connections;
+    return;
+  }
+  std::string label = peer.ToString();
+  Thunk run = [this, fd = std::move(fd), slot = OpenSlot(&open_), peer = std::move(peer), handler,
+               args, limits]() mutable {
+    Serve(std::move(fd), peer, *handler, *args, limits);
+  };
+  absl::StatusOr<TaskId> id = manager->AddTask(TaskSpec{std::move(run), std::move(label)});
+  if (!id.ok()) {
+    refused_.fetch_add(1);
+    LOG_EVERY_N(WARNING, 100) << "refused a connection: " << id.status();
+    return;
+  }
+  accepted_.fetch_add(1);
+}
+
+void ServerImpl::Serve(UniqueFd fd, const Endpoint& peer, const Handler& handler,
+                       const HandlerArgs& args, const ConnectionLimits& limits) {
+  const int raw = fd.Release();
+  Connection connection(raw, peer, LocalEndpoint(raw), limits);
+  try {
+    handler(connection, args);
+  } catch (const ThreadShutdown&) {
+    throw;  // Handled by the manager at the task boundary.
+  } catch (const std::exception& e) {
+    failed_.fetch_add(1);
+    LOG(WARNING) << "handler for " << peer.ToString() << " threw: " << e.what();
+  } catch (...) {
+    failed_.fetch_add(1);
+    LOG(WARNING) << "handler for " << peer.ToString() << " threw a non-standard exception";
+  }
+}
+
+}  // namespace internal
+
+const char* ServerStateName(ServerState state) {
+  switch (state) {
+    case ServerState::kStopped:
+      return "stopped";
+    case ServerState::kRunning:
+      return "running";
+    case ServerState::kNotAccepting:
+      return "not_accepting";
+  }
+  return "unknown";
+}
+
+Server::Server(ServerOptions options)
+    : impl_(std::make_unique<internal::ServerImpl>(std::move(options))) {}
+Server::~Server() { impl_->Stop(impl_->stop_grace()); }
+
+absl::Status Server::Run() { return impl_->Run(); }
+StopReport Server::Stop() { return impl_->Stop(impl_->stop_grace()); }
+StopReport Server::Stop(absl::Duration grace) { return impl_->Stop(grace); }
+void Server::StopAccepting() { impl_->StopAccepting(); }
+TaskManager& Server::task_manager() { return impl_->task_manager(); }
+absl::Status Server::set_task_manager(TaskManagerPtr manager) {
+  return impl_->set_task_manager(std::move(manager));
+}
+std::optional<int> Server::socket() const { return impl_->socket(); }
+std::string Server::address() const { return impl_->address(); }
+void Server::set_address(std::string address) { impl_->set_address(std::move(address)); }
+std::uint16_t Server::port() const { return impl_->port(); }
+void Server::set_port(std::uint16_t port) { impl_->set_port(port); }
+Handler Server::connection_handler() const { return impl_->connection_handler(); }
+void Server::set_connection_handler(Handler handler) {
+  impl_->set_connection_handler(std::move(handler));
+}
+std::optional<std::size_t> Server::max_connections() const { return impl_->max_connections(); }
+void Server::set_max_connections(std::optional<std::size_t> max_connections) {
+  impl_->set_max_connections(max_connections);
+}
+ServerState Server::state() const { return impl_->state(); }
+ServerStats Server::stats() const { return impl_->stats(); }
+
+}  // namespace weft
