@@ -70,7 +70,17 @@ absl::Status Connection::Wait(bool readable) {
   return status;
 }
 
+absl::Status Connection::CheckDeadline() const {
+  const Deadline deadline = std::min(deadline_, lifetime_deadline_);
+  if (deadline != kNoDeadline && std::chrono::steady_clock::now() >= deadline) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("connection deadline for ", peer_.ToString(), " has passed"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::size_t> Connection::Read(absl::Span<char> buffer) {
+  if (absl::Status s = CheckDeadline(); !s.ok()) return s;
   if (buffer_pos_ < buffer_.size()) {
     const std::size_t n = std::min(buffer.size(), buffer_.size() - buffer_pos_);
     std::memcpy(buffer.data(), buffer_.data() + buffer_pos_, n);
@@ -101,6 +111,7 @@ absl::StatusOr<std::size_t> Connection::ReadFromSocket(absl::Span<char> buffer) 
 }
 
 absl::StatusOr<std::string> Connection::ReadLine(std::size_t max_length) {
+  if (absl::Status s = CheckDeadline(); !s.ok()) return s;
   std::size_t scan_from = buffer_pos_;
   while (true) {
     const std::size_t newline = buffer_.find('\n', scan_from);
@@ -112,8 +123,11 @@ absl::StatusOr<std::string> Connection::ReadLine(std::size_t max_length) {
       buffer_pos_ = newline + 1;
       return line;
     }
-    // One byte of slack: the pending bytes may end in the '\r' of a "\r\n".
-    if (buffer_.size() - buffer_pos_ > max_length + 1) break;
+    // Too long already, unless the one byte over is the '\r' of a "\r\n" still to come.
+    const std::size_t pending = buffer_.size() - buffer_pos_;
+    if (pending > max_length + 1 || (pending == max_length + 1 && buffer_.back() != '\r')) {
+      break;
+    }
     buffer_.erase(0, buffer_pos_);
     buffer_pos_ = 0;
     scan_from = buffer_.size();
@@ -123,6 +137,7 @@ absl::StatusOr<std::string> Connection::ReadLine(std::size_t max_length) {
     if (!n.ok()) return n.status();
     if (*n == 0) {
       if (buffer_.empty()) return absl::OutOfRangeError("end of stream");
+      if (buffer_.size() > max_length) break;
       std::string line = std::move(buffer_);
       buffer_.clear();
       return line;
@@ -134,6 +149,7 @@ absl::StatusOr<std::string> Connection::ReadLine(std::size_t max_length) {
 
 absl::Status Connection::WriteAll(absl::string_view data) {
   if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
+  if (absl::Status s = CheckDeadline(); !s.ok()) return s;
   while (!data.empty()) {
     const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {

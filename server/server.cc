@@ -13,24 +13,36 @@
 #include "server/internal/socket.h"
 #include "server/internal/sync.h"
 #include "server/internal/task_control.h"
+#include "weft/task_context.h"
 #include "weft/threaded_task_manager.h"
 
 namespace weft {
 namespace internal {
 
-// OpenSlot: counts one open connection for as long as it lives (moved into the task's thunk,
-// so a dropped task releases its slot as surely as a finished one).
-class OpenSlot {
+// ConnectionTicket: travels inside a connection's thunk. It counts the connection as open for
+// as long as it lives, and reports kTaskRemoved if the task was admitted but dropped before it
+// ran (a dropped task releases its slot as surely as a finished one).
+class ConnectionTicket {
  public:
-  explicit OpenSlot(std::atomic<std::size_t>* open) : open_(open) { open_->fetch_add(1); }
-  OpenSlot(OpenSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
-  OpenSlot& operator=(OpenSlot&&) = delete;
-  ~OpenSlot() {
-    if (open_ != nullptr) open_->fetch_sub(1);
-  }
+  ConnectionTicket(ServerImpl* server, Endpoint peer);
+  ConnectionTicket(ConnectionTicket&& other) noexcept
+      : server_(std::exchange(other.server_, nullptr)),
+        peer_(std::move(other.peer_)),
+        admitted_id_(std::move(other.admitted_id_)),
+        ran_(other.ran_) {}
+  ConnectionTicket& operator=(ConnectionTicket&&) = delete;
+  ~ConnectionTicket();
+
+  const Endpoint& peer() const { return peer_; }
+  // admitted_id is shared with the task's on_admitted callback, which stores the id.
+  const std::shared_ptr<std::atomic<TaskId>>& admitted_id() const { return admitted_id_; }
+  void MarkRan() { ran_ = true; }
 
  private:
-  std::atomic<std::size_t>* open_;
+  ServerImpl* server_;
+  Endpoint peer_;
+  std::shared_ptr<std::atomic<TaskId>> admitted_id_ = std::make_shared<std::atomic<TaskId>>(0);
+  bool ran_ = false;
 };
 
 class ServerImpl {
@@ -48,9 +60,13 @@ class ServerImpl {
     StopAcceptingLocked();
   }
 
-  TaskManager& task_manager() ABSL_LOCKS_EXCLUDED(mu_) {
+  TaskManager& task_manager() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     return *manager_;
+  }
+  ConnectionLimits connection_limits() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return options_.limits;
   }
   absl::Status set_task_manager(TaskManagerPtr manager) ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
   std::optional<int> socket() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -101,12 +117,18 @@ class ServerImpl {
   }
   ServerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Emit stamps and delivers an event to the observer, if any. Call without locks held.
+  void Emit(ServerEvent event) const;
+  std::atomic<std::size_t>& open() { return open_; }
+
  private:
+  void SetState(ServerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Refuse(const Endpoint& peer, RefusalReason reason);
   void StopAcceptingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_) ABSL_LOCKS_EXCLUDED(mu_);
   void OnAccept(UniqueFd fd, Endpoint peer) ABSL_LOCKS_EXCLUDED(mu_);
   void OnShed(const Endpoint& peer);
-  void Serve(UniqueFd fd, const Endpoint& peer, const Handler& handler, const HandlerArgs& args,
-             const ConnectionLimits& limits);
+  void Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler,
+             const HandlerArgs& args, const ConnectionLimits& limits);
   // RunLoopOnCaller serves on the Run caller's thread (managers without threads).
   void RunLoopOnCaller() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -116,6 +138,8 @@ class ServerImpl {
   mutable Mutex mu_ ABSL_ACQUIRED_AFTER(lifecycle_);
   CondVar loop_exited_;
   ServerOptions options_ ABSL_GUARDED_BY(mu_);
+  // Fixed at construction; read without the lock.
+  const std::shared_ptr<ServerObserver> observer_ = options_.observer;
   TaskManager* manager_ ABSL_GUARDED_BY(mu_);  // options_.manager; changes only when stopped.
   std::shared_ptr<const Handler> handler_ ABSL_GUARDED_BY(mu_) =
       std::make_shared<const Handler>(options_.handler);
@@ -165,7 +189,7 @@ absl::Status ServerImpl::Run() {
   {
     MutexLock lock(&mu_);
     if (state_ == ServerState::kStopped) started_ = absl::Now();
-    state_ = ServerState::kRunning;
+    SetState(ServerState::kRunning);
     bound_port_ = bound_port;
     acceptor_ = std::move(*acceptor);
     loop = acceptor_.get();
@@ -205,7 +229,7 @@ void ServerImpl::StopAcceptingLocked() {
   {
     MutexLock lock(&mu_);
     if (state_ != ServerState::kRunning) return;
-    state_ = ServerState::kNotAccepting;
+    SetState(ServerState::kNotAccepting);
     acceptor_->Stop();
   }
   if (acceptor_thread_.joinable()) {
@@ -230,7 +254,7 @@ StopReport ServerImpl::Stop(absl::Duration grace) {
   loop_exited_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !loop_on_caller_;
   });
-  state_ = ServerState::kStopped;
+  SetState(ServerState::kStopped);
   LOG(INFO) << "stopped: " << report.cooperative << " tasks ended cooperatively, "
             << report.forced << " forced, " << report.dropped << " queued dropped";
   return report;
@@ -267,8 +291,31 @@ ServerStats ServerImpl::stats() const {
   return stats;
 }
 
-void ServerImpl::OnShed(const Endpoint& peer) {
+void ServerImpl::SetState(ServerState state) {
+  state_ = state;
+  // Observers must not block (see ServerObserver), so this is safe under mu_; it keeps state
+  // events in the order the states were taken.
+  ServerEvent event{.kind = ServerEvent::Kind::kStateChanged};
+  event.state = state;
+  Emit(std::move(event));
+}
+
+void ServerImpl::Emit(ServerEvent event) const {
+  if (observer_ == nullptr) return;
+  event.time = absl::Now();
+  observer_->OnEvent(event);
+}
+
+void ServerImpl::Refuse(const Endpoint& peer, RefusalReason reason) {
   refused_.fetch_add(1);
+  ServerEvent event{.kind = ServerEvent::Kind::kConnectionRefused};
+  event.peer = peer;
+  event.refusal = reason;
+  Emit(std::move(event));
+}
+
+void ServerImpl::OnShed(const Endpoint& peer) {
+  Refuse(peer, RefusalReason::kDescriptorsExhausted);
   LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString()
                             << ": out of file descriptors (" << google::COUNTER << " so far)";
 }
@@ -290,26 +337,48 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
   // As in the seed, a manager's own limit takes precedence over max_connections.
   if (!manager->limit().has_value() && max_connections.has_value() &&
       open_.load() >= *max_connections) {
-    refused_.fetch_add(1);
+    Refuse(peer, RefusalReason::kMaxConnections);
     VLOG(1) << "refused " << peer.ToString() << ": max_connections " << *max_connections;
     return;
   }
-  std::string label = peer.ToString();
-  Thunk run = [this, fd = std::move(fd), slot = OpenSlot(&open_), peer = std::move(peer), handler,
-               args, limits]() mutable {
-    Serve(std::move(fd), peer, *handler, *args, limits);
+  ConnectionTicket ticket(this, peer);
+  TaskSpec spec;
+  spec.peer = peer.ToString();
+  spec.on_admitted = [this, peer, admitted = ticket.admitted_id()](TaskId id) {
+    admitted->store(id);
+    ServerEvent event{.kind = ServerEvent::Kind::kTaskAdded};
+    event.task_id = id;
+    event.peer = peer;
+    Emit(std::move(event));
   };
-  absl::StatusOr<TaskId> id = manager->AddTask(TaskSpec{std::move(run), std::move(label)});
+  spec.run = [this, fd = std::move(fd), ticket = std::move(ticket), handler, args,
+              limits]() mutable { Serve(std::move(fd), ticket, *handler, *args, limits); };
+  absl::StatusOr<TaskId> id = manager->AddTask(std::move(spec));
   if (!id.ok()) {
-    refused_.fetch_add(1);
-    LOG_EVERY_N(WARNING, 100) << "refused a connection: " << id.status();
+    Refuse(peer, absl::IsUnavailable(id.status()) ? RefusalReason::kStopping
+                                                  : RefusalReason::kManagerFull);
+    LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": " << id.status();
     return;
   }
   accepted_.fetch_add(1);
 }
 
-void ServerImpl::Serve(UniqueFd fd, const Endpoint& peer, const Handler& handler,
+void ServerImpl::Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler,
                        const HandlerArgs& args, const ConnectionLimits& limits) {
+  ticket.MarkRan();
+  const Endpoint& peer = ticket.peer();
+  ServerEvent event{.kind = ServerEvent::Kind::kTaskStarted};
+  event.task_id = CurrentTaskId().value_or(0);
+  event.peer = peer;
+  Emit(event);
+  event.kind = ServerEvent::Kind::kTaskFinished;
+  // Finished is reported however the handler ends, ThreadShutdown included.
+  struct ReportFinished {
+    const ServerImpl* server;
+    ServerEvent* event;
+    ~ReportFinished() { server->Emit(*event); }
+  } report{this, &event};
+
   const int raw = fd.Release();
   Connection connection(raw, peer, LocalEndpoint(raw), limits);
   try {
@@ -318,14 +387,46 @@ void ServerImpl::Serve(UniqueFd fd, const Endpoint& peer, const Handler& handler
     throw;  // Handled by the manager at the task boundary.
   } catch (const std::exception& e) {
     failed_.fetch_add(1);
+    event.failed = true;
     LOG(WARNING) << "handler for " << peer.ToString() << " threw: " << e.what();
   } catch (...) {
     failed_.fetch_add(1);
+    event.failed = true;
     LOG(WARNING) << "handler for " << peer.ToString() << " threw a non-standard exception";
   }
 }
 
+ConnectionTicket::ConnectionTicket(ServerImpl* server, Endpoint peer)
+    : server_(server), peer_(std::move(peer)) {
+  server_->open().fetch_add(1);
+}
+
+ConnectionTicket::~ConnectionTicket() {
+  if (server_ == nullptr) return;  // Moved from.
+  server_->open().fetch_sub(1);
+  const TaskId id = admitted_id_->load();
+  if (ran_ || id == 0) return;
+  ServerEvent event{.kind = ServerEvent::Kind::kTaskRemoved};
+  event.task_id = id;
+  event.peer = peer_;
+  server_->Emit(std::move(event));
+}
+
 }  // namespace internal
+
+const char* RefusalReasonName(RefusalReason reason) {
+  switch (reason) {
+    case RefusalReason::kMaxConnections:
+      return "max_connections";
+    case RefusalReason::kManagerFull:
+      return "manager_full";
+    case RefusalReason::kDescriptorsExhausted:
+      return "descriptors_exhausted";
+    case RefusalReason::kStopping:
+      return "stopping";
+  }
+  return "unknown";
+}
 
 const char* ServerStateName(ServerState state) {
   switch (state) {
@@ -348,6 +449,8 @@ StopReport Server::Stop() { return impl_->Stop(impl_->stop_grace()); }
 StopReport Server::Stop(absl::Duration grace) { return impl_->Stop(grace); }
 void Server::StopAccepting() { impl_->StopAccepting(); }
 TaskManager& Server::task_manager() { return impl_->task_manager(); }
+const TaskManager& Server::task_manager() const { return impl_->task_manager(); }
+ConnectionLimits Server::connection_limits() const { return impl_->connection_limits(); }
 absl::Status Server::set_task_manager(TaskManagerPtr manager) {
   return impl_->set_task_manager(std::move(manager));
 }

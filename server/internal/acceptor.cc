@@ -13,13 +13,14 @@
 
 #include "absl/time/time.h"
 #include "server/internal/socket.h"
+#include "server/internal/sync.h"
 
 namespace weft::internal {
 namespace {
 
 constexpr int kAcceptBatch = 64;
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(10);
-constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+constexpr absl::Duration kMaxBackoff = absl::Milliseconds(200);
 
 UniqueFd OpenReserve() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
@@ -75,9 +76,12 @@ void Acceptor::Stop() {
   [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
 }
 
-bool Acceptor::ShedOne() {
+Acceptor::ShedResult Acceptor::ShedOne() {
+  // Weft's other descriptor allocations (task waiters) take this lock too, so none of them can
+  // take the slot the reserve frees for the moment of the accept.
+  MutexLock lock(&DescriptorReserveMutex());
   if (!reserve_fd_.valid()) reserve_fd_ = OpenReserve();
-  if (!reserve_fd_.valid()) return false;
+  if (!reserve_fd_.valid()) return ShedResult::kNoReserve;
   reserve_fd_.Reset();
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
@@ -86,8 +90,9 @@ bool Acceptor::ShedOne() {
   const bool shed = fd.valid();
   fd.Reset();
   reserve_fd_ = OpenReserve();
-  if (shed) on_shed_(EndpointFromSockaddr(addr));
-  return shed;
+  if (!shed) return ShedResult::kNothingPending;
+  on_shed_(EndpointFromSockaddr(addr));
+  return ShedResult::kShed;
 }
 
 void Acceptor::Loop(absl::FunctionRef<void()> after_batch) {
@@ -115,8 +120,9 @@ void Acceptor::Loop(absl::FunctionRef<void()> after_batch) {
       if (err == EAGAIN || err == EWOULDBLOCK) break;
       if (IsTransient(err)) continue;
       if (IsResourceShortage(err)) {
-        if (ShedOne()) continue;
-        shortage = true;
+        const ShedResult result = ShedOne();
+        if (result == ShedResult::kShed) continue;
+        shortage = result == ShedResult::kNoReserve;
         break;
       }
       if (stopping_.load()) break;

@@ -29,8 +29,9 @@ class Acceptor {
   ~Acceptor();
 
   // Loop accepts until Stop is called, calling `after_batch` after each wake-up. On EMFILE or
-  // ENFILE it sheds one pending connection with a reserved descriptor; if even that fails it
-  // backs off (10 ms doubling to 1 s) instead of spinning. Transient errors are retried.
+  // ENFILE it sheds pending connections (accept and close) with a reserved descriptor; if the
+  // reserve is gone too it backs off (10 ms doubling to 200 ms) instead of spinning, retrying
+  // the reserve each time. Transient errors are retried.
   void Loop(absl::FunctionRef<void()> after_batch);
 
   // Stop shuts the listening socket down — new connects are refused from now on — and wakes
@@ -41,9 +42,9 @@ class Acceptor {
 
  private:
   Acceptor(UniqueFd listen_fd, UniqueFd wake_fd, OnAccept on_accept, OnShed on_shed);
-  // ShedOne accepts and closes one connection using the reserve descriptor; false if it could
-  // not (the reserve is gone too).
-  bool ShedOne();
+  enum class ShedResult { kShed, kNothingPending, kNoReserve };
+  // ShedOne accepts and closes one pending connection using the reserve descriptor.
+  ShedResult ShedOne();
 
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;

@@ -10,6 +10,7 @@
 #include <glog/logging.h>
 
 #include "absl/time/time.h"
+#include "server/internal/sync.h"
 #include "server/internal/task_control.h"
 
 namespace weft::internal {
@@ -70,10 +71,20 @@ class DeadlineOnlyWaiter final : public IoWaiter {
 
 }  // namespace
 
-PollWaiter::PollWaiter() : wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+namespace {
+
+UniqueFd NewWakeFd() {
+  MutexLock lock(&DescriptorReserveMutex());
+  return UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+}  // namespace
+
+PollWaiter::PollWaiter() : wake_fd_(NewWakeFd()) {
   if (!wake_fd_.valid()) {
-    PLOG(WARNING) << "eventfd for a task waiter failed; shutdown requests will be noticed within "
-                  << kFallbackSlice;
+    PLOG_EVERY_N(WARNING, 100) << "eventfd for a task waiter failed; shutdown requests will be "
+                                  "noticed within "
+                               << kFallbackSlice;
   }
 }
 

@@ -4,6 +4,11 @@
 
 namespace weft {
 
+Mutex& DescriptorReserveMutex() {
+  static Mutex* const mu = new Mutex();  // Never destroyed: used until the process exits.
+  return *mu;
+}
+
 void CondVar::Wait(Mutex* mu) {
   std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
   cv_.wait(lock);

@@ -94,4 +94,9 @@ class Notification {
   bool notified_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// DescriptorReserveMutex: held by the acceptor while it briefly frees its reserve descriptor
+// to shed a connection under EMFILE, and by Weft's own descriptor allocations on task threads,
+// so that they cannot take that slot and leave the acceptor without a reserve.
+Mutex& DescriptorReserveMutex();
+
 }  // namespace weft

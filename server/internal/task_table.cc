@@ -51,7 +51,7 @@ TaskTable::~TaskTable() {
 
 bool TaskTable::HasRoomLocked() const {
   if (!options_.limit.has_value()) return true;
-  return tasks_.size() < *options_.limit + options_.max_queued;
+  return tasks_.size() + reserved_ < *options_.limit + options_.max_queued;
 }
 
 void TaskTable::CheckNotOwnTaskLocked() const {
@@ -63,6 +63,7 @@ void TaskTable::CheckNotOwnTaskLocked() const {
 absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   JoinFinishedThreads();
   const TaskId id = NextTaskId();
+  absl::AnyInvocable<void(TaskId)> on_admitted = std::move(spec.on_admitted);
   auto task = std::make_shared<TaskControl>(id, std::move(spec));
   Thunk rejected;  // Destroyed after the lock is released.
   {
@@ -77,27 +78,39 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
           options_.kind, " task manager is full (limit ", *options_.limit, ", queue ",
           options_.max_queued, ")"));
     }
-    const bool start_now = options_.model == ExecutionModel::kThreadPerTask &&
-                           (!options_.limit.has_value() || running_ < *options_.limit);
-    if (!start_now) {
-      tasks_.emplace(id, Entry{task, TaskState::kQueued});
-      queue_.push_back(task);
-      changed_.SignalAll();
-      return id;
-    }
-    tasks_.emplace(id, Entry{task, TaskState::kRunning});
-    ++running_;
-    const std::uint64_t key = next_thread_key_++;
-    try {
-      task_threads_.emplace(key, std::thread([this, key, task] { ThreadPerTaskMain(key, task); }));
-    } catch (const std::system_error& e) {
-      tasks_.erase(id);
-      --running_;
-      rejected = task->TakeThunk();
-      LOG(WARNING) << "cannot start a thread for task " << id << ": " << e.what();
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot start a thread for a new task: ", e.what()));
-    }
+    ++reserved_;
+  }
+  // The task is admitted but not yet visible: nothing can start, list or drop it before the
+  // callback has returned.
+  if (on_admitted) on_admitted(id);
+
+  MutexLock lock(&mu_);
+  --reserved_;
+  if (stopping_all_ || closing_) {
+    // A stop began while the callback ran: the task is dropped as a queued one would be.
+    rejected = task->TakeThunk();
+    return id;
+  }
+  const bool start_now = options_.model == ExecutionModel::kThreadPerTask &&
+                         (!options_.limit.has_value() || running_ < *options_.limit);
+  if (!start_now) {
+    tasks_.emplace(id, Entry{task, TaskState::kQueued});
+    queue_.push_back(task);
+    changed_.SignalAll();
+    return id;
+  }
+  tasks_.emplace(id, Entry{task, TaskState::kRunning});
+  ++running_;
+  const std::uint64_t key = next_thread_key_++;
+  try {
+    task_threads_.emplace(key, std::thread([this, key, task] { ThreadPerTaskMain(key, task); }));
+  } catch (const std::system_error& e) {
+    // Admitted already (observers were told): drop it like a removed queued task.
+    tasks_.erase(id);
+    --running_;
+    changed_.SignalAll();
+    rejected = task->TakeThunk();
+    LOG(WARNING) << "cannot start a thread for task " << id << ": " << e.what();
   }
   return id;
 }

@@ -71,6 +71,8 @@ class TaskTable {
   absl::flat_hash_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<TaskControl>> queue_ ABSL_GUARDED_BY(mu_);
   std::size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  // Admitted tasks whose on_admitted callback is running; they count against the capacity.
+  std::size_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_all_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -22,8 +22,10 @@ class ConnectionTest : public ::testing::Test {
   void SetUp() override {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    // The idle timeout makes a broken test fail instead of blocking forever.
     connection_ = std::make_unique<Connection>(fds[0], Endpoint{"10.0.0.1", 1234},
-                                               Endpoint{"10.0.0.2", 80});
+                                               Endpoint{"10.0.0.2", 80},
+                                               ConnectionLimits{.idle_timeout = absl::Seconds(10)});
     peer_.Reset(fds[1]);
   }
 
@@ -63,6 +65,17 @@ TEST_F(ConnectionTest, ReadLineAcceptsALineOfExactlyTheCapAndRejectsALongerOne) 
   EXPECT_EQ(line.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(line.status().message().find("10.0.0.1:1234"), std::string::npos)
       << "the error names the peer: " << line.status();
+}
+
+TEST_F(ConnectionTest, ReadLineAppliesTheCapToAFinalUnterminatedLine) {
+  PeerWrite("123456");
+  peer_.Reset();
+  EXPECT_EQ(connection_->ReadLine(5).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(ConnectionTest, ReadLineRejectsOneByteOverTheCapUnlessItIsTheCarriageReturn) {
+  PeerWrite("123456");
+  EXPECT_EQ(connection_->ReadLine(5).status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(ConnectionTest, ReadLineRejectsAnEndlessLineWithoutWaitingForItsEnd) {
@@ -114,13 +127,16 @@ TEST_F(ConnectionTest, IdleTimeoutFailsABlockedReadWithDeadlineExceeded) {
   EXPECT_EQ(n.status().code(), absl::StatusCode::kDeadlineExceeded) << n.status();
 }
 
-TEST_F(ConnectionTest, APassedDeadlineFailsAtOnceButBufferedDataIsStillRead) {
-  PeerWrite("x");
+TEST_F(ConnectionTest, APassedDeadlineFailsEveryCallEvenWithDataWaiting) {
+  PeerWrite("x\n");
   connection_->SetDeadline(std::chrono::steady_clock::now());
   char buffer[1];
-  EXPECT_TRUE(connection_->Read(absl::MakeSpan(buffer)).ok());
   EXPECT_EQ(connection_->Read(absl::MakeSpan(buffer)).status().code(),
             absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(connection_->ReadLine().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(connection_->WriteAll("y").code(), absl::StatusCode::kDeadlineExceeded);
+  connection_->SetDeadline(kNoDeadline);
+  EXPECT_EQ(connection_->ReadLine().value_or("?"), "x") << "clearing the deadline restores I/O";
 }
 
 TEST_F(ConnectionTest, LifetimeCapFailsIOAfterItPasses) {

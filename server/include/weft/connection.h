@@ -35,7 +35,9 @@ struct ConnectionLimits {
 //
 // Every blocking operation waits through the running task's IoWaiter and fails with:
 //   CANCELLED          the task was asked to shut down (data already buffered is still read),
-//   DEADLINE_EXCEEDED  the idle timeout, the lifetime cap or the SetDeadline deadline passed,
+//   DEADLINE_EXCEEDED  the idle timeout passed while waiting, or the lifetime cap or the
+//                      SetDeadline deadline has passed (then every call fails, even one that
+//                      would not have to wait),
 //   UNAVAILABLE        the peer reset the connection or it was shut down under the handler,
 //   FAILED_PRECONDITION the connection was closed by the handler.
 class Connection {
@@ -52,8 +54,8 @@ class Connection {
   [[nodiscard]] absl::StatusOr<std::size_t> Read(absl::Span<char> buffer);
 
   // ReadLine returns the next line without its "\n" or "\r\n". At end of stream a final
-  // unterminated line is returned as is; after that, OUT_OF_RANGE. A line longer than
-  // `max_length` bytes fails with RESOURCE_EXHAUSTED (nothing is consumed).
+  // unterminated line is returned as is; after that, OUT_OF_RANGE. A line (terminated or final)
+  // longer than `max_length` bytes fails with RESOURCE_EXHAUSTED (nothing is consumed).
   [[nodiscard]] absl::StatusOr<std::string> ReadLine(std::size_t max_length = 8192);
 
   // WriteAll writes all of `data` (MSG_NOSIGNAL: a vanished peer is UNAVAILABLE, never SIGPIPE).
@@ -83,6 +85,9 @@ class Connection {
   // Wait blocks until fd_ is ready for `interest` within the operation's deadline.
   absl::Status Wait(bool readable);
   Deadline OperationDeadline() const;
+  // CheckDeadline fails once the SetDeadline deadline or the lifetime cap has passed, so that
+  // even I/O that would not have to wait fails then.
+  absl::Status CheckDeadline() const;
   // ReadFromSocket reads from the socket itself, bypassing the read-ahead buffer.
   absl::StatusOr<std::size_t> ReadFromSocket(absl::Span<char> buffer);
 

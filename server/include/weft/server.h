@@ -10,18 +10,13 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "weft/server_options.h"
+#include "weft/server_state.h"
 #include "weft/task_manager.h"
 
 namespace weft {
 namespace internal {
 class ServerImpl;
 }  // namespace internal
-
-// ServerState: kStopped → Run → kRunning → StopAccepting → kNotAccepting → Stop → kStopped.
-enum class ServerState { kStopped, kRunning, kNotAccepting };
-
-// ServerStateName returns "stopped", "running" or "not_accepting".
-const char* ServerStateName(ServerState state);
 
 // ServerStats: counters since construction (totals) and at this instant (open, running, queued).
 struct ServerStats {
@@ -73,6 +68,7 @@ class Server {
   // Accessors ("returns or sets", as in the seed). Setting address or port takes effect on the
   // next Run; setting the handler affects connections accepted afterwards.
   TaskManager& task_manager();
+  const TaskManager& task_manager() const;
   // set_task_manager: FAILED_PRECONDITION unless stopped. Requires: manager != nullptr.
   [[nodiscard]] absl::Status set_task_manager(TaskManagerPtr manager);
   // socket returns the listening descriptor, or nullopt when not accepting.
@@ -88,6 +84,9 @@ class Server {
   // set_max_connections applies at once: lowering it refuses new connections, never closes
   // existing ones.
   void set_max_connections(std::optional<std::size_t> max_connections);
+
+  // connection_limits returns the per-connection timeouts new connections get.
+  ConnectionLimits connection_limits() const;
 
   ServerState state() const;
   ServerStats stats() const;

@@ -4,12 +4,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "weft/connection.h"
+#include "weft/server_observer.h"
 #include "weft/task_manager.h"
 
 namespace weft {
@@ -42,6 +44,9 @@ struct ServerOptions {
   ConnectionLimits limits;
   // How long Stop() lets tasks end cooperatively before shutting their sockets down.
   absl::Duration stop_grace = TaskManager::kDefaultGrace;
+  // Receives the server's events; null = none. Shared because the server and whoever reads the
+  // events both hold it; it must outlive every call (the server holds a reference).
+  std::shared_ptr<ServerObserver> observer;
 };
 
 }  // namespace weft

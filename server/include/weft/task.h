@@ -21,10 +21,13 @@ using TaskId = std::uint64_t;
 using Thunk = absl::AnyInvocable<void()>;
 
 // TaskSpec: what AddTask takes. `peer` labels the task for introspection (the client's
-// address for connection tasks; free text otherwise).
+// address for connection tasks; free text otherwise). `on_admitted`, if set, is called once
+// with the new id after the task is admitted and before it can start, be listed or be dropped —
+// outside any lock, on the thread calling AddTask — so observers see a task's events in order.
 struct TaskSpec {
-  Thunk run;
-  std::string peer;
+  Thunk run{};
+  std::string peer{};
+  absl::AnyInvocable<void(TaskId)> on_admitted{};
 };
 
 // TaskState: a task's life. kQueued → kRunning → kStopping (shutdown requested) → gone.

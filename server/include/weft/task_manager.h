@@ -22,9 +22,11 @@ class TaskManager {
 
   // AddTask takes a thunk to run as a task and returns its unique id. The task may start at
   // once or be queued. Returns RESOURCE_EXHAUSTED when the manager is full (limit reached and
-  // queue full, or no thread could be created); the thunk is then destroyed without running.
+  // queue full) and UNAVAILABLE while StopAllTasks runs; the thunk is then destroyed without
+  // running. If a thread cannot be created for an admitted task, the task is dropped as if
+  // removed (its thunk destroyed) and a warning logged.
   [[nodiscard]] absl::StatusOr<TaskId> AddTask(Thunk thunk) {
-    return AddTask(TaskSpec{std::move(thunk), {}});
+    return AddTask(TaskSpec{.run = std::move(thunk)});
   }
   [[nodiscard]] virtual absl::StatusOr<TaskId> AddTask(TaskSpec spec) = 0;
 

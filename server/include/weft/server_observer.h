@@ -1,0 +1,51 @@
+// ServerObserver: a Server's event feed — task lifecycle, refusals, state changes — for
+// dashboards and logs.
+#pragma once
+
+#include "absl/time/time.h"
+#include "weft/endpoint.h"
+#include "weft/server_state.h"
+#include "weft/task.h"
+
+namespace weft {
+
+// RefusalReason: why a connection was accepted and closed at once.
+enum class RefusalReason {
+  kMaxConnections,        // max_connections were open.
+  kManagerFull,           // The task manager's limit and queue were full.
+  kDescriptorsExhausted,  // The process ran out of file descriptors.
+  kStopping,              // The manager was stopping its tasks.
+};
+
+const char* RefusalReasonName(RefusalReason reason);
+
+// ServerEvent: one thing that happened. Events of one task arrive in order:
+// kTaskAdded, then kTaskStarted and kTaskFinished, or kTaskRemoved if it never ran.
+struct ServerEvent {
+  enum class Kind {
+    kTaskAdded,           // Admitted by the manager (task_id, peer).
+    kTaskStarted,         // Its handler began (task_id, peer).
+    kTaskFinished,        // Its handler returned or threw (task_id, peer, failed).
+    kTaskRemoved,         // Dropped while queued, never ran (task_id, peer).
+    kConnectionRefused,   // Accepted and closed at once (peer, refusal).
+    kStateChanged,        // The server's state changed (state).
+  };
+  Kind kind = Kind::kStateChanged;
+  absl::Time time{};
+  TaskId task_id = 0;
+  Endpoint peer{};
+  bool failed = false;  // kTaskFinished: the handler threw (ThreadShutdown excluded).
+  RefusalReason refusal = RefusalReason::kMaxConnections;
+  ServerState state = ServerState::kStopped;
+};
+
+// ServerObserver: OnEvent is called on data-plane threads (the acceptor, task threads, and
+// callers of Run/Stop), concurrently, without Weft locks held. It must be thread-safe, return
+// quickly and never block (buffer and drop instead), and must not call back into the Server.
+class ServerObserver {
+ public:
+  virtual ~ServerObserver() = default;
+  virtual void OnEvent(const ServerEvent& event) = 0;
+};
+
+}  // namespace weft

@@ -1,0 +1,12 @@
+// ServerState: where a Server is in its life.
+#pragma once
+
+namespace weft {
+
+// ServerState: kStopped → Run → kRunning → StopAccepting → kNotAccepting → Stop → kStopped.
+enum class ServerState { kStopped, kRunning, kNotAccepting };
+
+// ServerStateName returns "stopped", "running" or "not_accepting".
+const char* ServerStateName(ServerState state);
+
+}  // namespace weft
