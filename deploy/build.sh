@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh: one entry point for a fresh Debian 12 machine.
-#   build.sh run            install what is missing, build (Release), start the main job
+#   build.sh run [ARGS]     install what is missing, build (Release), start weftd [ARGS]
 #   build.sh test           install what is missing, build (Debug), run the whole test suite
 #   build.sh test-tsan      the suite under ThreadSanitizer
 #   build.sh test-asan      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -15,7 +15,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
-  procps
+  procps openssl
 )
 
 install_deps() {
@@ -39,9 +39,10 @@ configure_and_build() {
   cmake --build "$dir" -j"$(nproc)"
 }
 
+# run_tests FLAVOUR [ctest args...]
 run_tests() {
-  local dir=$build_root/$1
-  ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 300
+  local dir=$build_root/$1; shift
+  ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 300 "$@"
 }
 
 cmd=${1:-}
@@ -51,7 +52,7 @@ case "$cmd" in
     install_deps
     configure_and_build release Release
     shift
-    exec "$build_root/release/examples/echo_server" "$@"
+    exec "$build_root/release/control/daemon/weftd" "$@"
     ;;
   test)
     install_deps
@@ -61,7 +62,12 @@ case "$cmd" in
   test-tsan)
     install_deps
     configure_and_build tsan RelWithDebInfo -DWEFT_SANITIZE=thread
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan.supp" run_tests tsan
+    # Tests that run gRPC get gRPC-specific suppressions (see the file); all others get none of
+    # Weft's code suppressed.
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan.supp" \
+      run_tests tsan -LE grpc
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan-grpc.supp" \
+      run_tests tsan -L grpc
     ;;
   test-asan)
     install_deps

@@ -1,0 +1,287 @@
+#include "control/control_service.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include <glog/logging.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "control/proto_conversion.h"
+#include "control/status_conversion.h"
+
+namespace weft::control {
+namespace {
+
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+constexpr absl::Duration kMaxTimeout = absl::Hours(1);
+constexpr absl::Duration kDefaultStopTaskTimeout = absl::Seconds(5);
+// How often a WatchEvents stream checks whether its client went away.
+constexpr absl::Duration kWatchPoll = absl::Milliseconds(200);
+
+absl::StatusOr<int> PageSize(int requested) {
+  if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  if (requested == 0) return kDefaultPageSize;
+  return std::min(requested, kMaxPageSize);  // AIP-158: coerce values above the maximum.
+}
+
+// Page tokens are opaque to clients: web-safe base64 of "<kind>:<last key returned>".
+std::string MakePageToken(absl::string_view kind, absl::string_view last) {
+  return absl::WebSafeBase64Escape(absl::StrCat(kind, ":", last));
+}
+
+absl::StatusOr<std::string> ParsePageToken(absl::string_view kind, const std::string& token) {
+  std::string decoded;
+  if (token.size() <= 1024 && absl::WebSafeBase64Unescape(token, &decoded)) {
+    absl::string_view rest = decoded;
+    if (absl::ConsumePrefix(&rest, absl::StrCat(kind, ":"))) return std::string(rest);
+  }
+  return absl::InvalidArgumentError("page_token is not one this server issued");
+}
+
+absl::StatusOr<ManagedServer*> FindServer(const ServerSet& servers, const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("a server name is required");
+  ManagedServer* server = servers.Find(name);
+  if (server == nullptr) {
+    return absl::NotFoundError(absl::StrCat("server \"", absl::CHexEscape(name), "\" not found"));
+  }
+  return server;
+}
+
+absl::Status TaskNotFound(std::uint64_t id, const std::string& server) {
+  return absl::NotFoundError(absl::StrCat("task ", id, " not found on server \"", server, "\""));
+}
+
+}  // namespace
+
+#define WEFT_RETURN_IF_ERROR(expr)                                     \
+  do {                                                                 \
+    if (absl::Status weft_status = (expr); !weft_status.ok()) {        \
+      return ToGrpcStatus(weft_status);                                \
+    }                                                                  \
+  } while (false)
+
+#define WEFT_ASSIGN_OR_RETURN(lhs, expr)                              \
+  auto lhs##_or = (expr);                                              \
+  if (!lhs##_or.ok()) return ToGrpcStatus(lhs##_or.status());          \
+  auto lhs = std::move(*lhs##_or)
+
+ControlService::ControlService(const ServerSet* servers, EventHub* events,
+                               const Authenticator* auth)
+    : servers_(servers), events_(events), auth_(auth) {}
+
+void ControlService::Shutdown() { events_->CancelAll(); }
+
+grpc::Status ControlService::ListServers(grpc::ServerContext* context,
+                                         const v1::ListServersRequest* request,
+                                         v1::ListServersResponse* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "ListServers"));
+  WEFT_ASSIGN_OR_RETURN(page_size, PageSize(request->page_size()));
+  std::string after;
+  if (!request->page_token().empty()) {
+    WEFT_ASSIGN_OR_RETURN(last, ParsePageToken("s", request->page_token()));
+    after = std::move(last);
+  }
+  for (const ManagedServer* server : servers_->All()) {
+    if (!after.empty() && server->name <= after) continue;
+    if (response->servers_size() == page_size) {
+      response->set_next_page_token(
+          MakePageToken("s", response->servers(response->servers_size() - 1).name()));
+      break;
+    }
+    *response->add_servers() = ServerToProto(*server);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::GetServer(grpc::ServerContext* context,
+                                       const v1::GetServerRequest* request, v1::Server* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "GetServer"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->name()));
+  *response = ServerToProto(*server);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::RunServer(grpc::ServerContext* context,
+                                       const v1::RunServerRequest* request, v1::Server* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "RunServer"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->name()));
+  if (server->server->task_manager().RunsTasksOnCaller()) {
+    return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
+        "server \"", server->name, "\" uses a single-threaded manager and is run by weftd itself")));
+  }
+  WEFT_RETURN_IF_ERROR(server->server->Run());
+  LOG(INFO) << "control: RunServer " << server->name;
+  *response = ServerToProto(*server);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::StopAccepting(grpc::ServerContext* context,
+                                           const v1::StopAcceptingRequest* request,
+                                           v1::Server* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "StopAccepting"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->name()));
+  server->server->StopAccepting();
+  LOG(INFO) << "control: StopAccepting " << server->name;
+  *response = ServerToProto(*server);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::StopServer(grpc::ServerContext* context,
+                                        const v1::StopServerRequest* request,
+                                        v1::StopServerResponse* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "StopServer"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->name()));
+  absl::Duration drain = server->drain_timeout;
+  if (request->has_drain_timeout()) {
+    WEFT_ASSIGN_OR_RETURN(requested,
+                          DurationFromProto(request->drain_timeout(), "drain_timeout", kMaxTimeout));
+    drain = requested;
+  }
+  const absl::Time start = absl::Now();
+  const StopReport report = server->server->Stop(drain);
+  const absl::Duration elapsed = absl::Now() - start;
+  LOG(INFO) << "control: StopServer " << server->name << " in " << elapsed << ": "
+            << report.cooperative << " cooperative, " << report.forced << " forced, "
+            << report.dropped << " dropped";
+  *response->mutable_server() = ServerToProto(*server);
+  response->set_cooperative_tasks(static_cast<std::uint32_t>(report.cooperative));
+  response->set_forced_tasks(static_cast<std::uint32_t>(report.forced));
+  response->set_dropped_tasks(static_cast<std::uint32_t>(report.dropped));
+  *response->mutable_elapsed() = DurationToProto(elapsed);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::UpdateServer(grpc::ServerContext* context,
+                                          const v1::UpdateServerRequest* request,
+                                          v1::Server* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "UpdateServer"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->name()));
+  if (request->has_max_connections()) {
+    const std::uint32_t max = request->max_connections();
+    server->server->set_max_connections(max == 0 ? std::nullopt
+                                                 : std::optional<std::size_t>(max));
+    LOG(INFO) << "control: UpdateServer " << server->name << " max_connections=" << max;
+  }
+  *response = ServerToProto(*server);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListTasks(grpc::ServerContext* context,
+                                       const v1::ListTasksRequest* request,
+                                       v1::ListTasksResponse* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "ListTasks"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->server()));
+  WEFT_ASSIGN_OR_RETURN(page_size, PageSize(request->page_size()));
+  absl::Duration min_age = absl::ZeroDuration();
+  absl::Duration min_idle = absl::ZeroDuration();
+  if (request->has_min_age()) {
+    WEFT_ASSIGN_OR_RETURN(age, DurationFromProto(request->min_age(), "min_age",
+                                                 absl::Hours(24 * 365 * 100)));
+    min_age = age;
+  }
+  if (request->has_min_idle()) {
+    WEFT_ASSIGN_OR_RETURN(idle, DurationFromProto(request->min_idle(), "min_idle",
+                                                  absl::Hours(24 * 365 * 100)));
+    min_idle = idle;
+  }
+  std::uint64_t after = 0;
+  if (!request->page_token().empty()) {
+    WEFT_ASSIGN_OR_RETURN(last, ParsePageToken("t", request->page_token()));
+    if (!absl::SimpleAtoi(last, &after)) {
+      return ToGrpcStatus(absl::InvalidArgumentError("page_token is not one this server issued"));
+    }
+  }
+  const std::vector<TaskInfo> tasks = server->server->task_manager().ListTasks();
+  std::uint32_t total = 0;
+  std::vector<const TaskInfo*> page;  // One more than fits, to know whether a next page exists.
+  for (const TaskInfo& task : tasks) {
+    if (task.age < min_age || task.idle < min_idle) continue;
+    ++total;
+    if (task.id > after && page.size() <= static_cast<std::size_t>(page_size)) {
+      page.push_back(&task);
+    }
+  }
+  const bool more = page.size() > static_cast<std::size_t>(page_size);
+  if (more) page.pop_back();
+  for (const TaskInfo* task : page) *response->add_tasks() = TaskToProto(*task, server->name);
+  if (more) response->set_next_page_token(MakePageToken("t", absl::StrCat(page.back()->id)));
+  response->set_total_size(total);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::StopTask(grpc::ServerContext* context,
+                                      const v1::StopTaskRequest* request,
+                                      v1::StopTaskResponse* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "StopTask"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->server()));
+  if (request->task_id() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("task_id is required"));
+  }
+  absl::Duration timeout = kDefaultStopTaskTimeout;
+  if (request->has_timeout()) {
+    WEFT_ASSIGN_OR_RETURN(requested, DurationFromProto(request->timeout(), "timeout", kMaxTimeout));
+    timeout = requested;
+  }
+  const absl::Time start = absl::Now();
+  if (!server->server->task_manager().StopTask(request->task_id(), timeout)) {
+    return ToGrpcStatus(TaskNotFound(request->task_id(), server->name));
+  }
+  *response->mutable_elapsed() = DurationToProto(absl::Now() - start);
+  LOG(INFO) << "control: StopTask " << server->name << "/" << request->task_id();
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::RemoveTask(grpc::ServerContext* context,
+                                        const v1::RemoveTaskRequest* request,
+                                        v1::RemoveTaskResponse*) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "RemoveTask"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->server()));
+  if (request->task_id() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("task_id is required"));
+  }
+  if (!server->server->task_manager().RemoveTask(request->task_id())) {
+    return ToGrpcStatus(TaskNotFound(request->task_id(), server->name));
+  }
+  LOG(INFO) << "control: RemoveTask " << server->name << "/" << request->task_id();
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::WatchEvents(grpc::ServerContext* context,
+                                         const v1::WatchEventsRequest* request,
+                                         grpc::ServerWriter<v1::Event>* writer) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "WatchEvents"));
+  if (!request->server().empty()) {
+    WEFT_RETURN_IF_ERROR(FindServer(*servers_, request->server()).status());
+  }
+  WEFT_ASSIGN_OR_RETURN(subscription, events_->Subscribe(request->server()));
+  // Headers go out at once so the client knows the watch is established.
+  writer->SendInitialMetadata();
+  while (!context->IsCancelled()) {
+    std::optional<Subscription::Delivery> delivery =
+        subscription->Next(DeadlineAfter(kWatchPoll));
+    if (!delivery.has_value()) {
+      if (subscription->cancelled()) break;
+      continue;
+    }
+    v1::Event event;
+    if (delivery->event.has_value()) {
+      event = EventToProto(*delivery->event);
+    } else {
+      event.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
+      event.set_dropped_events(delivery->dropped);
+      *event.mutable_time() = TimeToProto(absl::Now());
+    }
+    event.set_sequence(delivery->sequence);
+    if (!writer->Write(event)) break;
+  }
+  events_->Unsubscribe(subscription);
+  return grpc::Status::OK;
+}
+
+}  // namespace weft::control

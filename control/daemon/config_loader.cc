@@ -1,0 +1,302 @@
+#include "control/daemon/config_loader.h"
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+
+namespace weft::control {
+namespace {
+
+using config::v1::Config;
+using config::v1::Listener;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::TextFormat;
+
+constexpr char kDefaultConfig[] = R"pb(# weftd's embedded default configuration (weftd --print-default-config).
+# Protobuf text format; schema: proto/weft/config/v1/config.proto.
+
+control {
+  # The gRPC control plane; loopback only. Add `tokens` and `tls` before exposing it.
+  address: "127.0.0.1:7070"
+}
+
+listeners {
+  name: "echo"
+  address: "127.0.0.1"
+  port: 7007
+  handler { name: "echo" }
+  threaded { limit: 0 }  # A thread per connection, no limit.
+  idle_timeout: "5m"
+  drain_timeout: "30s"
+}
+)pb";
+
+constexpr std::size_t kMaxConfigBytes = 1 << 20;
+constexpr std::uint32_t kMaxLimit = 1'000'000;
+constexpr std::uint32_t kMaxPoolThreads = 4096;
+
+// Collects syntax errors with their positions.
+class ErrorCollector final : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit ErrorCollector(std::vector<std::string>* errors, absl::string_view source)
+      : errors_(errors), source_(source) {}
+  void AddError(int line, int column, const std::string& message) override {
+    errors_->push_back(absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message));
+  }
+  void AddWarning(int line, int column, const std::string& message) override {
+    AddError(line, column, message);
+  }
+
+ private:
+  std::vector<std::string>* const errors_;
+  const std::string source_;
+};
+
+// Validator: semantic checks, each error located through the parser's info tree.
+class Validator {
+ public:
+  Validator(const Config& config, const TextFormat::ParseInfoTree& tree, absl::string_view source,
+            const HandlerRegistry& registry)
+      : config_(config), tree_(tree), source_(source), registry_(registry) {}
+
+  std::vector<std::string> Run() {
+    CheckControl();
+    std::set<std::string> names;
+    std::set<std::string> endpoints;
+    for (int i = 0; i < config_.listeners_size(); ++i) CheckListener(i, &names, &endpoints);
+    return std::move(errors_);
+  }
+
+ private:
+  // Error records a problem at `field` of the message that `tree` describes (index for
+  // repeated fields; -1 otherwise).
+  void Error(const TextFormat::ParseInfoTree* tree, const google::protobuf::Descriptor* type,
+             const char* field, int index, const std::string& path, const std::string& message) {
+    std::string where = std::string(source_);
+    const FieldDescriptor* fd = type->FindFieldByName(field);
+    if (tree != nullptr && fd != nullptr) {
+      const auto location = tree->GetLocation(fd, index);
+      if (location.line >= 0) where = absl::StrCat(where, ":", location.line + 1, ":",
+                                                   location.column + 1);
+    }
+    errors_.push_back(absl::StrCat(where, ": ", path, ": ", message));
+  }
+
+  const TextFormat::ParseInfoTree* Nested(const TextFormat::ParseInfoTree* tree,
+                                          const google::protobuf::Descriptor* type,
+                                          const char* field, int index) {
+    if (tree == nullptr) return nullptr;
+    const FieldDescriptor* fd = type->FindFieldByName(field);
+    return fd == nullptr ? nullptr : tree->GetTreeForNested(fd, index);
+  }
+
+  void CheckControl() {
+    const auto* type = Config::descriptor();
+    const config::v1::Control& control = config_.control();
+    const auto* tree = Nested(&tree_, type, "control", -1);
+    const auto* ctype = config::v1::Control::descriptor();
+    const std::string address = control.address().empty() ? "127.0.0.1:7070" : control.address();
+    if (!absl::StartsWith(address, "unix:") && address.rfind(':') == std::string::npos) {
+      Error(tree, ctype, "address", -1, "control.address",
+            "must be HOST:PORT or unix:/path, e.g. \"127.0.0.1:7070\"");
+    }
+    const bool has_tls = control.has_tls();
+    if (has_tls) {
+      const auto* tls_tree = Nested(tree, ctype, "tls", -1);
+      const auto* ttype = config::v1::Tls::descriptor();
+      if (control.tls().cert_file().empty()) {
+        Error(tls_tree, ttype, "cert_file", -1, "control.tls.cert_file", "is required with tls");
+      }
+      if (control.tls().key_file().empty()) {
+        Error(tls_tree, ttype, "key_file", -1, "control.tls.key_file", "is required with tls");
+      }
+    }
+    for (int i = 0; i < control.tokens_size(); ++i) {
+      const auto* token_tree = Nested(tree, ctype, "tokens", i);
+      const auto* ttype = config::v1::Token::descriptor();
+      const std::string path = absl::StrCat("control.tokens[", i, "]");
+      if (control.tokens(i).role() == config::v1::ROLE_UNSPECIFIED) {
+        Error(token_tree, ttype, "role", -1, path + ".role",
+              "is required (ROLE_VIEWER or ROLE_OPERATOR)");
+      }
+      if (control.tokens(i).token_file().empty()) {
+        Error(token_tree, ttype, "token_file", -1, path + ".token_file", "is required");
+      }
+    }
+    const bool authenticated =
+        control.tokens_size() > 0 || (has_tls && !control.tls().client_ca_file().empty());
+    if (!IsLoopbackAddress(address) && !authenticated && !control.allow_insecure()) {
+      Error(tree, ctype, "address", -1, "control.address",
+            absl::StrCat("\"", address, "\" is not a loopback address and no tokens or client "
+                         "certificates are configured: anyone who can reach it could stop "
+                         "your servers. Add tokens (and tls), or set allow_insecure: true"));
+    }
+  }
+
+  void CheckListener(int i, std::set<std::string>* names, std::set<std::string>* endpoints) {
+    const Listener& listener = config_.listeners(i);
+    const auto* tree = Nested(&tree_, Config::descriptor(), "listeners", i);
+    const auto* type = Listener::descriptor();
+    const std::string path = absl::StrCat("listeners[", i, "]");
+    auto error = [&](const char* field, const std::string& message) {
+      Error(tree, type, field, -1, absl::StrCat(path, ".", field), message);
+    };
+
+    const std::string& name = listener.name();
+    if (name.empty() || name.size() > 63 ||
+        !std::all_of(name.begin(), name.end(), [](char c) {
+          return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
+        })) {
+      error("name", absl::StrCat("\"", absl::CHexEscape(name),
+                                 "\" is not a valid name: use 1-63 of [a-z0-9-]"));
+    } else if (!names->insert(name).second) {
+      error("name", absl::StrCat("duplicate listener name \"", name, "\""));
+    }
+    if (listener.port() > 65535) {
+      error("port", absl::StrCat(listener.port(), " is not a TCP port (0-65535)"));
+    } else if (listener.port() != 0) {
+      const std::string address = listener.address().empty() ? "127.0.0.1" : listener.address();
+      const std::string endpoint = absl::StrCat(address, ":", listener.port());
+      if (!endpoints->insert(endpoint).second) {
+        error("port", absl::StrCat("another listener already uses ", endpoint));
+      }
+    }
+    if (!listener.has_handler() || listener.handler().name().empty()) {
+      error("handler", absl::StrCat("is required; known handlers: ",
+                                    absl::StrJoin(registry_.Names(), ", ")));
+    } else {
+      const HandlerArgs args(listener.handler().args().begin(), listener.handler().args().end());
+      if (absl::StatusOr<Handler> handler = registry_.Create(listener.handler().name(), args);
+          !handler.ok()) {
+        error("handler", std::string(handler.status().message()));
+      }
+    }
+    for (const char* field : {"idle_timeout", "max_lifetime", "drain_timeout"}) {
+      const FieldDescriptor* fd = type->FindFieldByName(field);
+      const std::string& text = listener.GetReflection()->GetString(listener, fd);
+      if (absl::StatusOr<absl::Duration> d = ParseConfigDuration(text, absl::ZeroDuration());
+          !d.ok()) {
+        error(field, std::string(d.status().message()));
+      }
+    }
+    switch (listener.manager_case()) {
+      case Listener::kThreaded:
+        if (listener.threaded().limit() > kMaxLimit) {
+          error("threaded", absl::StrCat("limit must be at most ", kMaxLimit));
+        }
+        break;
+      case Listener::kPool:
+        if (listener.pool().threads() > kMaxPoolThreads) {
+          error("pool", absl::StrCat("threads must be at most ", kMaxPoolThreads));
+        }
+        break;
+      default:
+        break;
+    }
+    if (listener.max_connections() > kMaxLimit) {
+      error("max_connections", absl::StrCat("must be at most ", kMaxLimit));
+    }
+    if (listener.backlog() > 65535) error("backlog", "must be at most 65535");
+  }
+
+  const Config& config_;
+  const TextFormat::ParseInfoTree& tree_;
+  const absl::string_view source_;
+  const HandlerRegistry& registry_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+absl::string_view DefaultConfigText() { return kDefaultConfig; }
+
+absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text,
+                                                   absl::Duration fallback) {
+  if (text.empty()) return fallback;
+  absl::Duration duration;
+  if (!absl::ParseDuration(text, &duration) ||
+      duration == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", absl::CHexEscape(text),
+        "\" is not a duration (use e.g. \"500ms\", \"30s\", \"5m\")"));
+  }
+  if (duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("a duration must not be negative");
+  }
+  return duration;
+}
+
+bool IsLoopbackAddress(absl::string_view address) {
+  absl::string_view rest = address;
+  if (absl::StartsWith(rest, "unix:")) return true;
+  std::string host;
+  if (absl::ConsumePrefix(&rest, "[")) {
+    const size_t end = rest.find(']');
+    if (end == absl::string_view::npos) return false;
+    host = std::string(rest.substr(0, end));
+  } else {
+    const size_t colon = rest.rfind(':');
+    host = std::string(colon == absl::string_view::npos ? rest : rest.substr(0, colon));
+  }
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view source,
+                                   const HandlerRegistry& registry,
+                                   const ConfigOverrides& overrides) {
+  if (text.size() > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": configuration larger than ", kMaxConfigBytes, " bytes"));
+  }
+  std::vector<std::string> errors;
+  ErrorCollector collector(&errors, source);
+  TextFormat::Parser parser;
+  TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&collector);
+  parser.WriteLocationsTo(&tree);
+  Config config;
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    if (errors.empty()) errors.push_back(absl::StrCat(source, ": cannot parse configuration"));
+    return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  }
+  if (overrides.allow_insecure) config.mutable_control()->set_allow_insecure(true);
+  errors = Validator(config, tree, source, registry).Run();
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path, const HandlerRegistry& registry,
+                                      const ConfigOverrides& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    return absl::Status(absl::ErrnoToStatusCode(err),
+                        absl::StrCat("cannot read config file ", path, ": ", std::strerror(err)));
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return ParseConfig(contents.str(), path, registry, overrides);
+}
+
+}  // namespace weft::control

@@ -1,0 +1,149 @@
+#include "control/daemon/daemon.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "control/daemon/config_loader.h"
+#include "control/daemon/listener_builder.h"
+#include "control/fanout_observer.h"
+#include "control/tls_credentials.h"
+
+namespace weft::control {
+namespace {
+
+// While draining, how often the remaining connections are counted.
+constexpr absl::Duration kDrainPoll = absl::Milliseconds(50);
+
+Role RoleFromConfig(config::v1::Role role) {
+  return role == config::v1::ROLE_OPERATOR ? Role::kOperator : Role::kViewer;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config& config,
+                                                       const HandlerRegistry& registry) {
+  std::unique_ptr<Daemon> daemon(new Daemon());
+  daemon->config_ = config;
+  const config::v1::Control& control = config.control();
+
+  if (control.tokens_size() == 0) {
+    daemon->auth_ = Authenticator::Open();
+  } else {
+    std::vector<TokenSource> sources;
+    for (const config::v1::Token& token : control.tokens()) {
+      sources.push_back(TokenSource{RoleFromConfig(token.role()), token.token_file()});
+    }
+    absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Load(sources);
+    if (!auth.ok()) return auth.status();
+    daemon->auth_ = std::move(*auth);
+  }
+
+  std::optional<TlsFiles> tls;
+  if (control.has_tls()) {
+    tls = TlsFiles{control.tls().cert_file(), control.tls().key_file(),
+                   control.tls().client_ca_file()};
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(tls);
+  if (!credentials.ok()) return credentials.status();
+  daemon->credentials_ = std::move(*credentials);
+
+  for (const config::v1::Listener& listener : config.listeners()) {
+    auto observer = std::make_shared<FanoutObserver>(
+        std::vector<std::shared_ptr<ServerObserver>>{daemon->events_.ObserverFor(listener.name()),
+                                                     daemon->health_.ObserverFor(listener.name())});
+    absl::StatusOr<ManagedServer> server = BuildListener(listener, registry, std::move(observer));
+    if (!server.ok()) {
+      return absl::Status(server.status().code(), absl::StrCat("listener \"", listener.name(),
+                                                               "\": ", server.status().message()));
+    }
+    if (absl::Status status = daemon->servers_.Add(std::move(*server)); !status.ok()) {
+      return status;
+    }
+  }
+  daemon->service_ = std::make_unique<ControlService>(&daemon->servers_, &daemon->events_,
+                                                      daemon->auth_.get());
+  return daemon;
+}
+
+Daemon::~Daemon() { Stop(); }
+
+absl::Status Daemon::Start() {
+  for (ManagedServer* managed : servers_.All()) {
+    weft::Server* server = managed->server.get();
+    if (server->task_manager().RunsTasksOnCaller()) {
+      runners_.emplace_back([server, name = managed->name] {
+        if (absl::Status status = server->Run(); !status.ok()) {
+          LOG(ERROR) << "listener \"" << name << "\": " << status;
+        }
+      });
+      continue;
+    }
+    if (absl::Status status = server->Run(); !status.ok()) {
+      Stop();
+      return absl::Status(status.code(), absl::StrCat("listener \"", managed->name, "\" on ",
+                                                      server->address(), ":", server->port(),
+                                                      ": ", status.message()));
+    }
+  }
+  const config::v1::Control& control = config_.control();
+  ControlPlaneOptions options;
+  options.address = control.address().empty() ? "127.0.0.1:7070" : control.address();
+  options.credentials = credentials_;
+  if (!IsLoopbackAddress(options.address) && !auth_->enabled() &&
+      control.tls().client_ca_file().empty()) {
+    LOG(WARNING) << "the control plane on " << options.address
+                 << " is reachable from other hosts WITHOUT authentication (allow_insecure)";
+  }
+  absl::StatusOr<std::unique_ptr<ControlPlane>> plane =
+      ControlPlane::Start(options, service_.get(), &health_);
+  if (!plane.ok()) {
+    Stop();
+    return plane.status();
+  }
+  control_plane_ = std::move(*plane);
+  return absl::OkStatus();
+}
+
+void Daemon::Drain(const Notification& abort) {
+  LOG(INFO) << "draining: health NOT_SERVING, no new connections";
+  health_.SetDraining(true);
+  absl::Duration drain = absl::ZeroDuration();
+  for (ManagedServer* managed : servers_.All()) {
+    managed->server->StopAccepting();
+    drain = std::max(drain, managed->drain_timeout);
+  }
+  const absl::Time deadline = absl::Now() + drain;
+  auto open_connections = [this] {
+    std::size_t open = 0;
+    for (const ManagedServer* managed : servers_.All()) open += managed->server->stats().open;
+    return open;
+  };
+  std::size_t open = open_connections();
+  while (open > 0 && absl::Now() < deadline) {
+    if (abort.WaitForNotificationWithTimeout(kDrainPoll)) break;
+    open = open_connections();
+  }
+  if (open > 0) {
+    LOG(WARNING) << "drain ended with " << open << " connections still open; closing them";
+  } else {
+    LOG(INFO) << "drained: every connection has ended";
+  }
+  for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
+}
+
+void Daemon::Stop() {
+  if (control_plane_ != nullptr) control_plane_->Shutdown(absl::Seconds(1));
+  for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
+  for (std::thread& runner : runners_) runner.join();
+  runners_.clear();
+}
+
+int Daemon::control_port() const {
+  return control_plane_ != nullptr ? control_plane_->port() : 0;
+}
+
+}  // namespace weft::control

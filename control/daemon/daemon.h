@@ -1,0 +1,63 @@
+// Daemon: weftd's composition root — listeners from the configuration, the control plane, and
+// the graceful drain.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "control/auth.h"
+#include "control/control_plane.h"
+#include "control/control_service.h"
+#include "control/event_hub.h"
+#include "control/health_reporter.h"
+#include "control/server_set.h"
+#include "server/internal/sync.h"
+#include "weft/config/v1/config.pb.h"
+#include "weft/handlers/handler_registry.h"
+
+namespace weft::control {
+
+// Daemon: Start, Drain and Stop are called from one thread (weftd's main thread); the abort
+// notification passed to Drain may be notified from anywhere.
+class Daemon {
+ public:
+  // Create builds (but does not start) every listener and loads tokens and TLS files.
+  // Errors: those of token and certificate loading, and of building listeners.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Create(const config::v1::Config& config,
+                                                        const HandlerRegistry& registry);
+  ~Daemon();
+
+  // Start starts every listener, then the control plane. On error nothing is left running.
+  absl::Status Start();
+
+  // Drain is the graceful shutdown: health turns NOT_SERVING, every listener stops accepting,
+  // open connections get up to the longest drain_timeout to end on their own, and then the
+  // listeners are stopped (remaining connections shut down). Notifying `abort` ends the wait
+  // at once. The control plane keeps answering until Stop.
+  void Drain(const Notification& abort);
+
+  // Stop stops every listener at once (zero grace) and the control plane. Idempotent.
+  void Stop();
+
+  // control_port: the control plane's TCP port (0 for a unix socket, or before Start).
+  int control_port() const;
+  const ServerSet& servers() const { return servers_; }
+
+ private:
+  Daemon() = default;
+
+  config::v1::Config config_;
+  EventHub events_{/*capacity=*/1024, /*max_subscribers=*/1024};
+  HealthReporter health_;
+  std::unique_ptr<Authenticator> auth_;
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
+  ServerSet servers_;
+  std::unique_ptr<ControlService> service_;
+  std::unique_ptr<ControlPlane> control_plane_;
+  // Threads serving listeners whose manager runs tasks on the Run caller.
+  std::vector<std::thread> runners_;
+};
+
+}  // namespace weft::control

@@ -1,0 +1,79 @@
+#include "control/daemon/listener_builder.h"
+
+#include <utility>
+
+#include "control/daemon/config_loader.h"
+#include "weft/pool_task_manager.h"
+#include "weft/single_threaded_task_manager.h"
+#include "weft/threaded_task_manager.h"
+
+namespace weft::control {
+namespace {
+
+using config::v1::Listener;
+
+std::size_t OrDefault(std::uint32_t value, std::size_t fallback) {
+  return value == 0 ? fallback : value;
+}
+
+TaskManagerPtr BuildManager(const Listener& listener) {
+  switch (listener.manager_case()) {
+    case Listener::kPool:
+      return std::make_unique<PoolTaskManager>(
+          PoolTaskManagerOptions{.threads = OrDefault(listener.pool().threads(), 4),
+                                 .max_queued = OrDefault(listener.pool().max_queued(), 1024)});
+    case Listener::kSingle:
+      return std::make_unique<SingleThreadedTaskManager>(SingleThreadedTaskManagerOptions{
+          .max_queued = OrDefault(listener.single().max_queued(), 64)});
+    case Listener::kThreaded: {
+      ThreadedTaskManagerOptions options;
+      if (listener.threaded().limit() != 0) options.limit = listener.threaded().limit();
+      options.max_queued = OrDefault(listener.threaded().max_queued(), 1024);
+      return std::make_unique<ThreadedTaskManager>(options);
+    }
+    case Listener::MANAGER_NOT_SET:
+      break;
+  }
+  return std::make_unique<ThreadedTaskManager>();
+}
+
+}  // namespace
+
+absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
+                                            const HandlerRegistry& registry,
+                                            std::shared_ptr<ServerObserver> observer) {
+  HandlerArgs args(listener.handler().args().begin(), listener.handler().args().end());
+  absl::StatusOr<Handler> handler = registry.Create(listener.handler().name(), args);
+  if (!handler.ok()) return handler.status();
+  absl::StatusOr<absl::Duration> idle =
+      ParseConfigDuration(listener.idle_timeout(), absl::InfiniteDuration());
+  absl::StatusOr<absl::Duration> lifetime =
+      ParseConfigDuration(listener.max_lifetime(), absl::InfiniteDuration());
+  absl::StatusOr<absl::Duration> drain =
+      ParseConfigDuration(listener.drain_timeout(), absl::Seconds(30));
+  for (const auto* d : {&idle, &lifetime, &drain}) {
+    if (!d->ok()) return d->status();
+  }
+
+  ServerOptions options;
+  options.address = listener.address().empty() ? "127.0.0.1" : listener.address();
+  options.port = static_cast<std::uint16_t>(listener.port());
+  options.handler = std::move(*handler);
+  options.manager = BuildManager(listener);
+  if (listener.max_connections() != 0) options.max_connections = listener.max_connections();
+  options.args = std::move(args);
+  if (listener.backlog() != 0) options.backlog = static_cast<int>(listener.backlog());
+  options.limits.idle_timeout = *idle;
+  options.limits.max_lifetime = *lifetime;
+  options.stop_grace = *drain;
+  options.observer = std::move(observer);
+
+  ManagedServer managed;
+  managed.name = listener.name();
+  managed.handler = listener.handler().name();
+  managed.drain_timeout = *drain;
+  managed.server = std::make_unique<weft::Server>(std::move(options));
+  return managed;
+}
+
+}  // namespace weft::control

@@ -1,0 +1,188 @@
+// weftd: the Weft daemon — runs the configured listeners and the gRPC control plane.
+//
+//   weftd [--config FILE] [--insecure] [--log-format text|json]
+//   weftd --check-config FILE
+//   weftd --print-default-config
+//
+// SIGTERM or SIGINT drains gracefully (health NOT_SERVING, stop accepting, wait for connections
+// up to the drain timeout, stop, exit 0); a second signal stops at once.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "control/daemon/config_loader.h"
+#include "control/daemon/daemon.h"
+#include "control/daemon/json_log_sink.h"
+#include "server/internal/sync.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: weftd [--config FILE] [--insecure] [--log-format text|json]\n"
+    "       weftd --check-config FILE\n"
+    "       weftd --print-default-config\n"
+    "\n"
+    "Runs Weft listeners and the gRPC control plane. Without --config, runs the embedded\n"
+    "default: an echo listener on 127.0.0.1:7007 and the control plane on 127.0.0.1:7070.\n"
+    "SIGTERM/SIGINT drain gracefully; a second signal stops at once.\n";
+
+struct Flags {
+  std::string config;
+  std::string check_config;
+  bool print_default = false;
+  bool insecure = false;
+  std::string log_format;
+};
+
+// ParseFlags returns false (after printing why) on a usage error.
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string* out) {
+      const size_t eq = arg.find('=');
+      if (eq != std::string::npos) {
+        *out = arg.substr(eq + 1);
+        return true;
+      }
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    const std::string name = arg.substr(0, arg.find('='));
+    if (name == "--help" || name == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (name == "--config") {
+      if (!value(&flags->config)) return false;
+    } else if (name == "--check-config") {
+      if (!value(&flags->check_config)) return false;
+    } else if (name == "--print-default-config") {
+      flags->print_default = true;
+    } else if (name == "--insecure") {
+      flags->insecure = true;
+    } else if (name == "--log-format") {
+      if (!value(&flags->log_format)) return false;
+      if (flags->log_format != "text" && flags->log_format != "json") {
+        std::cerr << "weftd: --log-format must be text or json\n";
+        return false;
+      }
+    } else {
+      std::cerr << "weftd: unknown argument \"" << arg << "\"\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+void SetUpLogging(const char* argv0, bool json) {
+  google::InitGoogleLogging(argv0);
+  FLAGS_logtostderr = !json;
+  if (json) {
+    static weft::control::JsonLogSink sink;
+    // No log files and no plain stderr copy: the sink is the only output.
+    for (int severity = 0; severity < google::NUM_SEVERITIES; ++severity) {
+      google::SetLogDestination(severity, "");
+    }
+    FLAGS_stderrthreshold = google::NUM_SEVERITIES;
+    google::AddLogSink(&sink);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  if (flags.print_default) {
+    std::cout << weft::control::DefaultConfigText();
+    return 0;
+  }
+  const weft::HandlerRegistry registry = weft::BuiltinHandlers();
+  const weft::control::ConfigOverrides overrides{.allow_insecure = flags.insecure};
+  if (!flags.check_config.empty()) {
+    absl::StatusOr<weft::config::v1::Config> config =
+        weft::control::LoadConfigFile(flags.check_config, registry, overrides);
+    if (!config.ok()) {
+      std::cerr << config.status().message() << "\n";
+      return 1;
+    }
+    std::cout << flags.check_config << ": OK (" << config->listeners_size() << " listeners)\n";
+    return 0;
+  }
+  absl::StatusOr<weft::config::v1::Config> config =
+      flags.config.empty()
+          ? weft::control::ParseConfig(weft::control::DefaultConfigText(), "<default config>",
+                                       registry, overrides)
+          : weft::control::LoadConfigFile(flags.config, registry, overrides);
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n";
+    return 1;
+  }
+  const bool json = flags.log_format.empty()
+                        ? config->log_format() == weft::config::v1::LOG_FORMAT_JSON
+                        : flags.log_format == "json";
+  SetUpLogging(argv[0], json);
+
+  // Signals are taken synchronously by this thread; every thread started later inherits the
+  // blocked mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<weft::control::Daemon>> daemon =
+      weft::control::Daemon::Create(*config, registry);
+  if (!daemon.ok()) {
+    LOG(ERROR) << daemon.status();
+    std::cerr << "weftd: " << daemon.status().message() << "\n";
+    return 1;
+  }
+  if (absl::Status status = (*daemon)->Start(); !status.ok()) {
+    LOG(ERROR) << status;
+    std::cerr << "weftd: " << status.message() << "\n";
+    return 1;
+  }
+  std::vector<std::string> listeners;
+  for (const weft::control::ManagedServer* server : (*daemon)->servers().All()) {
+    listeners.push_back(absl::StrCat(server->name, "=", server->server->port()));
+  }
+  // One machine-readable line on stdout once everything listens (tests and scripts wait on it).
+  std::cout << "weftd ready control_port=" << (*daemon)->control_port()
+            << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
+  LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
+  weft::Notification abort;
+  weft::Notification drained;
+  std::thread drainer([&] {
+    (*daemon)->Drain(abort);
+    drained.Notify();
+  });
+  const timespec poll{0, 100 * 1000 * 1000};
+  while (!drained.HasBeenNotified()) {
+    if (sigtimedwait(&signals, nullptr, &poll) > 0) {
+      LOG(WARNING) << "second signal: stopping at once";
+      abort.Notify();
+      break;
+    }
+  }
+  drainer.join();
+  (*daemon)->Stop();
+  LOG(INFO) << "weftd stopped";
+  return 0;
+}

@@ -1,0 +1,183 @@
+#include "control/proto_conversion.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace weft::control {
+namespace {
+
+v1::ServerState StateToProto(ServerState state) {
+  switch (state) {
+    case ServerState::kRunning:
+      return v1::SERVER_STATE_RUNNING;
+    case ServerState::kNotAccepting:
+      return v1::SERVER_STATE_NOT_ACCEPTING;
+    case ServerState::kStopped:
+      return v1::SERVER_STATE_STOPPED;
+  }
+  return v1::SERVER_STATE_UNSPECIFIED;
+}
+
+v1::ManagerKind KindToProto(std::string_view kind) {
+  if (kind == "threaded") return v1::MANAGER_KIND_THREADED;
+  if (kind == "pool") return v1::MANAGER_KIND_POOL;
+  if (kind == "single") return v1::MANAGER_KIND_SINGLE;
+  return v1::MANAGER_KIND_UNSPECIFIED;
+}
+
+v1::TaskState TaskStateToProto(TaskState state) {
+  switch (state) {
+    case TaskState::kQueued:
+      return v1::TASK_STATE_QUEUED;
+    case TaskState::kRunning:
+      return v1::TASK_STATE_RUNNING;
+    case TaskState::kStopping:
+      return v1::TASK_STATE_STOPPING;
+  }
+  return v1::TASK_STATE_UNSPECIFIED;
+}
+
+v1::RefusalReason RefusalToProto(RefusalReason reason) {
+  switch (reason) {
+    case RefusalReason::kMaxConnections:
+      return v1::REFUSAL_REASON_MAX_CONNECTIONS;
+    case RefusalReason::kManagerFull:
+      return v1::REFUSAL_REASON_MANAGER_FULL;
+    case RefusalReason::kDescriptorsExhausted:
+      return v1::REFUSAL_REASON_DESCRIPTORS_EXHAUSTED;
+    case RefusalReason::kStopping:
+      return v1::REFUSAL_REASON_STOPPING;
+  }
+  return v1::REFUSAL_REASON_UNSPECIFIED;
+}
+
+v1::EventType EventTypeToProto(ServerEvent::Kind kind) {
+  switch (kind) {
+    case ServerEvent::Kind::kTaskAdded:
+      return v1::EVENT_TYPE_TASK_ADDED;
+    case ServerEvent::Kind::kTaskStarted:
+      return v1::EVENT_TYPE_TASK_STARTED;
+    case ServerEvent::Kind::kTaskFinished:
+      return v1::EVENT_TYPE_TASK_STOPPED;
+    case ServerEvent::Kind::kTaskRemoved:
+      return v1::EVENT_TYPE_TASK_REMOVED;
+    case ServerEvent::Kind::kConnectionRefused:
+      return v1::EVENT_TYPE_CONNECTION_REFUSED;
+    case ServerEvent::Kind::kStateChanged:
+      return v1::EVENT_TYPE_SERVER_STATE_CHANGED;
+  }
+  return v1::EVENT_TYPE_UNSPECIFIED;
+}
+
+std::uint32_t Clamp32(std::uint64_t value) {
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(value, std::numeric_limits<std::uint32_t>::max()));
+}
+
+}  // namespace
+
+google::protobuf::Timestamp TimeToProto(absl::Time time) {
+  const timespec ts = absl::ToTimespec(time);
+  google::protobuf::Timestamp out;
+  out.set_seconds(ts.tv_sec);
+  out.set_nanos(static_cast<std::int32_t>(ts.tv_nsec));
+  return out;
+}
+
+google::protobuf::Duration DurationToProto(absl::Duration duration) {
+  google::protobuf::Duration out;
+  const std::int64_t seconds = absl::IDivDuration(duration, absl::Seconds(1), &duration);
+  out.set_seconds(seconds);
+  out.set_nanos(static_cast<std::int32_t>(absl::ToInt64Nanoseconds(duration)));
+  return out;
+}
+
+absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& duration,
+                                                 const char* field, absl::Duration max) {
+  const std::int64_t seconds = duration.seconds();
+  const std::int32_t nanos = duration.nanos();
+  if (nanos <= -1000000000 || nanos >= 1000000000 || (seconds > 0 && nanos < 0) ||
+      (seconds < 0 && nanos > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is not a valid duration"));
+  }
+  if (seconds < 0 || nanos < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must not be negative"));
+  }
+  if (seconds > absl::ToInt64Seconds(max)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be at most ", absl::FormatDuration(max)));
+  }
+  return absl::Seconds(seconds) + absl::Nanoseconds(nanos);
+}
+
+v1::Server ServerToProto(const ManagedServer& managed) {
+  const weft::Server& server = *managed.server;
+  const ServerStats stats = server.stats();
+  v1::Server out;
+  out.set_name(managed.name);
+  out.set_address(server.address());
+  out.set_port(server.port());
+  out.set_state(StateToProto(stats.state));
+  out.set_handler(managed.handler);
+  const TaskManager& manager = server.task_manager();
+  out.mutable_manager()->set_kind(KindToProto(manager.kind()));
+  out.mutable_manager()->set_limit(Clamp32(manager.limit().value_or(0)));
+  out.mutable_manager()->set_max_queued(Clamp32(manager.max_queued()));
+  out.set_max_connections(Clamp32(server.max_connections().value_or(0)));
+  out.set_active_tasks(Clamp32(stats.running));
+  out.set_queued_tasks(Clamp32(stats.queued));
+  out.set_open_connections(Clamp32(stats.open));
+  out.set_accepted_total(stats.accepted);
+  out.set_refused_total(stats.refused);
+  out.set_failed_total(stats.failed);
+  if (stats.started != absl::InfinitePast()) *out.mutable_start_time() = TimeToProto(stats.started);
+  const ConnectionLimits limits = server.connection_limits();
+  if (limits.idle_timeout != absl::InfiniteDuration()) {
+    *out.mutable_idle_timeout() = DurationToProto(limits.idle_timeout);
+  }
+  if (limits.max_lifetime != absl::InfiniteDuration()) {
+    *out.mutable_max_lifetime() = DurationToProto(limits.max_lifetime);
+  }
+  *out.mutable_drain_timeout() = DurationToProto(managed.drain_timeout);
+  return out;
+}
+
+v1::Task TaskToProto(const TaskInfo& task, const std::string& server) {
+  v1::Task out;
+  out.set_id(task.id);
+  out.set_server(server);
+  out.set_state(TaskStateToProto(task.state));
+  out.set_peer(task.peer);
+  *out.mutable_create_time() = TimeToProto(task.created);
+  if (task.started != absl::InfinitePast()) *out.mutable_start_time() = TimeToProto(task.started);
+  if (task.last_activity != absl::InfinitePast()) {
+    *out.mutable_last_activity_time() = TimeToProto(task.last_activity);
+  }
+  *out.mutable_age() = DurationToProto(task.age);
+  *out.mutable_idle() = DurationToProto(task.idle);
+  out.set_bytes_in(task.bytes_in);
+  out.set_bytes_out(task.bytes_out);
+  return out;
+}
+
+v1::Event EventToProto(const NamedEvent& named) {
+  const ServerEvent& event = named.event;
+  v1::Event out;
+  *out.mutable_time() = TimeToProto(event.time);
+  out.set_server(named.server);
+  out.set_type(EventTypeToProto(event.kind));
+  out.set_task_id(event.task_id);
+  if (!event.peer.address.empty()) out.set_peer(event.peer.ToString());
+  out.set_failed(event.failed);
+  if (event.kind == ServerEvent::Kind::kConnectionRefused) {
+    out.set_refusal_reason(RefusalToProto(event.refusal));
+  }
+  if (event.kind == ServerEvent::Kind::kStateChanged) {
+    out.set_server_state(StateToProto(event.state));
+  }
+  return out;
+}
+
+}  // namespace weft::control

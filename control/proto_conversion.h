@@ -1,0 +1,38 @@
+// Conversions from Weft's library types to the weft.control.v1 messages.
+#pragma once
+
+#include <string>
+
+#include <google/protobuf/duration.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "control/event_hub.h"
+#include "control/server_set.h"
+#include "weft/control/v1/control.pb.h"
+#include "weft/task.h"
+
+namespace weft::control {
+
+// ServerToProto describes a managed server as it is now.
+v1::Server ServerToProto(const ManagedServer& server);
+
+// TaskToProto describes a task of `server`.
+v1::Task TaskToProto(const TaskInfo& task, const std::string& server);
+
+// EventToProto renders an event (sequence set by the caller).
+v1::Event EventToProto(const NamedEvent& event);
+
+// TimeToProto / DurationToProto: infinite values are the caller's business (they are left
+// unset by the converters above).
+google::protobuf::Timestamp TimeToProto(absl::Time time);
+google::protobuf::Duration DurationToProto(absl::Duration duration);
+
+// DurationFromProto validates a request duration: INVALID_ARGUMENT naming `field` if it is
+// malformed (seconds and nanos of different signs, nanos out of range), negative, or above
+// `max`.
+absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& duration,
+                                                 const char* field, absl::Duration max);
+
+}  // namespace weft::control

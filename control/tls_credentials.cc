@@ -1,0 +1,74 @@
+#include "control/tls_credentials.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "control/auth.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+
+namespace weft::control {
+namespace {
+
+// ReadPemFile returns the contents of `path` if it holds at least one PEM block.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
+  absl::StatusOr<std::string> contents =
+      internal::ReadSmallFile(path, kMaxPemFileBytes, internal::FileAccess::kAny);
+  if (!contents.ok()) return contents.status();
+  if (!absl::StrContains(*contents, "-----BEGIN")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " holds no PEM block (no \"-----BEGIN\" line)"));
+  }
+  return contents;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const std::optional<TlsFiles>& tls) {
+  if (!tls.has_value()) return grpc::InsecureServerCredentials();
+  if (tls->cert_file.empty() || tls->key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both a cert_file and a key_file");
+  }
+  absl::StatusOr<std::string> cert = ReadPemFile(tls->cert_file);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile(tls->key_file);
+  if (!key.ok()) return key.status();
+
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!tls->client_ca_file.empty()) {
+    absl::StatusOr<std::string> client_ca = ReadPemFile(tls->client_ca_file);
+    if (!client_ca.ok()) return client_ca.status();
+    options.pem_root_certs = *std::move(client_ca);
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  options.pem_key_cert_pairs.push_back(
+      {.private_key = *std::move(key), .cert_chain = *std::move(cert)});
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const std::optional<ClientTlsFiles>& tls) {
+  if (!tls.has_value()) return grpc::InsecureChannelCredentials();
+  if (tls->cert_file.empty() != tls->key_file.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs both a cert_file and a key_file");
+  }
+  grpc::SslCredentialsOptions options;
+  if (!tls->ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPemFile(tls->ca_file);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *std::move(ca);
+  }
+  if (!tls->cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadPemFile(tls->cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPemFile(tls->key_file);
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *std::move(cert);
+    options.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(options);
+}
+
+}  // namespace weft::control

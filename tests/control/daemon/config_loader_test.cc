@@ -1,0 +1,117 @@
+// The weftd configuration: every error is located and says what is wrong.
+#include "control/daemon/config_loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace weft::control {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ConfigLoaderTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<config::v1::Config> Parse(const std::string& text,
+                                           ConfigOverrides overrides = {}) {
+    return ParseConfig(text, "test.textproto", registry_, overrides);
+  }
+  std::string Error(const std::string& text) {
+    absl::StatusOr<config::v1::Config> config = Parse(text);
+    EXPECT_FALSE(config.ok()) << "expected an error for:\n" << text;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(config.status().message());
+  }
+
+  const HandlerRegistry registry_ = BuiltinHandlers();
+};
+
+TEST_F(ConfigLoaderTest, TheEmbeddedDefaultIsValidAndMatchesTheDocumentedPorts) {
+  absl::StatusOr<config::v1::Config> config =
+      ParseConfig(DefaultConfigText(), "<default>", registry_);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->control().address(), "127.0.0.1:7070");
+  ASSERT_EQ(config->listeners_size(), 1);
+  EXPECT_EQ(config->listeners(0).port(), 7007u);
+  EXPECT_EQ(config->listeners(0).handler().name(), "echo");
+}
+
+TEST_F(ConfigLoaderTest, SyntaxErrorsNameLineAndColumn) {
+  const std::string message = Error("listeners {\n  name: \"a\"\n  port: seven\n}\n");
+  EXPECT_THAT(message, HasSubstr("test.textproto:3:"));
+}
+
+TEST_F(ConfigLoaderTest, UnknownFieldsAreErrors) {
+  EXPECT_THAT(Error("listeners { nmae: \"a\" }"), HasSubstr("nmae"));
+}
+
+TEST_F(ConfigLoaderTest, SemanticErrorsNameLineAndField) {
+  const std::string message = Error(
+      "listeners {\n"
+      "  name: \"web\"\n"
+      "  port: 70000\n"
+      "  handler { name: \"echo\" }\n"
+      "}\n");
+  EXPECT_THAT(message, HasSubstr("test.textproto:3:3: listeners[0].port: 70000 is not a TCP port"));
+}
+
+TEST_F(ConfigLoaderTest, EveryProblemIsReportedAtOnce) {
+  const std::string message = Error(
+      "listeners { name: \"a\" port: 1 handler { name: \"nope\" } }\n"
+      "listeners { name: \"a\" port: 1 handler { name: \"echo\" } idle_timeout: \"soon\" }\n");
+  EXPECT_THAT(message, HasSubstr("listeners[0].handler: unknown handler \"nope\""));
+  EXPECT_THAT(message, HasSubstr("listeners[1].name: duplicate listener name \"a\""));
+  EXPECT_THAT(message, HasSubstr("listeners[1].port: another listener already uses 127.0.0.1:1"));
+  EXPECT_THAT(message, HasSubstr("listeners[1].idle_timeout: \"soon\" is not a duration"));
+}
+
+TEST_F(ConfigLoaderTest, NamesAndHandlersAreChecked) {
+  EXPECT_THAT(Error("listeners { name: \"Web Server\" handler { name: \"echo\" } }"),
+              HasSubstr("is not a valid name"));
+  EXPECT_THAT(Error("listeners { name: \"web\" }"), HasSubstr("listeners[0].handler: is required"));
+  EXPECT_THAT(Error("listeners { name: \"web\" handler { name: \"http-hello\" args: \"x=1\" } }"),
+              HasSubstr("listeners[0].handler:"));
+}
+
+TEST_F(ConfigLoaderTest, ControlSecuritySettingsAreChecked) {
+  EXPECT_THAT(Error("control { tls { cert_file: \"c.pem\" } }"),
+              HasSubstr("control.tls.key_file: is required with tls"));
+  EXPECT_THAT(Error("control { tokens { token_file: \"t\" } }"),
+              HasSubstr("control.tokens[0].role: is required"));
+  EXPECT_THAT(Error("control { address: \"0.0.0.0:7070\" }"),
+              HasSubstr("is not a loopback address"));
+  EXPECT_TRUE(Parse("control { address: \"0.0.0.0:7070\" allow_insecure: true }").ok());
+  EXPECT_TRUE(Parse("control { address: \"0.0.0.0:7070\" }", {.allow_insecure = true}).ok());
+  EXPECT_TRUE(
+      Parse("control { address: \"0.0.0.0:7070\" tokens { role: ROLE_VIEWER token_file: \"t\" } }")
+          .ok());
+  EXPECT_THAT(Error("control { address: \"no-port\" }"), HasSubstr("HOST:PORT"));
+}
+
+TEST_F(ConfigLoaderTest, DurationsAcceptUnitsAndRejectGarbage) {
+  EXPECT_EQ(ParseConfigDuration("500ms", absl::ZeroDuration()).value(), absl::Milliseconds(500));
+  EXPECT_EQ(ParseConfigDuration("5m", absl::ZeroDuration()).value(), absl::Minutes(5));
+  EXPECT_EQ(ParseConfigDuration("", absl::Seconds(7)).value(), absl::Seconds(7));
+  EXPECT_FALSE(ParseConfigDuration("-1s", absl::ZeroDuration()).ok());
+  EXPECT_FALSE(ParseConfigDuration("inf", absl::ZeroDuration()).ok());
+  EXPECT_FALSE(ParseConfigDuration("10", absl::ZeroDuration()).ok());
+}
+
+TEST_F(ConfigLoaderTest, LoopbackAddressesAreRecognised) {
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1:7070"));
+  EXPECT_TRUE(IsLoopbackAddress("127.1.2.3:1"));
+  EXPECT_TRUE(IsLoopbackAddress("[::1]:7070"));
+  EXPECT_TRUE(IsLoopbackAddress("localhost:7070"));
+  EXPECT_TRUE(IsLoopbackAddress("unix:/run/weft.sock"));
+  EXPECT_FALSE(IsLoopbackAddress("0.0.0.0:7070"));
+  EXPECT_FALSE(IsLoopbackAddress("[::]:7070"));
+  EXPECT_FALSE(IsLoopbackAddress("10.0.0.1:7070"));
+  EXPECT_FALSE(IsLoopbackAddress("example.com:7070"));
+}
+
+TEST_F(ConfigLoaderTest, AMissingFileIsNotFound) {
+  EXPECT_EQ(LoadConfigFile("/nonexistent/weftd.textproto", registry_).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace weft::control

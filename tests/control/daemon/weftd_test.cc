@@ -1,0 +1,329 @@
+// weftd end to end: a real daemon process, driven over its real control plane and sockets.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/loopback_client.h"
+#include "weft/control/v1/control.grpc.pb.h"
+
+namespace weft {
+namespace {
+
+namespace v1 = ::weft::control::v1;
+using ::testing::HasSubstr;
+using ::weft::testing::ChildProcess;
+using ::weft::testing::LoopbackClient;
+using ::weft::testing::WaitUntil;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(20);
+
+constexpr char kConfig[] = R"pb(
+control { address: "127.0.0.1:0" }
+listeners {
+  name: "echo"
+  port: 0
+  handler { name: "echo" }
+  drain_timeout: "20s"
+}
+listeners {
+  name: "web"
+  port: 0
+  handler { name: "http-hello" }
+  pool { threads: 2 }
+}
+)pb";
+
+std::string WriteTempFile(const std::string& contents) {
+  char path[] = "/tmp/weftd-test-XXXXXX";
+  const int fd = ::mkstemp(path);
+  CHECK_GE(fd, 0);
+  ::close(fd);
+  std::ofstream(path) << contents;
+  return path;
+}
+
+// Weftd: a running daemon and what its ready line said.
+struct Weftd {
+  std::unique_ptr<ChildProcess> process;
+  int control_port = 0;
+  std::map<std::string, std::uint16_t> listeners;
+  std::string config_path;
+
+  ~Weftd() {
+    process.reset();
+    if (!config_path.empty()) ::unlink(config_path.c_str());
+  }
+};
+
+absl::Status StartWeftd(const std::string& config, Weftd* weftd,
+                        std::vector<std::string> extra_args = {}) {
+  weftd->config_path = WriteTempFile(config);
+  std::vector<std::string> argv = {WEFTD_PATH, "--config", weftd->config_path};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  absl::StatusOr<ChildProcess> process = ChildProcess::Start(argv);
+  if (!process.ok()) return process.status();
+  weftd->process = std::make_unique<ChildProcess>(std::move(*process));
+  absl::StatusOr<std::string> line = weftd->process->ReadLine(kStartTimeout);
+  if (!line.ok()) return line.status();
+  // "weftd ready control_port=N listeners=a=1,b=2"
+  for (absl::string_view field : absl::StrSplit(*line, ' ')) {
+    if (absl::ConsumePrefix(&field, "control_port=")) {
+      if (!absl::SimpleAtoi(field, &weftd->control_port)) break;
+    } else if (absl::ConsumePrefix(&field, "listeners=")) {
+      for (absl::string_view pair : absl::StrSplit(field, ',', absl::SkipEmpty())) {
+        std::pair<std::string, std::string> kv = absl::StrSplit(pair, '=');
+        std::uint32_t port = 0;
+        if (absl::SimpleAtoi(kv.second, &port)) weftd->listeners[kv.first] = port;
+      }
+    }
+  }
+  if (weftd->control_port == 0) return absl::InternalError("bad ready line: " + *line);
+  return absl::OkStatus();
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  return context;
+}
+
+class WeftdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(StartWeftd(kConfig, &weftd_).ok());
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", weftd_.control_port),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::Control::NewStub(channel_);
+    health_ = grpc::health::v1::Health::NewStub(channel_);
+  }
+
+  HealthCheckResponse::ServingStatus Health(const std::string& service) {
+    HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse response;
+    if (!health_->Check(Context().get(), request, &response).ok()) {
+      return HealthCheckResponse::UNKNOWN;
+    }
+    return response.status();
+  }
+
+  int ExitStatusAfterSignal(int signal) {
+    weftd_.process->Signal(signal);
+    absl::StatusOr<int> status = weftd_.process->Wait(absl::Seconds(20));
+    EXPECT_TRUE(status.ok()) << status.status();
+    return status.value_or(-1);
+  }
+
+  Weftd weftd_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Control::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+TEST_F(WeftdTest, ServesItsConfiguredListenersAndEveryControlRpc) {
+  const std::uint16_t echo_port = weftd_.listeners.at("echo");
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(echo_port);
+  ASSERT_TRUE(client.ok());
+  ASSERT_EQ(client->Echo("hello").value_or(""), "hello");
+
+  v1::ListServersResponse servers;
+  ASSERT_TRUE(stub_->ListServers(Context().get(), {}, &servers).ok());
+  ASSERT_EQ(servers.servers_size(), 2);
+  EXPECT_EQ(servers.servers(0).name(), "echo");
+  EXPECT_EQ(servers.servers(0).port(), echo_port);
+  EXPECT_EQ(servers.servers(1).manager().kind(), v1::MANAGER_KIND_POOL);
+  EXPECT_EQ(servers.servers(1).handler(), "http-hello");
+
+  v1::ListTasksRequest list;
+  list.set_server("echo");
+  v1::ListTasksResponse tasks;
+  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &tasks).ok());
+  ASSERT_EQ(tasks.tasks_size(), 1);
+  EXPECT_EQ(tasks.tasks(0).bytes_in(), 5u);
+
+  v1::StopTaskRequest stop_task;
+  stop_task.set_server("echo");
+  stop_task.set_task_id(tasks.tasks(0).id());
+  v1::StopTaskResponse stopped_task;
+  ASSERT_TRUE(stub_->StopTask(Context().get(), stop_task, &stopped_task).ok());
+  EXPECT_TRUE(client->ReadUntilClosed().ok());
+
+  v1::UpdateServerRequest update;
+  update.set_name("echo");
+  update.set_max_connections(10);
+  v1::Server server;
+  ASSERT_TRUE(stub_->UpdateServer(Context().get(), update, &server).ok());
+  EXPECT_EQ(server.max_connections(), 10u);
+
+  v1::StopAcceptingRequest stop_accepting;
+  stop_accepting.set_name("echo");
+  ASSERT_TRUE(stub_->StopAccepting(Context().get(), stop_accepting, &server).ok());
+  EXPECT_EQ(server.state(), v1::SERVER_STATE_NOT_ACCEPTING);
+  EXPECT_EQ(Health("echo"), HealthCheckResponse::NOT_SERVING);
+
+  v1::StopServerRequest stop;
+  stop.set_name("echo");
+  v1::StopServerResponse stop_response;
+  ASSERT_TRUE(stub_->StopServer(Context().get(), stop, &stop_response).ok());
+  EXPECT_EQ(stop_response.server().state(), v1::SERVER_STATE_STOPPED);
+
+  v1::RunServerRequest run;
+  run.set_name("echo");
+  ASSERT_TRUE(stub_->RunServer(Context().get(), run, &server).ok());
+  EXPECT_EQ(server.state(), v1::SERVER_STATE_RUNNING);
+  EXPECT_EQ(Health("echo"), HealthCheckResponse::SERVING);
+  absl::StatusOr<LoopbackClient> again = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->Echo("back").value_or(""), "back");
+
+  v1::RemoveTaskRequest remove;
+  remove.set_server("echo");
+  remove.set_task_id(987654321);
+  v1::RemoveTaskResponse removed;
+  EXPECT_EQ(stub_->RemoveTask(Context().get(), remove, &removed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  again->Close();  // Otherwise the drain below rightly waits for it.
+  EXPECT_EQ(ExitStatusAfterSignal(SIGTERM), 0);
+}
+
+TEST_F(WeftdTest, WatchEventsStreamsAConnectionsLifeFromTheDaemon) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  v1::WatchEventsRequest request;
+  request.set_server("echo");
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader = stub_->WatchEvents(&context, request);
+  reader->WaitForInitialMetadata();
+  {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd_.listeners.at("echo"));
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client->Echo("x").ok());
+  }
+  std::vector<v1::EventType> types;
+  v1::Event event;
+  while (types.size() < 3 && reader->Read(&event)) types.push_back(event.type());
+  context.TryCancel();
+  EXPECT_THAT(types, ::testing::ElementsAre(v1::EVENT_TYPE_TASK_ADDED, v1::EVENT_TYPE_TASK_STARTED,
+                                            v1::EVENT_TYPE_TASK_STOPPED));
+}
+
+TEST_F(WeftdTest, SigtermDrainsLettingAnOpenConnectionComplete) {
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd_.listeners.at("echo"));
+  ASSERT_TRUE(client.ok());
+  ASSERT_EQ(client->Echo("before").value_or(""), "before");
+  weftd_.process->Signal(SIGTERM);
+  // Draining: the health check turns NOT_SERVING and the listener stops accepting...
+  EXPECT_TRUE(WaitUntil([&] { return Health("") == HealthCheckResponse::NOT_SERVING; }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return !LoopbackClient::Connect(weftd_.listeners.at("echo"), "127.0.0.1", absl::Seconds(1))
+                .ok();
+  }));
+  // ...while the open connection is still served to its end.
+  EXPECT_EQ(client->Echo("during drain").value_or(""), "during drain");
+  EXPECT_EQ(::waitpid(weftd_.process->pid(), nullptr, WNOHANG), 0) << "weftd left too early";
+  client->Close();
+  absl::StatusOr<int> status = weftd_.process->Wait(absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << "weftd did not exit once its last connection closed";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+TEST_F(WeftdTest, ASecondSignalStopsAtOnce) {
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd_.listeners.at("echo"));
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->Echo("x").ok());
+  weftd_.process->Signal(SIGTERM);
+  EXPECT_TRUE(WaitUntil([&] { return Health("") == HealthCheckResponse::NOT_SERVING; }));
+  EXPECT_EQ(ExitStatusAfterSignal(SIGINT), 0);
+  EXPECT_TRUE(client->ReadUntilClosed().ok()) << "the open connection is closed by the stop";
+}
+
+TEST(WeftdCommandLineTest, CheckConfigReportsTheLineAndFieldOfAnError) {
+  const std::string path = WriteTempFile("listeners {\n  name: \"x\"\n  port: 99999\n}\n");
+  absl::StatusOr<ChildProcess> check = ChildProcess::Start({WEFTD_PATH, "--check-config", path});
+  ASSERT_TRUE(check.ok());
+  absl::StatusOr<int> status = check->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_THAT(check->Stderr(), HasSubstr(path + ":3:3: listeners[0].port"));
+  ::unlink(path.c_str());
+}
+
+TEST(WeftdCommandLineTest, ThePrintedDefaultConfigPassesItsOwnCheck) {
+  absl::StatusOr<ChildProcess> print = ChildProcess::Start({WEFTD_PATH, "--print-default-config"});
+  ASSERT_TRUE(print.ok());
+  std::string text;
+  while (true) {
+    absl::StatusOr<std::string> line = print->ReadLine(absl::Seconds(20));
+    if (!line.ok()) break;
+    text += *line + "\n";
+  }
+  EXPECT_THAT(text, HasSubstr("port: 7007"));
+  const std::string path = WriteTempFile(text);
+  absl::StatusOr<ChildProcess> check = ChildProcess::Start({WEFTD_PATH, "--check-config", path});
+  ASSERT_TRUE(check.ok());
+  absl::StatusOr<int> status = check->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << check->Stderr();
+  ::unlink(path.c_str());
+}
+
+TEST(WeftdCommandLineTest, RefusesAnUnauthenticatedRemoteControlPlaneUnlessInsecure) {
+  const std::string config = "control { address: \"0.0.0.0:0\" }\n";
+  Weftd refused;
+  EXPECT_FALSE(StartWeftd(config, &refused).ok());
+  absl::StatusOr<int> status = refused.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_THAT(refused.process->Stderr(), HasSubstr("is not a loopback address"));
+
+  Weftd insecure;
+  ASSERT_TRUE(StartWeftd(config, &insecure, {"--insecure"}).ok());
+  EXPECT_THAT(insecure.process->Stderr(), HasSubstr("WITHOUT authentication"));
+}
+
+TEST(WeftdCommandLineTest, AListenerPortInUseFailsStartUpWithAClearMessage) {
+  Weftd first;
+  ASSERT_TRUE(StartWeftd(kConfig, &first).ok());
+  const std::string config = absl::StrCat(
+      "control { address: \"127.0.0.1:0\" }\n"
+      "listeners { name: \"clash\" port: ", first.listeners.at("echo"),
+      " handler { name: \"echo\" } }\n");
+  Weftd second;
+  EXPECT_FALSE(StartWeftd(config, &second).ok());
+  absl::StatusOr<int> status = second.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_THAT(second.process->Stderr(), HasSubstr("already in use"));
+}
+
+TEST(WeftdCommandLineTest, JsonLogsAreOneObjectPerLine) {
+  Weftd weftd;
+  ASSERT_TRUE(StartWeftd(kConfig, &weftd, {"--log-format", "json"}).ok());
+  weftd.process->Signal(SIGTERM);
+  ASSERT_TRUE(weftd.process->Wait(absl::Seconds(20)).ok());
+  const std::string logs = weftd.process->Stderr();
+  ASSERT_FALSE(logs.empty());
+  for (absl::string_view line : absl::StrSplit(logs, '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, "{\"time\":\"") && absl::EndsWith(line, "\"}")) << line;
+  }
+  EXPECT_THAT(logs, HasSubstr("\"message\":\"weftd ready"));
+}
+
+}  // namespace
+}  // namespace weft
