@@ -1,0 +1,1050 @@
+// Integration tests of weft::Server on real loopback sockets: lifecycle, limits, task managers,
+// handler failures, timeouts and resource hygiene.
+#include "weft/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "server/internal/sync.h"
+#include "server/internal/unique_fd.h"
+#include "tests/testing/loopback_client.h"
+#include "weft/connection.h"
+#include "weft/pool_task_manager.h"
+#include "weft/server_options.h"
+#include "weft/single_threaded_task_manager.h"
+#include "weft/task.h"
+#include "weft/task_context.h"
+#include "weft/threaded_task_manager.h"
+
+namespace weft {
+namespace {
+
+using ::weft::testing::CountOpenFds;
+using ::weft::testing::CountThreads;
+using ::weft::testing::LoopbackClient;
+using ::weft::testing::WaitUntil;
+
+// kPrompt bounds everything that should happen at once: a broken test fails after this long
+// instead of hanging.
+constexpr absl::Duration kPrompt = absl::Seconds(3);
+
+constexpr char kIpv4Loopback[] = "127.0.0.1";
+constexpr char kIpv6Loopback[] = "::1";
+
+// kNoCode: the value of a status-code slot no handler has written yet.
+constexpr int kNoCode = -1;
+
+// Handlers record status codes as ints, never absl::Status objects: a Status made on a server
+// thread and read on the test thread would cross threads through uninstrumented Abseil code.
+int CodeOf(const absl::Status& status) { return static_cast<int>(status.code()); }
+std::string CodeName(int code) {
+  if (code == kNoCode) return "(none recorded)";
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+// EchoHandler writes back every byte it reads until end of stream or an error.
+void EchoHandler(Connection& connection, const HandlerArgs&) {
+  char buffer[16 * 1024];
+  while (true) {
+    absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
+    if (!n.ok() || *n == 0) return;
+    if (!connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
+  }
+}
+
+ServerOptions EchoOptions() {
+  ServerOptions options;
+  options.address = kIpv4Loopback;
+  options.port = 0;
+  options.handler = EchoHandler;
+  return options;
+}
+
+// LocalPort returns the local port of a connected socket (a client's ephemeral port).
+std::uint16_t LocalPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
+
+// Echoes: `client` gets `data` back within kPrompt.
+::testing::AssertionResult Echoes(LoopbackClient& client, absl::string_view data = "ping") {
+  absl::StatusOr<std::string> reply = client.Echo(data, kPrompt);
+  if (!reply.ok()) return ::testing::AssertionFailure() << "echo failed: " << reply.status();
+  if (*reply != data) {
+    return ::testing::AssertionFailure() << "echo returned \"" << *reply << "\"";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ConnectAndEcho connects and proves the connection is being served with one echo.
+absl::StatusOr<LoopbackClient> ConnectAndEcho(std::uint16_t port,
+                                              const std::string& host = kIpv4Loopback) {
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(port, host, kPrompt);
+  if (!client.ok()) return client.status();
+  absl::StatusOr<std::string> reply = client->Echo("hello", kPrompt);
+  if (!reply.ok()) return reply.status();
+  if (*reply != "hello") return absl::InternalError(absl::StrCat("echo returned ", *reply));
+  return client;
+}
+
+// IsRefused: connecting to `port` either fails outright, or the connection is closed by the
+// server without a byte — within kPrompt. A connection that is served or queued stays open and
+// fails this.
+::testing::AssertionResult IsRefused(std::uint16_t port) {
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(port, kIpv4Loopback, kPrompt);
+  if (!client.ok()) {
+    if (absl::IsDeadlineExceeded(client.status())) {
+      return ::testing::AssertionFailure() << "connect hung: " << client.status();
+    }
+    return ::testing::AssertionSuccess() << "connect failed: " << client.status();
+  }
+  absl::StatusOr<std::string> rest = client->ReadUntilClosed(kPrompt);
+  if (!rest.ok()) {
+    return ::testing::AssertionFailure() << "connection stayed open: " << rest.status();
+  }
+  if (!rest->empty()) {
+    return ::testing::AssertionFailure() << "server sent \"" << *rest << "\" before closing";
+  }
+  return ::testing::AssertionSuccess() << "closed at once";
+}
+
+// FindTaskByPeer returns the task labelled with `peer`, if listed.
+std::optional<TaskInfo> FindTaskByPeer(const TaskManager& manager, const std::string& peer) {
+  for (const TaskInfo& info : manager.ListTasks()) {
+    if (info.peer == peer) return info;
+  }
+  return std::nullopt;
+}
+
+// PeerLabel: how the server labels `client`'s task ("127.0.0.1:<client port>").
+std::string PeerLabel(const LoopbackClient& client) {
+  return absl::StrCat(kIpv4Loopback, ":", LocalPort(client.fd()));
+}
+
+// CounterReaches waits until a server counter equals `want`. Counters move around, not before,
+// what a client observes: a refused client may see its close before `refused` counts it.
+template <typename T>
+::testing::AssertionResult CounterReaches(const Server& server, T ServerStats::*counter,
+                                          std::uint64_t want) {
+  if (WaitUntil([&] { return server.stats().*counter == want; }, kPrompt)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << "counter is " << server.stats().*counter << ", expected " << want;
+}
+
+// ServerTest: every test must leave the process with the threads and descriptors it found.
+// A watchdog turns a hang (say, a Stop that never returns) into a prompt, named failure instead
+// of a wait for ctest's timeout.
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    watchdog_ = std::thread([this, name = absl::StrCat(test->test_suite_name(), ".",
+                                                       test->name())] {
+      if (test_done_.WaitForNotificationWithTimeout(kWatchdog)) return;
+      std::fprintf(stderr, "watchdog: %s still running after %s; aborting\n", name.c_str(),
+                   absl::FormatDuration(kWatchdog).c_str());
+      std::abort();
+    });
+    // Counted with the watchdog running: its thread (and any runtime thread that starting it
+    // brings up, such as ThreadSanitizer's background thread) is then on both sides.
+    fds_before_ = CountOpenFds();
+    threads_before_ = CountThreads();
+  }
+  void TearDown() override {
+    EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before_; }, kPrompt))
+        << "threads before: " << threads_before_ << ", after: " << CountThreads();
+    EXPECT_TRUE(WaitUntil([&] { return CountOpenFds() == fds_before_; }, kPrompt))
+        << "descriptors before: " << fds_before_ << ", after: " << CountOpenFds();
+    test_done_.Notify();
+    watchdog_.join();
+  }
+
+ private:
+  static constexpr absl::Duration kWatchdog = absl::Seconds(30);
+  int fds_before_ = 0;
+  int threads_before_ = 0;
+  Notification test_done_;
+  std::thread watchdog_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. Echo, addresses, port() and socket().
+
+TEST_F(ServerTest, EchoesOverIpv4Loopback) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE(Echoes(*client, "hello"));
+  // Large enough that both sides see partial reads and writes.
+  EXPECT_TRUE(Echoes(*client, std::string(1 << 20, 'x')));
+  EXPECT_TRUE(Echoes(*client, "again"));
+}
+
+TEST_F(ServerTest, EchoesOverIpv6Loopback) {
+  {
+    internal::UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    if (!probe.valid() ||
+        ::bind(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      GTEST_SKIP() << "::1 cannot be bound on this host";
+    }
+  }
+  ServerOptions options = EchoOptions();
+  options.address = kIpv6Loopback;
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port(), kIpv6Loopback);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE(Echoes(*client, "hello over IPv6"));
+  const std::string peer = absl::StrCat("[::1]:", LocalPort(client->fd()));
+  EXPECT_TRUE(FindTaskByPeer(server.task_manager(), peer).has_value()) << peer;
+}
+
+TEST_F(ServerTest, PortReturnsTheBoundPortWhileRunningAndTheConfiguredOneOtherwise) {
+  Server server(EchoOptions());
+  EXPECT_EQ(server.port(), 0);
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  ASSERT_NE(port, 0);
+  // The port reported is the one the listening socket is bound to.
+  const std::optional<int> fd = server.socket();
+  ASSERT_TRUE(fd.has_value());
+  EXPECT_EQ(LocalPort(*fd), port);
+  absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+  EXPECT_TRUE(client.ok()) << client.status();
+  server.Stop();
+  EXPECT_EQ(server.port(), 0);
+}
+
+TEST_F(ServerTest, SocketHasAValueWhileRunningAndNoneAfterStop) {
+  Server server(EchoOptions());
+  EXPECT_FALSE(server.socket().has_value());
+  ASSERT_TRUE(server.Run().ok());
+  const std::optional<int> fd = server.socket();
+  ASSERT_TRUE(fd.has_value());
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  ASSERT_EQ(::getsockopt(*fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len), 0);
+  EXPECT_EQ(listening, 1) << "socket() is not a listening socket";
+  server.Stop();
+  EXPECT_FALSE(server.socket().has_value());
+  EXPECT_EQ(server.state(), ServerState::kStopped);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Run errors and restarts.
+
+TEST_F(ServerTest, RunOnARunningServerFailsWithFailedPreconditionAndKeepsServing) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  const absl::Status again = server.Run();
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  EXPECT_EQ(server.state(), ServerState::kRunning);
+  EXPECT_EQ(server.port(), port);
+  absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+  EXPECT_TRUE(client.ok()) << client.status();
+}
+
+TEST_F(ServerTest, RunAfterStopServesNewConnectionsAgain) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  {
+    absl::StatusOr<LoopbackClient> client = ConnectAndEcho(server.port());
+    ASSERT_TRUE(client.ok()) << client.status();
+  }
+  server.Stop();
+  ASSERT_EQ(server.state(), ServerState::kStopped);
+  ASSERT_TRUE(server.Run().ok());
+  EXPECT_EQ(server.state(), ServerState::kRunning);
+  absl::StatusOr<LoopbackClient> client = ConnectAndEcho(server.port());
+  EXPECT_TRUE(client.ok()) << client.status();
+}
+
+TEST_F(ServerTest, RunOnAPortBoundByAnotherServerFailsWithUnavailableAndLeaksNothing) {
+  Server first(EchoOptions());
+  ASSERT_TRUE(first.Run().ok());
+  ServerOptions options = EchoOptions();
+  options.port = first.port();
+  Server second(std::move(options));
+  const int fds_before = CountOpenFds();
+  const absl::Status status = second.Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_EQ(CountOpenFds(), fds_before);
+  EXPECT_EQ(second.state(), ServerState::kStopped);
+  EXPECT_FALSE(second.socket().has_value());
+  // The first server is unaffected.
+  absl::StatusOr<LoopbackClient> client = ConnectAndEcho(first.port());
+  EXPECT_TRUE(client.ok()) << client.status();
+}
+
+TEST_F(ServerTest, RunWithABadAddressFailsWithInvalidArgument) {
+  for (const char* address : {"not a host!", "256.1.1.1"}) {
+    SCOPED_TRACE(address);
+    ServerOptions options = EchoOptions();
+    options.address = address;
+    Server server(std::move(options));
+    const int fds_before = CountOpenFds();
+    const absl::Status status = server.Run();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_EQ(server.state(), ServerState::kStopped);
+    EXPECT_EQ(CountOpenFds(), fds_before);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Stop waits for handlers; Stop(grace) forces those that ignore the shutdown flag.
+
+TEST_F(ServerTest, StopReturnsOnlyAfterTheHandlerHasReturned) {
+  Notification reading;
+  std::atomic<int> read_code{kNoCode};
+  std::atomic<bool> handler_returned{false};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    reading.Notify();
+    char byte;
+    read_code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
+    // Slow cleanup after the cancellation: Stop must wait for it. (A delay inside the handler
+    // widens the window a premature Stop would fall into; it synchronises nothing.)
+    Notification never;
+    never.WaitForNotificationWithTimeout(absl::Milliseconds(100));
+    handler_returned = true;
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(reading.WaitForNotificationWithTimeout(kPrompt));
+
+  const StopReport report = server.Stop();
+  EXPECT_TRUE(handler_returned.load()) << "Stop returned before the handler did";
+  EXPECT_EQ(CodeName(read_code.load()), "CANCELLED");
+  EXPECT_EQ(report.cooperative, 1u);
+  EXPECT_EQ(report.forced, 0u);
+  EXPECT_EQ(report.dropped, 0u);
+  // The server closed the connection.
+  absl::StatusOr<std::string> rest = client->ReadUntilClosed(kPrompt);
+  EXPECT_TRUE(rest.ok()) << rest.status();
+}
+
+TEST_F(ServerTest, StopWaitsForAHandlerThatIsStillCleaningUpWhenTheGraceRunsOut) {
+  constexpr absl::Duration kGrace = absl::Milliseconds(50);
+  Notification reading;
+  std::atomic<bool> handler_returned{false};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    reading.Notify();
+    char byte;
+    [[maybe_unused]] absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(&byte, 1));
+    // Cleanup that outlasts the grace period and never touches the socket: forcing cannot cut
+    // it short, so Stop has to wait for it.
+    Notification never;
+    never.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+    handler_returned = true;
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(reading.WaitForNotificationWithTimeout(kPrompt));
+
+  const StopReport report = server.Stop(kGrace);
+  EXPECT_TRUE(handler_returned.load()) << "Stop returned before the handler did";
+  EXPECT_EQ(report.forced, 1u);
+  EXPECT_EQ(report.cooperative, 0u);
+}
+
+TEST_F(ServerTest, StopWithGraceForcesAHandlerThatIgnoresShutdownAndBlocksOnTheRawSocket) {
+  constexpr absl::Duration kGrace = absl::Milliseconds(200);
+  Notification blocked;
+  std::atomic<bool> handler_returned{false};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    blocked.Notify();
+    // Ignores ShutdownRequested() and bypasses Connection: only shutting the socket down (or
+    // the peer closing) wakes this.
+    pollfd p{connection.fd(), POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0) {
+    }
+    char byte;
+    [[maybe_unused]] ssize_t n = ::read(connection.fd(), &byte, 1);
+    handler_returned = true;
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(blocked.WaitForNotificationWithTimeout(kPrompt));
+
+  Notification stopped;
+  StopReport report;
+  absl::Duration stop_took;
+  std::thread stopper([&] {
+    const absl::Time start = absl::Now();
+    report = server.Stop(kGrace);
+    stop_took = absl::Now() - start;
+    stopped.Notify();
+  });
+  const bool stop_returned = stopped.WaitForNotificationWithTimeout(kPrompt);
+  if (!stop_returned) client->Close();  // Rescue: the peer's FIN wakes the handler's poll.
+  stopper.join();
+  ASSERT_TRUE(stop_returned) << "Stop(grace) did not force the blocked handler";
+  EXPECT_TRUE(handler_returned.load());
+  EXPECT_EQ(report.forced, 1u);
+  EXPECT_EQ(report.cooperative, 0u);
+  EXPECT_GE(stop_took, kGrace) << "the handler was forced before its grace period ended";
+  absl::StatusOr<std::string> rest = client->ReadUntilClosed(kPrompt);
+  EXPECT_TRUE(rest.ok()) << rest.status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. StopAccepting.
+
+TEST_F(ServerTest, StopAcceptingKeepsOpenConnectionsServedAndRefusesNewOnes) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  absl::StatusOr<LoopbackClient> open = ConnectAndEcho(port);
+  ASSERT_TRUE(open.ok()) << open.status();
+
+  server.StopAccepting();
+  EXPECT_EQ(server.state(), ServerState::kNotAccepting);
+  EXPECT_EQ(server.stats().state, ServerState::kNotAccepting);
+  EXPECT_FALSE(server.socket().has_value());
+  EXPECT_TRUE(Echoes(*open, "still here"));
+  EXPECT_TRUE(IsRefused(port));
+  EXPECT_TRUE(Echoes(*open, "and still here"));
+}
+
+TEST_F(ServerTest, RunAfterStopAcceptingResumesAcceptingOnTheSamePort) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  absl::StatusOr<LoopbackClient> open = ConnectAndEcho(port);
+  ASSERT_TRUE(open.ok()) << open.status();
+  server.StopAccepting();
+  ASSERT_TRUE(IsRefused(port));
+
+  server.set_port(port);
+  const absl::Status resumed = server.Run();
+  ASSERT_TRUE(resumed.ok()) << resumed;
+  EXPECT_EQ(server.state(), ServerState::kRunning);
+  EXPECT_EQ(server.port(), port);
+  absl::StatusOr<LoopbackClient> fresh = ConnectAndEcho(port);
+  EXPECT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_TRUE(Echoes(*open, "the old connection went on"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. max_connections.
+
+TEST_F(ServerTest, MaxConnectionsServesThatManyAndRefusesTheNextUntilOneLeaves) {
+  ServerOptions options = EchoOptions();
+  options.max_connections = 3;
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+    ASSERT_TRUE(client.ok()) << "client " << i << ": " << client.status();
+    clients.push_back(std::move(*client));
+  }
+  EXPECT_TRUE(IsRefused(port));
+  EXPECT_TRUE(CounterReaches(server, &ServerStats::refused, 1));
+  EXPECT_EQ(server.stats().accepted, 3u);
+  for (LoopbackClient& client : clients) EXPECT_TRUE(Echoes(client));
+
+  clients.front().Close();
+  ASSERT_TRUE(WaitUntil([&] { return server.stats().open == 2; }, kPrompt))
+      << "open: " << server.stats().open;
+  absl::StatusOr<LoopbackClient> admitted = ConnectAndEcho(port);
+  EXPECT_TRUE(admitted.ok()) << admitted.status();
+  EXPECT_EQ(server.stats().refused, 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. ThreadedTaskManager limits and queueing.
+
+TEST_F(ServerTest, QueuedConnectionRemovedFromTheManagerIsClosedWithoutRunningItsHandler) {
+  std::atomic<int> handler_calls{0};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs& args) {
+    ++handler_calls;
+    EchoHandler(connection, args);
+  };
+  options.manager = std::make_unique<ThreadedTaskManager>(ThreadedTaskManagerOptions{.limit = 1});
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  absl::StatusOr<LoopbackClient> running = ConnectAndEcho(port);
+  ASSERT_TRUE(running.ok()) << running.status();
+
+  absl::StatusOr<LoopbackClient> waiting = LoopbackClient::Connect(port);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  const std::string label = PeerLabel(*waiting);
+  std::optional<TaskInfo> queued;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        queued = FindTaskByPeer(server.task_manager(), label);
+        return queued.has_value();
+      },
+      kPrompt))
+      << label << " never listed";
+  EXPECT_EQ(queued->state, TaskState::kQueued);
+  EXPECT_EQ(queued->started, absl::InfinitePast());
+  EXPECT_EQ(server.stats().queued, 1u);
+
+  EXPECT_TRUE(server.task_manager().RemoveTask(queued->id));
+  EXPECT_FALSE(server.task_manager().RemoveTask(queued->id)) << "removed twice";
+  absl::StatusOr<std::string> rest = waiting->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(rest.ok()) << "the removed connection was not closed: " << rest.status();
+  EXPECT_EQ(*rest, "");
+
+  EXPECT_TRUE(Echoes(*running));
+  running->Close();
+  ASSERT_TRUE(WaitUntil([&] { return server.task_manager().AllTasks().empty(); }, kPrompt));
+  server.Stop();
+  EXPECT_EQ(handler_calls.load(), 1) << "the removed task's handler ran";
+  EXPECT_EQ(server.stats().open, 0u);
+}
+
+TEST_F(ServerTest, ThreadedManagerWithLimitOneAndQueueOneRefusesTheThirdConnection) {
+  ServerOptions options = EchoOptions();
+  options.manager = std::make_unique<ThreadedTaskManager>(
+      ThreadedTaskManagerOptions{.limit = 1, .max_queued = 1});
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  absl::StatusOr<LoopbackClient> running = ConnectAndEcho(port);
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::StatusOr<LoopbackClient> waiting = LoopbackClient::Connect(port);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  ASSERT_TRUE(WaitUntil([&] { return server.stats().queued == 1; }, kPrompt));
+
+  EXPECT_TRUE(IsRefused(port));
+  EXPECT_TRUE(CounterReaches(server, &ServerStats::refused, 1));
+
+  // The queued one is served once the running one leaves.
+  ASSERT_TRUE(waiting->Send("queued").ok());
+  running->Close();
+  absl::StatusOr<std::string> reply = waiting->ReadExactly(6, kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "queued");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Handler exceptions and the shutdown flag.
+
+TEST_F(ServerTest, HandlerThatThrowsClosesItsConnectionCountsAFailureAndTheServerGoesOn) {
+  std::atomic<int> calls{0};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs& args) {
+    if (++calls == 1) {
+      char byte;
+      [[maybe_unused]] absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(&byte, 1));
+      throw std::runtime_error("handler failure on purpose");
+    }
+    EchoHandler(connection, args);
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> doomed = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(doomed.ok()) << doomed.status();
+  ASSERT_TRUE(doomed->Send("x").ok());
+  absl::StatusOr<std::string> rest = doomed->ReadUntilClosed(kPrompt);
+  EXPECT_TRUE(rest.ok()) << "connection not closed: " << rest.status();
+  EXPECT_TRUE(CounterReaches(server, &ServerStats::failed, 1));
+
+  absl::StatusOr<LoopbackClient> next = ConnectAndEcho(server.port());
+  EXPECT_TRUE(next.ok()) << next.status();
+  server.Stop();  // Every handler has ended: the count is final.
+  EXPECT_EQ(server.stats().failed, 1u);
+}
+
+TEST_F(ServerTest, HandlerThatThrowsThreadShutdownClosesItsConnectionWithoutAFailure) {
+  std::atomic<bool> threw{false};
+  std::atomic<int> calls{0};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs& args) {
+    if (++calls == 1) {
+      threw = true;
+      throw ThreadShutdown{};
+    }
+    EchoHandler(connection, args);
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> ended = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  absl::StatusOr<std::string> rest = ended->ReadUntilClosed(kPrompt);
+  EXPECT_TRUE(rest.ok()) << "connection not closed: " << rest.status();
+  EXPECT_TRUE(threw.load());
+  absl::StatusOr<LoopbackClient> next = ConnectAndEcho(server.port());
+  EXPECT_TRUE(next.ok()) << next.status();
+  server.Stop();  // Every handler has ended: the count is final.
+  EXPECT_EQ(server.stats().failed, 0u);
+}
+
+TEST_F(ServerTest, HandlerThatRequestsShutdownSeesItsOwnShutdownFlag) {
+  ServerOptions options = EchoOptions();
+  options.handler = [](Connection& connection, const HandlerArgs&) {
+    const bool before = ShutdownRequested();
+    RequestShutdown();
+    const bool after = ShutdownRequested();
+    char byte;
+    const absl::Status read = connection.Read(absl::MakeSpan(&byte, 1)).status();
+    (void)connection.WriteAll(absl::StrCat(before, " ", after, " ",
+                                           absl::StatusCodeToString(read.code())));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  EXPECT_FALSE(ShutdownRequested()) << "outside a task the flag is always false";
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "0 1 CANCELLED");
+  server.Stop();
+  EXPECT_EQ(server.stats().failed, 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Half-close.
+
+TEST_F(ServerTest, HandlerReadsARequestToEndOfStreamAndTheHalfClosedClientGetsTheFullReply) {
+  ServerOptions options = EchoOptions();
+  options.handler = [](Connection& connection, const HandlerArgs&) {
+    std::string request;
+    char buffer[4096];
+    while (true) {
+      absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
+      if (!n.ok()) return;
+      if (*n == 0) break;
+      request.append(buffer, *n);
+    }
+    std::reverse(request.begin(), request.end());
+    (void)connection.WriteAll(absl::StrCat(request.size(), "\n", request));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::string request;
+  for (int i = 0; i < 300 * 1024; ++i) request.push_back(static_cast<char>('a' + i % 26));
+  ASSERT_TRUE(client->Send(request).ok());
+  ASSERT_TRUE(client->ShutdownWrite().ok());
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  std::string expected = request;
+  std::reverse(expected.begin(), expected.end());
+  expected = absl::StrCat(request.size(), "\n", expected);
+  EXPECT_EQ(reply->size(), expected.size());
+  EXPECT_TRUE(*reply == expected) << "reply differs from the reversed request";
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Connection limits.
+
+// ReportingReadHandler: one Read; the status code it got is recorded and written back.
+Handler ReportingReadHandler(std::atomic<int>* code) {
+  return [code](Connection& connection, const HandlerArgs&) {
+    char byte;
+    const absl::Status status = connection.Read(absl::MakeSpan(&byte, 1)).status();
+    *code = CodeOf(status);
+    (void)connection.WriteAll(absl::StatusCodeToString(status.code()));
+  };
+}
+
+TEST_F(ServerTest, IdleTimeoutDisconnectsAnIdleClientWithDeadlineExceeded) {
+  constexpr absl::Duration kIdle = absl::Milliseconds(200);
+  std::atomic<int> code{kNoCode};
+  ServerOptions options = EchoOptions();
+  options.handler = ReportingReadHandler(&code);
+  options.limits.idle_timeout = kIdle;
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(reply.ok()) << "the idle client was not disconnected: " << reply.status();
+  EXPECT_EQ(*reply, "DEADLINE_EXCEEDED");
+  EXPECT_EQ(CodeName(code.load()), "DEADLINE_EXCEEDED");
+  EXPECT_GE(took, kIdle);
+}
+
+TEST_F(ServerTest, IdleTimeoutDoesNotCutAClientThatKeepsTalking) {
+  std::atomic<int> code{kNoCode};
+  ServerOptions options = EchoOptions();
+  options.handler = [&code](Connection& connection, const HandlerArgs&) {
+    char buffer[256];
+    while (true) {
+      absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
+      if (!n.ok()) {
+        code = CodeOf(n.status());
+        return;
+      }
+      if (*n == 0 || !connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
+    }
+  };
+  options.limits.idle_timeout = absl::Milliseconds(200);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  // Talk for longer than the idle timeout in total, never pausing as long as it.
+  const absl::Time until = absl::Now() + absl::Milliseconds(500);
+  int echoes = 0;
+  while (absl::Now() < until) {
+    ASSERT_TRUE(Echoes(*client, "chatter")) << "after " << echoes << " echoes";
+    ++echoes;
+  }
+  EXPECT_EQ(code.load(), kNoCode) << CodeName(code.load());
+}
+
+TEST_F(ServerTest, MaxLifetimeDisconnectsAnActiveClientWithDeadlineExceeded) {
+  constexpr absl::Duration kLifetime = absl::Milliseconds(300);
+  std::atomic<int> code{kNoCode};
+  ServerOptions options = EchoOptions();
+  options.handler = [&code](Connection& connection, const HandlerArgs&) {
+    char buffer[256];
+    while (true) {
+      absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
+      if (!n.ok()) {
+        code = CodeOf(n.status());
+        return;
+      }
+      if (*n == 0) return;
+      if (absl::Status s = connection.WriteAll(absl::string_view(buffer, *n)); !s.ok()) {
+        code = CodeOf(s);
+        return;
+      }
+    }
+  };
+  options.limits.max_lifetime = kLifetime;
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  // The client never pauses, so only the lifetime cap can end the connection.
+  int echoes = 0;
+  absl::Status last;
+  while (absl::Now() - start < kPrompt) {
+    absl::StatusOr<std::string> reply = client->Echo("ping", kPrompt);
+    if (!reply.ok()) {
+      last = reply.status();
+      break;
+    }
+    ++echoes;
+  }
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_FALSE(last.ok()) << "still connected after " << took;
+  EXPECT_GT(echoes, 1);
+  EXPECT_GE(took, kLifetime);
+  EXPECT_TRUE(WaitUntil([&] { return code.load() != kNoCode; }, kPrompt));
+  EXPECT_EQ(CodeName(code.load()), "DEADLINE_EXCEEDED");
+}
+
+TEST_F(ServerTest, MaxLifetimeFailsEveryReadAndWriteAfterItEvenWithDataWaiting) {
+  constexpr absl::Duration kLifetime = absl::Milliseconds(200);
+  Notification lifetime_over;
+  Notification data_sent;
+  Notification done;
+  std::atomic<int> blocked_read{kNoCode};
+  std::atomic<int> ready_read{kNoCode};
+  std::atomic<int> write{kNoCode};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    char buffer[16];
+    // Nothing has been sent: this read outlives the connection's lifetime.
+    blocked_read = CodeOf(connection.Read(absl::MakeSpan(buffer)).status());
+    lifetime_over.Notify();
+    data_sent.WaitForNotificationWithTimeout(kPrompt);
+    ready_read = CodeOf(connection.Read(absl::MakeSpan(buffer)).status());
+    write = CodeOf(connection.WriteAll("late"));
+    done.Notify();
+  };
+  options.limits.max_lifetime = kLifetime;
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(lifetime_over.WaitForNotificationWithTimeout(kPrompt));
+  ASSERT_EQ(CodeName(blocked_read.load()), "DEADLINE_EXCEEDED");
+  ASSERT_TRUE(client->Send("data").ok());
+  data_sent.Notify();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kPrompt));
+  // "Every read or write after this long since accept fails with DEADLINE_EXCEEDED."
+  EXPECT_EQ(CodeName(ready_read.load()), "DEADLINE_EXCEEDED");
+  EXPECT_EQ(CodeName(write.load()), "DEADLINE_EXCEEDED");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. ReadLine.
+
+// LineReportingHandler: reads lines of at most `cap` bytes, answering "line:<line>\n" for each
+// and "<CODE>\n" for the first error, after which it returns.
+Handler LineReportingHandler(std::size_t cap) {
+  return [cap](Connection& connection, const HandlerArgs&) {
+    while (true) {
+      absl::StatusOr<std::string> line = connection.ReadLine(cap);
+      if (!line.ok()) {
+        (void)connection.WriteAll(absl::StrCat(absl::StatusCodeToString(line.status().code()), "\n"));
+        return;
+      }
+      if (!connection.WriteAll(absl::StrCat("line:", *line, "\n")).ok()) return;
+    }
+  };
+}
+
+TEST_F(ServerTest, ReadLineStripsLineEndingsAndRejectsALineLongerThanItsCap) {
+  ServerOptions options = EchoOptions();
+  options.handler = LineReportingHandler(8);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  // "abcdefgh" is exactly the cap, with and without "\r".
+  ASSERT_TRUE(client->Send("hello\r\nabcdefgh\r\nabcdefgh\nplain\n\r\n123456789\nnever\n").ok());
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply,
+            "line:hello\nline:abcdefgh\nline:abcdefgh\nline:plain\nline:\n"
+            "RESOURCE_EXHAUSTED\n");
+}
+
+TEST_F(ServerTest, ReadLineRejectsALongLineArrivingInPieces) {
+  ServerOptions options = EchoOptions();
+  options.handler = LineReportingHandler(100);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  // No newline at all: the handler must give up once the cap is exceeded, not wait for one.
+  ASSERT_TRUE(client->Send(std::string(64 * 1024, 'z')).ok());
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "RESOURCE_EXHAUSTED\n");
+}
+
+TEST_F(ServerTest, ReadLineReturnsAFinalUnterminatedLineThenOutOfRange) {
+  ServerOptions options = EchoOptions();
+  options.handler = LineReportingHandler(8);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(client->Send("one\ntail").ok());
+  ASSERT_TRUE(client->ShutdownWrite().ok());
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "line:one\nline:tail\nOUT_OF_RANGE\n");
+}
+
+TEST_F(ServerTest, ReadLineRejectsAFinalUnterminatedLineLongerThanItsCap) {
+  ServerOptions options = EchoOptions();
+  options.handler = LineReportingHandler(8);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  // Nine bytes, then end of stream: one byte over the cap.
+  ASSERT_TRUE(client->Send("123456789").ok());
+  ASSERT_TRUE(client->ShutdownWrite().ok());
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "RESOURCE_EXHAUSTED\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Other task managers.
+
+TEST_F(ServerTest, PoolTaskManagerServesAsManyClientsAsItHasThreadsAndQueuesTheRest) {
+  ServerOptions options = EchoOptions();
+  options.manager = std::make_unique<PoolTaskManager>(PoolTaskManagerOptions{.threads = 2});
+  Server server(std::move(options));
+  EXPECT_EQ(server.task_manager().kind(), "pool");
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  absl::StatusOr<LoopbackClient> first = ConnectAndEcho(port);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<LoopbackClient> second = ConnectAndEcho(port);
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::StatusOr<LoopbackClient> third = LoopbackClient::Connect(port);
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_TRUE(third->Send("third").ok());
+  ASSERT_TRUE(WaitUntil([&] { return server.stats().queued == 1; }, kPrompt));
+  first->Close();
+  absl::StatusOr<std::string> reply = third->ReadExactly(5, kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "third");
+  EXPECT_TRUE(Echoes(*second));
+}
+
+TEST_F(ServerTest, SingleThreadedManagerServesOnTheRunCallerUntilStopped) {
+  ServerOptions options = EchoOptions();
+  options.manager = std::make_unique<SingleThreadedTaskManager>();
+  Server server(std::move(options));
+  EXPECT_TRUE(server.task_manager().RunsTasksOnCaller());
+
+  Notification run_returned;
+  std::atomic<int> run_code{kNoCode};
+  std::thread runner([&] {
+    run_code = CodeOf(server.Run());
+    run_returned.Notify();
+  });
+  const bool running = WaitUntil(
+      [&] { return server.state() == ServerState::kRunning || run_returned.HasBeenNotified(); },
+      kPrompt);
+  EXPECT_TRUE(running);
+  EXPECT_FALSE(run_returned.HasBeenNotified()) << "Run returned " << CodeName(run_code.load());
+  if (running && !run_returned.HasBeenNotified()) {
+    absl::StatusOr<LoopbackClient> first = ConnectAndEcho(server.port());
+    EXPECT_TRUE(first.ok()) << first.status();
+    // A second client waits while the first is served, then gets its turn.
+    absl::StatusOr<LoopbackClient> second = LoopbackClient::Connect(server.port());
+    EXPECT_TRUE(second.ok()) << second.status();
+    if (first.ok() && second.ok()) {
+      EXPECT_TRUE(second->Send("next").ok());
+      first->Close();
+      absl::StatusOr<std::string> reply = second->ReadExactly(4, kPrompt);
+      EXPECT_TRUE(reply.ok()) << reply.status();
+      EXPECT_TRUE(Echoes(*second));
+    }
+    EXPECT_FALSE(run_returned.HasBeenNotified()) << "Run returned before Stop";
+    // Stop with a connection still open: its handler is cancelled on the Run thread.
+    server.Stop();
+  }
+  const bool returned = run_returned.WaitForNotificationWithTimeout(kPrompt);
+  EXPECT_TRUE(returned) << "Run did not return after Stop";
+  runner.join();
+  EXPECT_EQ(CodeName(run_code.load()), "OK");
+  EXPECT_EQ(server.state(), ServerState::kStopped);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Resource hygiene over many cycles.
+
+TEST_F(ServerTest, HundredRunStopCyclesWithOpenConnectionsLeaveNoDescriptorOrThread) {
+  Server server(EchoOptions());
+  auto cycle = [&server](int i) -> ::testing::AssertionResult {
+    if (absl::Status s = server.Run(); !s.ok()) {
+      return ::testing::AssertionFailure() << "cycle " << i << ": Run: " << s;
+    }
+    absl::StatusOr<LoopbackClient> a = ConnectAndEcho(server.port());
+    absl::StatusOr<LoopbackClient> b = ConnectAndEcho(server.port());
+    const StopReport report = server.Stop();
+    if (!a.ok() || !b.ok()) {
+      return ::testing::AssertionFailure()
+             << "cycle " << i << ": " << a.status() << " / " << b.status();
+    }
+    if (report.cooperative != 2 || report.forced != 0) {
+      return ::testing::AssertionFailure() << "cycle " << i << ": " << report.cooperative
+                                           << " cooperative, " << report.forced << " forced";
+    }
+    return ::testing::AssertionSuccess();
+  };
+  // One cycle first, so that anything created once per process (logging) is not counted.
+  ASSERT_TRUE(cycle(-1));
+  const int fds = CountOpenFds();
+  const int threads = CountThreads();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(cycle(i));
+  EXPECT_EQ(CountOpenFds(), fds);
+  EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads; }, kPrompt))
+      << "threads before: " << threads << ", after: " << CountThreads();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. set_max_connections at runtime.
+
+TEST_F(ServerTest, LoweringMaxConnectionsAtRuntimeKeepsExistingConnectionsAndRefusesNewOnes) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+    ASSERT_TRUE(client.ok()) << client.status();
+    clients.push_back(std::move(*client));
+  }
+  server.set_max_connections(2);
+  EXPECT_EQ(server.max_connections(), std::optional<std::size_t>(2));
+  for (LoopbackClient& client : clients) EXPECT_TRUE(Echoes(client, "kept"));
+  EXPECT_TRUE(IsRefused(port));
+  EXPECT_TRUE(CounterReaches(server, &ServerStats::refused, 1));
+  EXPECT_EQ(server.stats().open, 3u);
+
+  server.set_max_connections(std::nullopt);
+  absl::StatusOr<LoopbackClient> admitted = ConnectAndEcho(port);
+  EXPECT_TRUE(admitted.ok()) << admitted.status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. Introspection.
+
+TEST_F(ServerTest, ListTasksShowsALiveConnectionsPeerAndTraffic) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  const std::string payload(1000, 'q');
+  ASSERT_TRUE(Echoes(*client, payload));
+  const std::string label = PeerLabel(*client);
+  std::optional<TaskInfo> info;
+  // The handler counts its write just after send() returns, so the client may see the bytes
+  // first: wait for the counters rather than read them once.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        info = FindTaskByPeer(server.task_manager(), label);
+        return info.has_value() && info->bytes_in == payload.size() &&
+               info->bytes_out == payload.size();
+      },
+      kPrompt));
+  ASSERT_TRUE(info.has_value()) << label << " is not listed";
+  EXPECT_EQ(info->peer, label);
+  EXPECT_EQ(info->bytes_in, payload.size());
+  EXPECT_EQ(info->bytes_out, payload.size());
+  EXPECT_EQ(info->state, TaskState::kRunning);
+  EXPECT_NE(info->started, absl::InfinitePast());
+  EXPECT_NE(info->last_activity, absl::InfinitePast());
+  EXPECT_NE(info->id, 0u);
+  EXPECT_EQ(server.task_manager().AllTasks(), std::vector<TaskId>{info->id});
+}
+
+}  // namespace
+}  // namespace weft
