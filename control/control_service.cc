@@ -115,7 +115,10 @@ grpc::Status ControlService::RunServer(grpc::ServerContext* context,
     return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
         "server \"", server->name, "\" uses a single-threaded manager and is run by weftd itself")));
   }
-  WEFT_RETURN_IF_ERROR(server->server->Run());
+  if (absl::Status status = server->server->Run(); !status.ok()) {
+    return ToGrpcStatus(absl::Status(
+        status.code(), absl::StrCat("server \"", server->name, "\": ", status.message())));
+  }
   LOG(INFO) << "control: RunServer " << server->name;
   *response = ServerToProto(*server);
   return grpc::Status::OK;

@@ -1,0 +1,110 @@
+// weftctl's command line: the commands, their flags, and the parser that turns argv into an
+// Invocation. No I/O: the environment is passed in, so the parser is unit-tested (and fuzzed)
+// like the helpers in parse.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client-cli/parse.h"
+
+namespace weft::cli {
+
+// Command: what weftctl was asked to do.
+enum class Command {
+  kHelp,  // weftctl [COMMAND] --help, weftctl help [COMMAND], or no command at all.
+  kServers,
+  kServer,
+  kRun,
+  kStop,
+  kStopAccepting,
+  kTasks,
+  kTaskStop,
+  kTaskRemove,
+  kLimits,
+  kWatch,
+  kTop,
+  kHealth,
+  kCompletion,
+};
+
+// OutputFormat: -o table|wide|json.
+enum class OutputFormat { kTable, kWide, kJson };
+
+// GlobalOptions: the flags every command takes.
+struct GlobalOptions {
+  // --target (repeatable, or comma lists), else $WEFT_TARGET, else kDefaultTarget. Never empty.
+  std::vector<Target> targets{};
+  // --token-file, else $WEFT_TOKEN_FILE; empty = send no token.
+  std::string token_file{};
+  // --tls-ca; with it (or with --tls-cert) weftctl speaks TLS.
+  std::string tls_ca{};
+  // --tls-cert and --tls-key: a client certificate for mutual TLS; both or neither.
+  std::string tls_cert{};
+  std::string tls_key{};
+  // --timeout: the deadline of each RPC, connecting included.
+  absl::Duration timeout = absl::Seconds(10);
+  // -o / --output.
+  OutputFormat output = OutputFormat::kTable;
+
+  bool tls() const { return !tls_ca.empty() || !tls_cert.empty(); }
+};
+
+// Invocation: a parsed command line.
+struct Invocation {
+  Command command = Command::kHelp;
+  // For kHelp: the command whose help to print; kHelp for the overview.
+  Command help_topic = Command::kHelp;
+  GlobalOptions global{};
+  // NAME: the server (listener) operated on; empty where optional and omitted
+  // (tasks, watch, health).
+  std::string server{};
+  // ID of task stop / task remove.
+  std::uint64_t task_id = 0;
+  // stop --drain; nullopt = the server's configured drain_timeout.
+  std::optional<absl::Duration> drain{};
+  // task stop --timeout (after the command words); nullopt = the server's default (5s).
+  std::optional<absl::Duration> task_timeout{};
+  // tasks --older-than and --idle-than.
+  std::optional<absl::Duration> older_than{};
+  std::optional<absl::Duration> idle_than{};
+  // limits --max-connections (required there); 0 = unlimited.
+  std::uint32_t max_connections = 0;
+  // top --interval.
+  absl::Duration interval = absl::Seconds(1);
+  // completion SHELL.
+  std::string shell{};
+};
+
+// Limits of the duration flags (the server enforces the same maxima).
+inline constexpr absl::Duration kMaxDrain = absl::Hours(1);
+inline constexpr absl::Duration kMaxTaskTimeout = absl::Hours(1);
+inline constexpr absl::Duration kMinInterval = absl::Milliseconds(100);
+
+// Getenv returns an environment variable, or nullopt when it is unset.
+using Getenv = std::function<std::optional<std::string>(const char* name)>;
+
+// ParseCommandLine parses `args` (argv without argv[0]). Flags may come before or after the
+// command words, as --flag VALUE, --flag=VALUE, or -o VALUE / -oVALUE; "--" ends the flags.
+// The one ambiguous flag, --timeout, is task stop's grace period when it follows the words
+// "task stop", and the RPC deadline everywhere else. Any --help or -h yields a kHelp
+// invocation for the command named so far, whatever else is wrong with the line.
+// INVALID_ARGUMENT, with a message for the user, for any usage error: unknown command or flag,
+// a flag the command does not take, a missing or extra argument, a bad value.
+[[nodiscard]] absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args,
+                                                          const Getenv& getenv);
+
+// UsageText returns the help of `topic` (kHelp: the overview listing every command), ending in
+// a newline.
+std::string UsageText(Command topic);
+
+// CommandName returns the command words of `command`, e.g. "task stop".
+absl::string_view CommandName(Command command);
+
+}  // namespace weft::cli

@@ -1,0 +1,435 @@
+#include "client-cli/output.h"
+
+#include <glog/logging.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace weft::cli {
+namespace {
+
+constexpr char kColumnGap[] = "   ";
+
+absl::Time TimeFromProto(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
+absl::Duration DurationFromProto(const google::protobuf::Duration& duration) {
+  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
+}
+
+std::string Timestamp(const google::protobuf::Timestamp& timestamp, bool present) {
+  if (!present) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", TimeFromProto(timestamp), absl::UTCTimeZone());
+}
+
+// Utf8SequenceLength returns the length of the valid UTF-8 sequence at text[i], or 0.
+std::size_t Utf8SequenceLength(absl::string_view text, std::size_t i) {
+  const auto byte = static_cast<unsigned char>(text[i]);
+  std::size_t length = 0;
+  std::uint32_t min = 0;
+  if (byte >= 0xc2 && byte <= 0xdf) {
+    length = 2;
+    min = 0x80;
+  } else if (byte >= 0xe0 && byte <= 0xef) {
+    length = 3;
+    min = 0x800;
+  } else if (byte >= 0xf0 && byte <= 0xf4) {
+    length = 4;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  std::uint32_t code = byte & (0x7f >> length);
+  for (std::size_t k = 1; k < length; ++k) {
+    const auto next = static_cast<unsigned char>(text[i + k]);
+    if ((next & 0xc0) != 0x80) return 0;
+    code = (code << 6) | (next & 0x3f);
+  }
+  if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
+  return length;
+}
+
+}  // namespace
+
+Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+
+void Table::AddRow(std::vector<std::string> cells) {
+  cells.resize(headers_.size());
+  for (std::string& cell : cells) cell = TerminalSafe(cell);
+  rows_.push_back(std::move(cells));
+}
+
+std::string Table::Render() const {
+  std::vector<std::size_t> widths(headers_.size(), 0);
+  for (std::size_t c = 0; c < headers_.size(); ++c) {
+    widths[c] = headers_[c].size();
+    for (const auto& row : rows_) widths[c] = std::max(widths[c], row[c].size());
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      absl::StrAppend(&text, cells[c]);
+      if (c + 1 < cells.size()) {
+        text.append(widths[c] - cells[c].size(), ' ');
+        text.append(kColumnGap);
+      }
+    }
+    text.erase(text.find_last_not_of(' ') + 1);
+    absl::StrAppend(&out, text, "\n");
+  };
+  line(headers_);
+  for (const auto& row : rows_) line(row);
+  return out;
+}
+
+std::string TerminalSafe(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      absl::StrAppend(&out, absl::StrFormat("\\x%02x", byte));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string ServerStateName(v1::ServerState state) {
+  switch (state) {
+    case v1::SERVER_STATE_RUNNING:
+      return "running";
+    case v1::SERVER_STATE_NOT_ACCEPTING:
+      return "not-accepting";
+    case v1::SERVER_STATE_STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
+  }
+}
+
+std::string TaskStateName(v1::TaskState state) {
+  switch (state) {
+    case v1::TASK_STATE_QUEUED:
+      return "queued";
+    case v1::TASK_STATE_RUNNING:
+      return "running";
+    case v1::TASK_STATE_STOPPING:
+      return "stopping";
+    default:
+      return "unknown";
+  }
+}
+
+std::string ManagerKindName(v1::ManagerKind kind) {
+  switch (kind) {
+    case v1::MANAGER_KIND_THREADED:
+      return "threaded";
+    case v1::MANAGER_KIND_POOL:
+      return "pool";
+    case v1::MANAGER_KIND_SINGLE:
+      return "single";
+    default:
+      return "unknown";
+  }
+}
+
+std::string EventTypeName(v1::EventType type) {
+  switch (type) {
+    case v1::EVENT_TYPE_TASK_ADDED:
+      return "task-added";
+    case v1::EVENT_TYPE_TASK_STARTED:
+      return "task-started";
+    case v1::EVENT_TYPE_TASK_STOPPED:
+      return "task-stopped";
+    case v1::EVENT_TYPE_TASK_REMOVED:
+      return "task-removed";
+    case v1::EVENT_TYPE_CONNECTION_REFUSED:
+      return "connection-refused";
+    case v1::EVENT_TYPE_SERVER_STATE_CHANGED:
+      return "state-changed";
+    case v1::EVENT_TYPE_EVENTS_DROPPED:
+      return "events-dropped";
+    default:
+      return "unknown";
+  }
+}
+
+std::string RefusalReasonName(v1::RefusalReason reason) {
+  switch (reason) {
+    case v1::REFUSAL_REASON_MAX_CONNECTIONS:
+      return "max-connections";
+    case v1::REFUSAL_REASON_MANAGER_FULL:
+      return "manager-full";
+    case v1::REFUSAL_REASON_DESCRIPTORS_EXHAUSTED:
+      return "descriptors-exhausted";
+    case v1::REFUSAL_REASON_STOPPING:
+      return "stopping";
+    default:
+      return "unknown";
+  }
+}
+
+std::string FormatEndpoint(absl::string_view address, std::uint32_t port) {
+  if (address.find(':') != absl::string_view::npos) return absl::StrCat("[", address, "]:", port);
+  return absl::StrCat(address, ":", port);
+}
+
+std::string FormatDurationShort(absl::Duration duration) {
+  if (duration <= absl::ZeroDuration()) return "0s";
+  if (duration == absl::InfiniteDuration()) return "inf";
+  if (duration < absl::Seconds(1)) {
+    return absl::StrCat(absl::ToInt64Milliseconds(duration), "ms");
+  }
+  if (duration < absl::Seconds(10)) {
+    const std::int64_t tenths = absl::ToInt64Milliseconds(duration) / 100;
+    return absl::StrCat(tenths / 10, ".", tenths % 10, "s");
+  }
+  const std::int64_t seconds = absl::ToInt64Seconds(duration);
+  if (seconds < 60) return absl::StrCat(seconds, "s");
+  if (seconds < 3600) return absl::StrFormat("%dm%02ds", seconds / 60, seconds % 60);
+  if (seconds < 86400) return absl::StrFormat("%dh%02dm", seconds / 3600, seconds % 3600 / 60);
+  return absl::StrFormat("%dd%02dh", seconds / 86400, seconds % 86400 / 3600);
+}
+
+std::string FormatBytes(std::uint64_t bytes) {
+  constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return absl::StrCat(bytes, "B");
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  if (value < 10) {
+    // Truncate, not round: 1023.99KiB must not print as "1024KiB" nor 9.99 as "10.0".
+    return absl::StrFormat("%.1f%s", static_cast<double>(static_cast<int>(value * 10)) / 10,
+                           kUnits[unit]);
+  }
+  return absl::StrFormat("%d%s", static_cast<int>(value), kUnits[unit]);
+}
+
+std::string LimitCell(const v1::Server& server) {
+  std::string limit = "-";
+  if (server.manager().limit() > 0) {
+    limit = absl::StrCat(server.manager().limit());
+  } else if (server.max_connections() > 0) {
+    limit = absl::StrCat(server.max_connections());
+  }
+  return absl::StrCat(server.active_tasks(), "/", server.queued_tasks(), "/", limit);
+}
+
+std::vector<std::string> ServerHeaders(bool wide) {
+  std::vector<std::string> headers = {"NAME",     "ADDRESS", "STATE", "ACTIVE/QUEUED/LIMIT",
+                                      "ACCEPTED", "REFUSED"};
+  if (wide) {
+    headers.insert(headers.end(), {"OPEN", "FAILED", "HANDLER", "MANAGER", "MAX-CONN", "UPTIME"});
+  }
+  return headers;
+}
+
+std::vector<std::string> ServerRow(const v1::Server& server, bool wide, absl::Time now) {
+  std::vector<std::string> row = {server.name(),
+                                  FormatEndpoint(server.address(), server.port()),
+                                  ServerStateName(server.state()),
+                                  LimitCell(server),
+                                  absl::StrCat(server.accepted_total()),
+                                  absl::StrCat(server.refused_total())};
+  if (wide) {
+    const bool up = server.state() != v1::SERVER_STATE_STOPPED && server.has_start_time();
+    row.insert(row.end(),
+               {absl::StrCat(server.open_connections()), absl::StrCat(server.failed_total()),
+                server.handler(), ManagerKindName(server.manager().kind()),
+                server.max_connections() == 0 ? "-" : absl::StrCat(server.max_connections()),
+                up ? FormatDurationShort(now - TimeFromProto(server.start_time())) : "-"});
+  }
+  return row;
+}
+
+std::vector<std::string> TaskHeaders(bool wide) {
+  std::vector<std::string> headers = {"SERVER", "ID", "PEER", "STATE", "AGE", "IDLE", "IN", "OUT"};
+  if (wide) headers.insert(headers.end(), {"CREATED", "STARTED", "LAST-ACTIVITY"});
+  return headers;
+}
+
+std::vector<std::string> TaskRow(const v1::Task& task, bool wide) {
+  std::vector<std::string> row = {task.server(),
+                                  absl::StrCat(task.id()),
+                                  task.peer(),
+                                  TaskStateName(task.state()),
+                                  FormatDurationShort(DurationFromProto(task.age())),
+                                  FormatDurationShort(DurationFromProto(task.idle())),
+                                  absl::StrCat(task.bytes_in()),
+                                  absl::StrCat(task.bytes_out())};
+  if (wide) {
+    row.insert(row.end(), {Timestamp(task.create_time(), task.has_create_time()),
+                           Timestamp(task.start_time(), task.has_start_time()),
+                           Timestamp(task.last_activity_time(), task.has_last_activity_time())});
+  }
+  return row;
+}
+
+std::string ServerDetails(const v1::Server& server, absl::Time now) {
+  auto optional_duration = [](bool present, const google::protobuf::Duration& d) {
+    return present ? FormatDurationShort(DurationFromProto(d)) : std::string("none");
+  };
+  const v1::TaskManager& manager = server.manager();
+  std::string max_connections =
+      server.max_connections() == 0 ? "unlimited" : absl::StrCat(server.max_connections());
+  if (server.max_connections() > 0 && manager.limit() > 0) {
+    absl::StrAppend(&max_connections, " (the manager's limit applies)");
+  }
+  std::string started = "never";
+  if (server.has_start_time()) {
+    const absl::Time start = TimeFromProto(server.start_time());
+    started = absl::StrCat(Timestamp(server.start_time(), true), " (",
+                           FormatDurationShort(now - start), " ago)");
+  }
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"name", server.name()},
+      {"address", FormatEndpoint(server.address(), server.port())},
+      {"state", ServerStateName(server.state())},
+      {"handler", server.handler()},
+      {"manager", absl::StrCat(ManagerKindName(manager.kind()), " (limit ",
+                               manager.limit() == 0 ? "none" : absl::StrCat(manager.limit()),
+                               ", max queued ", manager.max_queued(), ")")},
+      {"max connections", max_connections},
+      {"active tasks", absl::StrCat(server.active_tasks())},
+      {"queued tasks", absl::StrCat(server.queued_tasks())},
+      {"open connections", absl::StrCat(server.open_connections())},
+      {"accepted", absl::StrCat(server.accepted_total())},
+      {"refused", absl::StrCat(server.refused_total())},
+      {"failed", absl::StrCat(server.failed_total())},
+      {"started", started},
+      {"idle timeout", optional_duration(server.has_idle_timeout(), server.idle_timeout())},
+      {"max lifetime", optional_duration(server.has_max_lifetime(), server.max_lifetime())},
+      {"drain timeout", optional_duration(server.has_drain_timeout(), server.drain_timeout())},
+  };
+  std::string out;
+  for (const auto& [key, value] : fields) {
+    absl::StrAppend(&out, key, ":", std::string(18 - key.size(), ' '), TerminalSafe(value), "\n");
+  }
+  return out;
+}
+
+std::string EventLine(const v1::Event& event, bool wide, absl::TimeZone zone) {
+  const absl::Time time = TimeFromProto(event.time());
+  std::string line = wide ? absl::StrCat("#", event.sequence(), " ",
+                                         absl::FormatTime("%Y-%m-%dT%H:%M:%E6S%Ez", time, zone))
+                          : absl::FormatTime("%H:%M:%E3S", time, zone);
+  const std::string server = event.server().empty() ? "-" : event.server();
+  absl::StrAppend(&line, "  ",
+                  absl::StrFormat("%-12s  %-18s", server, EventTypeName(event.type())));
+  std::vector<std::string> details;
+  switch (event.type()) {
+    case v1::EVENT_TYPE_TASK_ADDED:
+    case v1::EVENT_TYPE_TASK_STARTED:
+    case v1::EVENT_TYPE_TASK_REMOVED:
+    case v1::EVENT_TYPE_TASK_STOPPED:
+      details.push_back(absl::StrCat("task=", event.task_id()));
+      details.push_back(absl::StrCat("peer=", event.peer()));
+      if (event.failed()) details.push_back("failed");
+      break;
+    case v1::EVENT_TYPE_CONNECTION_REFUSED:
+      details.push_back(absl::StrCat("peer=", event.peer()));
+      details.push_back(absl::StrCat("reason=", RefusalReasonName(event.refusal_reason())));
+      break;
+    case v1::EVENT_TYPE_SERVER_STATE_CHANGED:
+      details.push_back(absl::StrCat("state=", ServerStateName(event.server_state())));
+      break;
+    case v1::EVENT_TYPE_EVENTS_DROPPED:
+      details.push_back(absl::StrCat("dropped=", event.dropped_events()));
+      break;
+    default:
+      break;
+  }
+  absl::StrAppend(&line, "  ", absl::StrJoin(details, " "));
+  line.erase(line.find_last_not_of(' ') + 1);
+  return TerminalSafe(line);
+}
+
+std::string JsonQuote(absl::string_view text) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x80) {
+      if (const std::size_t length = Utf8SequenceLength(text, i); length > 0) {
+        out.append(text.data() + i, length);
+        i += length;
+      } else {
+        absl::StrAppend(&out, absl::StrFormat("\\u%04x", byte));
+        ++i;
+      }
+      continue;
+    }
+    switch (byte) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (byte < 0x20 || byte == 0x7f) {
+          absl::StrAppend(&out, absl::StrFormat("\\u%04x", byte));
+        } else {
+          out.push_back(static_cast<char>(byte));
+        }
+    }
+    ++i;
+  }
+  out += "\"";
+  return out;
+}
+
+std::string MessageJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = false;
+  std::string json;
+  const auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  // Only an Any of an unknown type can fail, and these messages hold none.
+  CHECK(status.ok()) << "MessageToJsonString(" << message.GetTypeName()
+                     << "): " << status.ToString();
+  return json;
+}
+
+void JsonDocument::Add(absl::string_view target, absl::string_view key,
+                       absl::string_view json_value) {
+  entries_.push_back(
+      absl::StrCat("{\"target\":", JsonQuote(target), ",", JsonQuote(key), ":", json_value, "}"));
+}
+
+void JsonDocument::AddError(absl::string_view target, const absl::Status& status) {
+  Add(target, "error",
+      absl::StrCat("{\"code\":", JsonQuote(absl::StatusCodeToString(status.code())),
+                   ",\"message\":", JsonQuote(status.message()), "}"));
+}
+
+std::string JsonDocument::Render() const {
+  return absl::StrCat("{\"targets\":[", absl::StrJoin(entries_, ","), "]}\n");
+}
+
+std::string JsonArray(const std::vector<std::string>& values) {
+  return absl::StrCat("[", absl::StrJoin(values, ","), "]");
+}
+
+}  // namespace weft::cli
