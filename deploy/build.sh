@@ -16,6 +16,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
   procps openssl
+  python3-yaml systemd
 )
 
 install_deps() {

@@ -139,6 +139,12 @@ class Validator {
         Error(token_tree, ttype, "token_file", -1, path + ".token_file", "is required");
       }
     }
+    if (absl::StatusOr<absl::Duration> delay =
+            ParseConfigDuration(control.drain_delay(), absl::ZeroDuration());
+        !delay.ok()) {
+      Error(tree, ctype, "drain_delay", -1, "control.drain_delay",
+            std::string(delay.status().message()));
+    }
     const bool authenticated =
         control.tokens_size() > 0 || (has_tls && !control.tls().client_ca_file().empty());
     if (!IsLoopbackAddress(address) && !authenticated && !control.allow_insecure()) {

@@ -25,9 +25,9 @@ struct ConfigOverrides {
 // ParseConfig parses and validates `text`. Every problem is reported, one per line, as
 // "SOURCE:LINE:COLUMN: FIELD: what is wrong" in an INVALID_ARGUMENT status: syntax errors,
 // unknown fields, bad or duplicate names, duplicate address:port pairs, ports out of range,
-// unknown handlers or handler arguments (checked with `registry`), malformed durations, bad
-// manager limits, incomplete TLS or token settings, and a non-loopback control address without
-// authentication unless allow_insecure.
+// unknown handlers or handler arguments (checked with `registry`), malformed durations (the
+// listeners' timeouts and control.drain_delay), bad manager limits, incomplete TLS or token
+// settings, and a non-loopback control address without authentication unless allow_insecure.
 absl::StatusOr<config::v1::Config> ParseConfig(absl::string_view text, absl::string_view source,
                                                const HandlerRegistry& registry,
                                                const ConfigOverrides& overrides = {});

@@ -28,6 +28,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   std::unique_ptr<Daemon> daemon(new Daemon());
   daemon->config_ = config;
   const config::v1::Control& control = config.control();
+  absl::StatusOr<absl::Duration> drain_delay =
+      ParseConfigDuration(control.drain_delay(), absl::ZeroDuration());
+  if (!drain_delay.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("control.drain_delay: ", drain_delay.status().message()));
+  }
+  daemon->drain_delay_ = *drain_delay;
 
   if (control.tokens_size() == 0) {
     daemon->auth_ = Authenticator::Open();
@@ -109,8 +116,18 @@ absl::Status Daemon::Start() {
 }
 
 void Daemon::Drain(const Notification& abort) {
-  LOG(INFO) << "draining: health NOT_SERVING, no new connections";
   health_.SetDraining(true);
+  if (drain_delay_ > absl::ZeroDuration()) {
+    LOG(INFO) << "draining: health NOT_SERVING; still accepting for the drain delay ("
+              << absl::FormatDuration(drain_delay_) << ") while load balancers stop routing here";
+    if (abort.WaitForNotificationWithTimeout(drain_delay_)) {
+      for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
+      return;
+    }
+    LOG(INFO) << "draining: drain delay over, no new connections";
+  } else {
+    LOG(INFO) << "draining: health NOT_SERVING, no new connections";
+  }
   absl::Duration drain = absl::ZeroDuration();
   for (ManagedServer* managed : servers_.All()) {
     managed->server->StopAccepting();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "control/auth.h"
 #include "control/control_plane.h"
 #include "control/control_service.h"
@@ -32,10 +33,12 @@ class Daemon {
   // Start starts every listener, then the control plane. On error nothing is left running.
   absl::Status Start();
 
-  // Drain is the graceful shutdown: health turns NOT_SERVING, every listener stops accepting,
-  // open connections get up to the longest drain_timeout to end on their own, and then the
-  // listeners are stopped (remaining connections shut down). Notifying `abort` ends the wait
-  // at once. The control plane keeps answering until Stop.
+  // Drain is the graceful shutdown: health turns NOT_SERVING; the listeners keep accepting for
+  // control.drain_delay (so that load balancers and readiness probes see NOT_SERVING and stop
+  // routing here before the sockets close); then every listener stops accepting, open
+  // connections get up to the longest drain_timeout to end on their own, and the listeners are
+  // stopped (remaining connections shut down). Notifying `abort` ends either wait at once. The
+  // control plane keeps answering until Stop.
   void Drain(const Notification& abort);
 
   // Stop stops every listener at once (zero grace) and the control plane. Idempotent.
@@ -49,6 +52,8 @@ class Daemon {
   Daemon() = default;
 
   config::v1::Config config_;
+  // control.drain_delay.
+  absl::Duration drain_delay_ = absl::ZeroDuration();
   EventHub events_{/*capacity=*/1024, /*max_subscribers=*/1024};
   HealthReporter health_;
   std::unique_ptr<Authenticator> auth_;

@@ -4,8 +4,9 @@
 //   weftd --check-config FILE
 //   weftd --print-default-config
 //
-// SIGTERM or SIGINT drains gracefully (health NOT_SERVING, stop accepting, wait for connections
-// up to the drain timeout, stop, exit 0); a second signal stops at once.
+// SIGTERM or SIGINT drains gracefully (health NOT_SERVING, stop accepting after
+// control.drain_delay, wait for connections up to the drain timeout, stop, exit 0); a second
+// signal stops at once.
 #include <pthread.h>
 #include <signal.h>
 

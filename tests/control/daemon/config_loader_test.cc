@@ -113,5 +113,16 @@ TEST_F(ConfigLoaderTest, AMissingFileIsNotFound) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(ConfigLoaderTest, TheDrainDelayIsADurationLocatedOnError) {
+  absl::StatusOr<config::v1::Config> config = Parse("control { drain_delay: \"10s\" }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->control().drain_delay(), "10s");
+  EXPECT_TRUE(Parse("control { drain_delay: \"0s\" }").ok());
+  EXPECT_THAT(Error("control {\n  drain_delay: \"soon\"\n}\n"),
+              HasSubstr("test.textproto:2:3: control.drain_delay: \"soon\" is not a duration"));
+  EXPECT_THAT(Error("control { drain_delay: \"-1s\" }"),
+              HasSubstr("control.drain_delay: a duration must not be negative"));
+}
+
 }  // namespace
 }  // namespace weft::control

@@ -325,5 +325,64 @@ TEST(WeftdCommandLineTest, JsonLogsAreOneObjectPerLine) {
   EXPECT_THAT(logs, HasSubstr("\"message\":\"weftd ready"));
 }
 
+// DrainDelayTest: a daemon whose drain waits `delay` between NOT_SERVING and closing its
+// listener, with a health client.
+class DrainDelayTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& delay) {
+    const std::string config = absl::StrCat(
+        "control { address: \"127.0.0.1:0\" drain_delay: \"", delay, "\" }\n",
+        "listeners { name: \"echo\" port: 0 handler { name: \"echo\" } drain_timeout: \"5s\" }\n");
+    ASSERT_TRUE(StartWeftd(config, &weftd_).ok());
+    health_ = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", weftd_.control_port), grpc::InsecureChannelCredentials()));
+  }
+  HealthCheckResponse::ServingStatus Health(const std::string& service) {
+    HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse response;
+    if (!health_->Check(Context().get(), request, &response).ok()) {
+      return HealthCheckResponse::UNKNOWN;
+    }
+    return response.status();
+  }
+
+  Weftd weftd_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+TEST_F(DrainDelayTest, HealthTurnsNotServingWhileTheListenerStillAcceptsUntilTheDelayEnds) {
+  constexpr absl::Duration kDelay = absl::Seconds(2);
+  Start("2s");
+  const std::uint16_t port = weftd_.listeners.at("echo");
+  const absl::Time signalled = absl::Now();
+  weftd_.process->Signal(SIGTERM);
+  ASSERT_TRUE(WaitUntil([&] { return Health("echo") == HealthCheckResponse::NOT_SERVING; }));
+  EXPECT_EQ(Health(""), HealthCheckResponse::NOT_SERVING);
+  // A client a load balancer still routes here during the delay is accepted and served.
+  absl::StatusOr<LoopbackClient> late = LoopbackClient::Connect(port);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->Echo("late").value_or(""), "late");
+  ASSERT_LT(absl::Now() - signalled, kDelay) << "too slow to observe the delay window";
+  late->Close();
+  absl::StatusOr<int> status = weftd_.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_GE(absl::Now() - signalled, kDelay) << "weftd stopped before its drain delay ended";
+  EXPECT_THAT(weftd_.process->Stderr(), HasSubstr("drain delay over"));
+}
+
+TEST_F(DrainDelayTest, ASecondSignalCutsTheDelayShort) {
+  Start("60s");
+  weftd_.process->Signal(SIGTERM);
+  ASSERT_TRUE(WaitUntil([&] { return Health("") == HealthCheckResponse::NOT_SERVING; }));
+  const absl::Time second = absl::Now();
+  weftd_.process->Signal(SIGINT);
+  absl::StatusOr<int> status = weftd_.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok()) << "weftd still waited out its 60s drain delay";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  EXPECT_LT(absl::Now() - second, absl::Seconds(20));
+}
+
 }  // namespace
 }  // namespace weft
