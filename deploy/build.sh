@@ -67,8 +67,12 @@ case "$cmd" in
     # Weft's code suppressed.
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan.supp" \
       run_tests tsan -LE grpc
+    # weftctl's end-to-end tests are left out of the TSan run: their JSON checks read a
+    # google.protobuf.Struct, and protobuf's Map changes layout when compiled with TSan
+    # (PROTOBUF_TSAN), so TSan-built code reading a map filled by Debian's uninstrumented
+    # libprotobuf crashes. They run in the plain and ASan builds.
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan-grpc.supp" \
-      run_tests tsan -L grpc
+      run_tests tsan -L grpc -E '^Weftctl(Test|AuthTest|TlsTest)\.'
     ;;
   test-asan)
     install_deps
