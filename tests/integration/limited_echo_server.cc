@@ -13,6 +13,7 @@
 
 #include <glog/logging.h>
 
+#include "weft/handlers/handler_registry.h"
 #include "weft/server.h"
 
 int main(int argc, char** argv) {
@@ -48,14 +49,13 @@ int main(int argc, char** argv) {
   weft::ServerOptions options;
   options.address = "127.0.0.1";
   options.port = 0;
-  options.handler = [](weft::Connection& connection, const weft::HandlerArgs&) {
-    char buffer[4096];
-    while (true) {
-      absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
-      if (!n.ok() || *n == 0) return;
-      if (!connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
-    }
-  };
+  // The same echo handler weftd serves.
+  absl::StatusOr<weft::Handler> echo = weft::BuiltinHandlers().Create("echo", {});
+  if (!echo.ok()) {
+    std::fprintf(stderr, "limited_echo_server: %s\n", echo.status().ToString().c_str());
+    return 1;
+  }
+  options.handler = *std::move(echo);
   weft::Server server(std::move(options));
   if (absl::Status status = server.Run(); !status.ok()) {
     std::fprintf(stderr, "limited_echo_server: %s\n", status.ToString().c_str());
