@@ -180,6 +180,7 @@ std::string PinTitle(const std::string& pin) {
 
 void PrintThroughput(const std::string& pin, Pinning& scenarios) {
   bool header = false;
+  bool flagged = false;
   for (auto& [scenario_name, targets] : scenarios.items()) {
     if (targets.items().empty()) continue;
     const JsonRecord& first = targets.items().front().second.records.front();
@@ -207,6 +208,7 @@ void PrintThroughput(const std::string& pin, Pinning& scenarios) {
       const double hi = rates.empty() ? NAN : *std::max_element(rates.begin(), rates.end());
       const bool is_echo = mode != "http";
       const int decimals = 0;
+      flagged |= Contended(cell.records);
       std::cout << "| " << scenario_name << " | " << label
                 << (Contended(cell.records) ? " ⚠" : "") << " | " << cell.records.size()
                 << " | " << Num(rate, decimals) << " " << UnitOf(mode) << " | "
@@ -230,7 +232,7 @@ void PrintThroughput(const std::string& pin, Pinning& scenarios) {
                 << Num(SumOf(cell.records, "errors")) << " |\n";
     }
   }
-  if (header) {
+  if (flagged) {
     std::cout << "\n⚠ = in at least one round, other processes took more than "
               << Percent(kContended)
               << " of a pinned CPU (\"+ others\", the worst round): that figure measured a "
