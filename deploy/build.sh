@@ -18,10 +18,14 @@ packages=(
   procps openssl
   python3-yaml systemd
 )
+# Sanitizer runs need llvm-symbolizer: without it reports carry no function names, and
+# suppressions (which match function names) silently stop matching.
+sanitizer_packages=(llvm)
 
+# install_deps [EXTRA_PACKAGES...]
 install_deps() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "${packages[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -61,23 +65,23 @@ case "$cmd" in
     run_tests debug
     ;;
   test-tsan)
-    install_deps
+    install_deps "${sanitizer_packages[@]}"
     configure_and_build tsan RelWithDebInfo -DWEFT_SANITIZE=thread
     # Tests that run gRPC get gRPC-specific suppressions (see the file); all others get none of
     # Weft's code suppressed.
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan.supp" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 external_symbolizer_path=$(command -v llvm-symbolizer) suppressions=$root/.ci/tsan.supp" \
       run_tests tsan -LE grpc
     # weftctl's end-to-end tests are left out of the TSan run: their JSON checks read a
     # google.protobuf.Struct, and protobuf's Map changes layout when compiled with TSan
     # (PROTOBUF_TSAN), so TSan-built code reading a map filled by Debian's uninstrumented
     # libprotobuf crashes. They run in the plain and ASan builds.
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/.ci/tsan-grpc.supp" \
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 external_symbolizer_path=$(command -v llvm-symbolizer) suppressions=$root/.ci/tsan-grpc.supp" \
       run_tests tsan -L grpc -E '^Weftctl(Test|AuthTest|TlsTest)\.'
     ;;
   test-asan)
-    install_deps
+    install_deps "${sanitizer_packages[@]}"
     configure_and_build asan RelWithDebInfo -DWEFT_SANITIZE=address
-    ASAN_OPTIONS="detect_leaks=1 abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" run_tests asan
+    ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 external_symbolizer_path=$(command -v llvm-symbolizer)" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" run_tests asan
     ;;
   *)
     echo "usage: deploy/build.sh run|test|test-tsan|test-asan|deps" >&2
