@@ -14,7 +14,7 @@ build_root=${WEFT_BUILD_DIR:-$root/build}
 packages=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev libboost-context-dev
   procps openssl
   python3-yaml systemd
 )
