@@ -573,7 +573,9 @@ class SystemdUnitTest(unittest.TestCase):
                               timeout=60)
 
     def test_the_unit_passes_systemd_analyze_verify(self):
-        result = self.analyze("verify", "--root=" + self.root, self.UNIT)
+        # --man=no: whether man(1) and the pages named in Documentation= are installed on the
+        # machine running the test says nothing about the unit (minimal images have neither).
+        result = self.analyze("verify", "--man=no", "--root=" + self.root, self.UNIT)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         # verify exits 0 even for unknown keys or unparsable values: any word about the unit
         # is a problem.
