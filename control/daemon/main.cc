@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
+#include "control/daemon/descriptor_limit.h"
 #include "control/daemon/json_log_sink.h"
 #include "server/internal/sync.h"
 
@@ -135,6 +136,18 @@ int main(int argc, char** argv) {
                         ? config->log_format() == weft::config::v1::LOG_FORMAT_JSON
                         : flags.log_format == "json";
   SetUpLogging(argv[0], json);
+
+  // Every connection holds descriptors: take all the hard limit allows, and say what it is.
+  if (const absl::StatusOr<weft::control::DescriptorLimit> limit =
+          weft::control::RaiseDescriptorLimit();
+      !limit.ok()) {
+    LOG(WARNING) << "could not raise the descriptor limit: " << limit.status();
+  } else if (limit->now != limit->before) {
+    LOG(INFO) << "descriptor limit raised from " << limit->before << " to " << limit->now
+              << " (hard limit " << limit->hard << ")";
+  } else {
+    LOG(INFO) << "descriptor limit " << limit->now << " (hard limit " << limit->hard << ")";
+  }
 
   // Signals are taken synchronously by this thread; every thread started later inherits the
   // blocked mask, so none of them is interrupted.

@@ -1,0 +1,27 @@
+// The daemon's file descriptor limit: weftd raises its soft RLIMIT_NOFILE as far as the hard
+// limit allows before it starts listening, and logs what it got.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+
+namespace weft::control {
+
+// DescriptorLimit: RLIMIT_NOFILE around a RaiseDescriptorLimit call. kUnlimited stands for
+// RLIM_INFINITY.
+struct DescriptorLimit {
+  static constexpr std::uint64_t kUnlimited = UINT64_MAX;
+  std::uint64_t before = 0;  // Soft limit found, in descriptors.
+  std::uint64_t now = 0;     // Soft limit set, in descriptors.
+  std::uint64_t hard = 0;    // Hard limit, in descriptors.
+};
+
+// RaiseDescriptorLimit sets the soft RLIMIT_NOFILE of the process to its hard limit (an
+// unlimited hard limit is capped at the kernel's fs.nr_open, which setrlimit would refuse to
+// exceed). It never lowers the limit. Thread-safe (the limit is process-wide; call it before
+// starting threads that open descriptors). Errors: INTERNAL (with errno's text) if getrlimit
+// or setrlimit fails; the limit is then unchanged.
+absl::StatusOr<DescriptorLimit> RaiseDescriptorLimit();
+
+}  // namespace weft::control
