@@ -4,6 +4,8 @@
 #   build.sh test           install what is missing, build (Debug), run the whole test suite
 #   build.sh test-tsan      the suite under ThreadSanitizer
 #   build.sh test-asan      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   build.sh test-fuzz [S]  build the libFuzzer targets with clang, run each for S seconds
+#                           (default $WEFT_FUZZ_SECONDS or 45) from its checked-in corpus
 #   build.sh deps           only install what is missing
 # Build trees live in build/<flavour>; set WEFT_BUILD_DIR to move them.
 set -euo pipefail
@@ -21,6 +23,8 @@ packages=(
 # Sanitizer runs need llvm-symbolizer: without it reports carry no function names, and
 # suppressions (which match function names) silently stop matching.
 sanitizer_packages=(llvm)
+# The fuzzers: clang with libFuzzer and its sanitizer runtimes.
+fuzz_packages=(clang libclang-rt-14-dev llvm)
 
 # install_deps [EXTRA_PACKAGES...]
 install_deps() {
@@ -36,12 +40,14 @@ install_deps() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# configure_and_build FLAVOUR BUILD_TYPE [extra cmake args...]
+# configure_and_build FLAVOUR BUILD_TYPE [extra cmake args...] [-- targets...]
 configure_and_build() {
   local flavour=$1 type=$2; shift 2
-  local dir=$build_root/$flavour
-  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
-  cmake --build "$dir" -j"$(nproc)"
+  local dir=$build_root/$flavour args=() targets=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift && targets=(--target "$@")
+  cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${args[@]}" >/dev/null
+  cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
 }
 
 # run_tests FLAVOUR [ctest args...]
@@ -83,8 +89,15 @@ case "$cmd" in
     configure_and_build asan RelWithDebInfo -DWEFT_SANITIZE=address
     ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 external_symbolizer_path=$(command -v llvm-symbolizer)" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" run_tests asan
     ;;
+  test-fuzz)
+    install_deps "${fuzz_packages[@]}"
+    CC=clang CXX=clang++ configure_and_build fuzz RelWithDebInfo -DWEFT_BUILD_FUZZERS=ON \
+      -- http_request_parser_fuzzer config_loader_fuzzer weftctl_parse_fuzzer
+    ASAN_OPTIONS="external_symbolizer_path=$(command -v llvm-symbolizer)" \
+      tests/reliability/fuzz/run_fuzzers.sh "$build_root/fuzz" "${2:-${WEFT_FUZZ_SECONDS:-45}}"
+    ;;
   *)
-    echo "usage: deploy/build.sh run|test|test-tsan|test-asan|deps" >&2
+    echo "usage: deploy/build.sh run|test|test-tsan|test-asan|test-fuzz|deps" >&2
     exit 2
     ;;
 esac
