@@ -137,6 +137,8 @@ std::string ManagerKindName(v1::ManagerKind kind) {
       return "pool";
     case v1::MANAGER_KIND_SINGLE:
       return "single";
+    case v1::MANAGER_KIND_FIBER:
+      return "fiber";
     default:
       return "unknown";
   }

@@ -24,6 +24,7 @@ v1::ManagerKind KindToProto(std::string_view kind) {
   if (kind == "threaded") return v1::MANAGER_KIND_THREADED;
   if (kind == "pool") return v1::MANAGER_KIND_POOL;
   if (kind == "single") return v1::MANAGER_KIND_SINGLE;
+  if (kind == "fiber") return v1::MANAGER_KIND_FIBER;
   return v1::MANAGER_KIND_UNSPECIFIED;
 }
 

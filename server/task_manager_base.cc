@@ -9,7 +9,10 @@ namespace weft {
 TaskManagerBase::TaskManagerBase(std::string kind, ExecutionModel model,
                                  std::optional<std::size_t> limit, std::size_t max_queued)
     : table_(std::make_unique<internal::TaskTable>(
-          internal::TaskTableOptions{std::move(kind), model, limit, max_queued})) {}
+          internal::TaskTableOptions{std::move(kind), model, limit, max_queued, {}})) {}
+
+TaskManagerBase::TaskManagerBase(std::unique_ptr<internal::TaskTable> table)
+    : table_(std::move(table)) {}
 
 TaskManagerBase::~TaskManagerBase() = default;
 

@@ -50,6 +50,9 @@ listeners {
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 constexpr std::uint32_t kMaxLimit = 1'000'000;
 constexpr std::uint32_t kMaxPoolThreads = 4096;
+constexpr std::uint32_t kMaxFiberThreads = 1024;
+constexpr std::uint64_t kMinFiberStack = 16 * 1024;
+constexpr std::uint64_t kMaxFiberStack = 64 * 1024 * 1024;
 
 // Collects syntax errors with their positions.
 class ErrorCollector final : public google::protobuf::io::ErrorCollector {
@@ -212,6 +215,21 @@ class Validator {
           error("pool", absl::StrCat("threads must be at most ", kMaxPoolThreads));
         }
         break;
+      case Listener::kFiber: {
+        const config::v1::FiberManager& fiber = listener.fiber();
+        if (fiber.threads() > kMaxFiberThreads) {
+          error("fiber", absl::StrCat("threads must be at most ", kMaxFiberThreads));
+        }
+        if (fiber.stack_size() != 0 &&
+            (fiber.stack_size() < kMinFiberStack || fiber.stack_size() > kMaxFiberStack)) {
+          error("fiber", absl::StrCat("stack_size must be between ", kMinFiberStack, " and ",
+                                      kMaxFiberStack, " bytes"));
+        }
+        if (fiber.limit() > kMaxLimit) {
+          error("fiber", absl::StrCat("limit must be at most ", kMaxLimit));
+        }
+        break;
+      }
       default:
         break;
     }

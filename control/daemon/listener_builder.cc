@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "control/daemon/config_loader.h"
+#include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
 #include "weft/single_threaded_task_manager.h"
 #include "weft/threaded_task_manager.h"
@@ -30,6 +31,15 @@ TaskManagerPtr BuildManager(const Listener& listener) {
       if (listener.threaded().limit() != 0) options.limit = listener.threaded().limit();
       options.max_queued = OrDefault(listener.threaded().max_queued(), 1024);
       return std::make_unique<ThreadedTaskManager>(options);
+    }
+    case Listener::kFiber: {
+      const config::v1::FiberManager& fiber = listener.fiber();
+      FiberTaskManagerOptions options;
+      options.threads = fiber.threads();  // 0 = one per core, as in the options.
+      if (fiber.stack_size() != 0) options.stack_size = fiber.stack_size();
+      if (fiber.limit() != 0) options.limit = fiber.limit();
+      options.max_queued = OrDefault(fiber.max_queued(), 1024);
+      return std::make_unique<FiberTaskManager>(options);
     }
     case Listener::MANAGER_NOT_SET:
       break;

@@ -4,13 +4,14 @@
 // that Wake() writes to.
 #pragma once
 
+#include "server/internal/task_waiter.h"
 #include "server/internal/unique_fd.h"
 #include "weft/io_waiter.h"
 
 namespace weft::internal {
 
 // PollWaiter: Wait is confined to the owning thread; Wake is thread-safe.
-class PollWaiter final : public IoWaiter {
+class PollWaiter final : public TaskWaiter {
  public:
   // Creates the wake-up eventfd. If that fails (descriptor exhaustion), the waiter still works
   // but notices a shutdown request only every kFallbackSlice instead of at once.
@@ -19,8 +20,7 @@ class PollWaiter final : public IoWaiter {
   absl::Status Wait(int fd, IoInterest interest, Deadline deadline) override;
   void Wake() override;
 
-  // Reset discards pending wake-ups; call before binding the waiter to a new task.
-  void Reset();
+  void Reset() override;
 
  private:
   UniqueFd wake_fd_;

@@ -53,14 +53,14 @@ void TaskControl::Interrupt() {
   if (socket_fd_ >= 0) ::shutdown(socket_fd_, SHUT_RDWR);
 }
 
-void TaskControl::BindWaiter(IoWaiter* waiter) {
+void TaskControl::BindWaiter(TaskWaiter* waiter) {
   MutexLock lock(&mu_);
   waiter_ = waiter;
   // A shutdown requested before the waiter was bound must still wake its first Wait.
   if (waiter_ != nullptr && shutdown_requested()) waiter_->Wake();
 }
 
-IoWaiter* TaskControl::waiter() const {
+TaskWaiter* TaskControl::waiter() const {
   MutexLock lock(&mu_);
   return waiter_;
 }
@@ -73,6 +73,7 @@ void TaskControl::AttachConnection(int fd, const IoCounters* counters) {
 
 void TaskControl::DetachConnection() {
   MutexLock lock(&mu_);
+  if (waiter_ != nullptr && socket_fd_ >= 0) waiter_->ForgetDescriptor(socket_fd_);
   socket_fd_ = -1;
   counters_ = nullptr;
 }
@@ -108,6 +109,8 @@ TaskInfo TaskControl::Snapshot(TaskState state) const {
 }
 
 TaskControl* CurrentTask() { return current_task; }
+
+TaskControl* ExchangeCurrentTask(TaskControl* task) { return std::exchange(current_task, task); }
 
 ScopedCurrentTask::ScopedCurrentTask(TaskControl* task) : previous_(current_task) {
   current_task = task;

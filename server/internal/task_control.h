@@ -10,6 +10,7 @@
 #include <string>
 
 #include "server/internal/sync.h"
+#include "server/internal/task_waiter.h"
 #include "weft/io_waiter.h"
 #include "weft/task.h"
 
@@ -52,13 +53,14 @@ class TaskControl {
   // blocked reads and writes on it return. The descriptor is never closed here.
   void Interrupt() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // BindWaiter attaches (or, with nullptr, detaches) the waiter of the thread running the
-  // task; detaching guarantees no later Wake reaches it. Called by the running thread.
-  void BindWaiter(IoWaiter* waiter) ABSL_LOCKS_EXCLUDED(mu_);
-  IoWaiter* waiter() const ABSL_LOCKS_EXCLUDED(mu_);
+  // BindWaiter attaches (or, with nullptr, detaches) the waiter of the thread or fiber running
+  // the task; detaching guarantees no later Wake reaches it. Called by the running task.
+  void BindWaiter(TaskWaiter* waiter) ABSL_LOCKS_EXCLUDED(mu_);
+  TaskWaiter* waiter() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // AttachConnection / DetachConnection register the task's socket and counters. Detach before
-  // closing the descriptor: Interrupt never touches a descriptor after Detach returns.
+  // closing the descriptor: Interrupt never touches a descriptor after Detach returns, and the
+  // bound waiter is told to forget the descriptor (TaskWaiter::ForgetDescriptor).
   void AttachConnection(int fd, const IoCounters* counters) ABSL_LOCKS_EXCLUDED(mu_);
   void DetachConnection() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -77,13 +79,18 @@ class TaskControl {
 
   mutable Mutex mu_;
   Thunk thunk_ ABSL_GUARDED_BY(mu_);
-  IoWaiter* waiter_ ABSL_GUARDED_BY(mu_) = nullptr;
+  TaskWaiter* waiter_ ABSL_GUARDED_BY(mu_) = nullptr;
   int socket_fd_ ABSL_GUARDED_BY(mu_) = -1;
   const IoCounters* counters_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
-// CurrentTask returns the control block of the task running on this thread, or nullptr.
+// CurrentTask returns the control block of the task running on this thread (or on the fiber
+// running on it), or nullptr.
 TaskControl* CurrentTask();
+
+// ExchangeCurrentTask sets this thread's current task and returns the previous one. Fiber
+// schedulers call it on every switch, so that the current task is per fiber, not per thread.
+TaskControl* ExchangeCurrentTask(TaskControl* task);
 
 // ScopedCurrentTask makes `task` the current task of this thread for its scope.
 class ScopedCurrentTask {

@@ -29,6 +29,9 @@ void RunThunk(Thunk& thunk, TaskId id) {
 }  // namespace
 
 TaskTable::TaskTable(TaskTableOptions options) : options_(std::move(options)) {
+  if (options_.model == ExecutionModel::kFiber) {
+    fibers_ = std::make_unique<FiberSchedulerGroup>(options_.fibers);
+  }
   if (options_.model == ExecutionModel::kFixedPool) {
     CHECK(options_.limit.has_value() && *options_.limit >= 1);
     pool_threads_.reserve(*options_.limit);
@@ -91,7 +94,8 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     rejected = task->TakeThunk();
     return id;
   }
-  const bool start_now = options_.model == ExecutionModel::kThreadPerTask &&
+  const bool start_now = (options_.model == ExecutionModel::kThreadPerTask ||
+                          options_.model == ExecutionModel::kFiber) &&
                          (!options_.limit.has_value() || running_ < *options_.limit);
   if (!start_now) {
     tasks_.emplace(id, Entry{task, TaskState::kQueued});
@@ -101,6 +105,18 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   }
   tasks_.emplace(id, Entry{task, TaskState::kRunning});
   ++running_;
+  if (options_.model == ExecutionModel::kFiber) {
+    ++live_fibers_;
+    if (absl::Status s = fibers_->Spawn([this, task] { FiberMain(task); }); !s.ok()) {
+      tasks_.erase(id);
+      --running_;
+      --live_fibers_;
+      changed_.SignalAll();
+      rejected = task->TakeThunk();
+      LOG(WARNING) << "cannot start a fiber for task " << id << ": " << s;
+    }
+    return id;
+  }
   const std::uint64_t key = next_thread_key_++;
   try {
     task_threads_.emplace(key, std::thread([this, key, task] { ThreadPerTaskMain(key, task); }));
@@ -150,6 +166,20 @@ void TaskTable::PoolWorkerMain() {
   }
 }
 
+void TaskTable::FiberMain(std::shared_ptr<TaskControl> first) {
+  TaskWaiter& waiter = CurrentFiberWaiter();
+  std::shared_ptr<TaskControl> task = std::move(first);
+  while (task != nullptr) {
+    Run(task, waiter);
+    MutexLock lock(&mu_);
+    task = TakeQueuedLocked();
+    if (task == nullptr) {
+      --live_fibers_;
+      changed_.SignalAll();
+    }
+  }
+}
+
 void TaskTable::RunPendingOnCaller() {
   PollWaiter waiter;
   while (true) {
@@ -175,7 +205,7 @@ std::shared_ptr<TaskControl> TaskTable::TakeQueuedLocked() {
   return task;
 }
 
-void TaskTable::Run(const std::shared_ptr<TaskControl>& task, PollWaiter& waiter) {
+void TaskTable::Run(const std::shared_ptr<TaskControl>& task, TaskWaiter& waiter) {
   waiter.Reset();
   task->BindWaiter(&waiter);
   task->MarkStarted();
@@ -227,7 +257,10 @@ bool TaskTable::Stop(TaskId id, absl::Duration grace) {
     MutexLock lock(&mu_);
     auto it = tasks_.find(id);
     if (it == tasks_.end()) return false;
-    CheckNotOwnTaskLocked();
+    // Another task of this manager may be stopped from a task (on a fiber the wait below parks
+    // the caller); only waiting for itself is a deadlock.
+    const TaskControl* self = CurrentTask();
+    CHECK(self == nullptr || self->id() != id) << "task " << id << " called StopTask on itself";
     if (it->second.state == TaskState::kQueued) {
       dropped = DropQueuedLocked(id);
       return true;
@@ -319,7 +352,7 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
     changed_.Await(&mu_, none_left);
     // Threads that served the last tasks retire right after; wait for them to hand in handles.
     changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return task_threads_.empty();
+      return task_threads_.empty() && live_fibers_ == 0;
     });
     stopping_all_ = false;
   }

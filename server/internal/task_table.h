@@ -14,8 +14,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "server/internal/fiber_scheduler.h"
 #include "server/internal/sync.h"
 #include "server/internal/task_control.h"
+#include "server/internal/task_waiter.h"
 #include "weft/task_manager_base.h"
 
 namespace weft::internal {
@@ -25,9 +27,15 @@ struct TaskTableOptions {
   ExecutionModel model;
   std::optional<std::size_t> limit;  // Concurrently running tasks; nullopt = unbounded.
   std::size_t max_queued = 0;        // Tasks waiting beyond the limit.
+  FiberGroupOptions fibers;          // kFiber only: the scheduler threads and stacks.
 };
 
-// TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_.
+// TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_; both before a
+// fiber scheduler's internal lock.
+//
+// Waiting (Stop, StopAll, pool workers) goes through a FiberAwareCondVar: called from a fiber
+// (a handler stopping another task), it parks the fiber instead of blocking its scheduler
+// thread, so stopping a task of the same scheduler cannot deadlock.
 class TaskTable {
  public:
   explicit TaskTable(TaskTableOptions options);
@@ -50,9 +58,9 @@ class TaskTable {
     TaskState state;
   };
 
-  // Run executes one task on the calling thread, with `waiter` bound, then retires its entry.
-  void Run(const std::shared_ptr<TaskControl>& task, class PollWaiter& waiter)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Run executes one task on the calling thread or fiber, with `waiter` bound, then retires its
+  // entry.
+  void Run(const std::shared_ptr<TaskControl>& task, TaskWaiter& waiter) ABSL_LOCKS_EXCLUDED(mu_);
   // TakeQueuedLocked pops the next queued task and marks it running; nullptr if none may start.
   std::shared_ptr<TaskControl> TakeQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // DropQueuedLocked removes a queued task; returns its thunk for destruction outside the lock.
@@ -62,12 +70,14 @@ class TaskTable {
 
   void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first);
   void PoolWorkerMain();
+  // FiberMain: the body of a kFiber fiber — `first`, then queued tasks while there are any.
+  void FiberMain(std::shared_ptr<TaskControl> first);
   void JoinFinishedThreads() ABSL_LOCKS_EXCLUDED(mu_);
 
   const TaskTableOptions options_;
 
   mutable Mutex mu_;
-  CondVar changed_;  // Signalled when a task ends, a task is queued, or the table closes.
+  FiberAwareCondVar changed_;  // Signalled when a task ends, a task is queued, or the table closes.
   absl::flat_hash_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<TaskControl>> queue_ ABSL_GUARDED_BY(mu_);
   std::size_t running_ ABSL_GUARDED_BY(mu_) = 0;
@@ -83,6 +93,11 @@ class TaskTable {
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   // kFixedPool: the workers, started in the constructor and joined in the destructor.
   std::vector<std::thread> pool_threads_;
+  // kFiber: fibers spawned and not yet past their last task (they count themselves out).
+  std::size_t live_fibers_ ABSL_GUARDED_BY(mu_) = 0;
+  // kFiber: the schedulers. Declared last, so destroyed (threads joined) first: no fiber can
+  // then still be touching mu_ when it goes.
+  std::unique_ptr<FiberSchedulerGroup> fibers_;
 };
 
 }  // namespace weft::internal

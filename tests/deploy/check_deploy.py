@@ -400,7 +400,8 @@ def build_sh_release_commands():
             continue
         argv = []
         for word in shlex.split(line):
-            if word in ("$@", ">/dev/null"):
+            # Extra cmake arguments and build targets: the release flavour passes none.
+            if word in ("$@", "${args[@]}", "${targets[@]}", ">/dev/null"):
                 continue
             for name, value in variables.items():
                 word = word.replace(name, value)

@@ -33,6 +33,7 @@
 #include "server/internal/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/connection.h"
+#include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
 #include "weft/server_options.h"
 #include "weft/single_threaded_task_manager.h"
@@ -1044,6 +1045,245 @@ TEST_F(ServerTest, ListTasksShowsALiveConnectionsPeerAndTraffic) {
   EXPECT_NE(info->last_activity, absl::InfinitePast());
   EXPECT_NE(info->id, 0u);
   EXPECT_EQ(server.task_manager().AllTasks(), std::vector<TaskId>{info->id});
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. The same behaviour on every manager with threads of its own (the fiber manager runs many
+// tasks on one thread; these hold it to the threaded managers' semantics).
+
+struct ManagerCase {
+  const char* name;
+  TaskManagerPtr (*make)();
+  int clients;  // Connections it serves at once.
+};
+
+const ManagerCase kManagerCases[] = {
+    {"Threaded", [] -> TaskManagerPtr { return std::make_unique<ThreadedTaskManager>(); }, 64},
+    {"Pool",
+     [] -> TaskManagerPtr {
+       return std::make_unique<PoolTaskManager>(PoolTaskManagerOptions{.threads = 4});
+     },
+     4},
+    {"FiberOneScheduler",
+     [] -> TaskManagerPtr {
+       return std::make_unique<FiberTaskManager>(FiberTaskManagerOptions{.threads = 1});
+     },
+     256},
+    {"FiberTwoSchedulers",
+     [] -> TaskManagerPtr {
+       return std::make_unique<FiberTaskManager>(FiberTaskManagerOptions{.threads = 2});
+     },
+     256},
+};
+
+class ServerManagerTest : public ServerTest, public ::testing::WithParamInterface<ManagerCase> {
+ protected:
+  ServerOptions Options() {
+    ServerOptions options = EchoOptions();
+    options.manager = GetParam().make();
+    return options;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Managers, ServerManagerTest, ::testing::ValuesIn(kManagerCases),
+                         [](const ::testing::TestParamInfo<ManagerCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+TEST_P(ServerManagerTest, ServesAsManyConcurrentClientsAsItAdmitsAndEachGetsItsOwnEcho) {
+  Server server(Options());
+  ASSERT_TRUE(server.Run().ok());
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < GetParam().clients; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+    ASSERT_TRUE(client.ok()) << i << ": " << client.status();
+    clients.push_back(*std::move(client));
+  }
+  // Interleaved: every connection is open (and its task parked) while the others talk.
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      ASSERT_TRUE(Echoes(clients[i], absl::StrCat("client ", i, " round ", round)));
+    }
+  }
+  EXPECT_EQ(server.stats().running, clients.size());
+  const StopReport report = server.Stop();
+  EXPECT_EQ(report.cooperative, clients.size());
+  EXPECT_EQ(report.forced, 0u);
+}
+
+TEST_P(ServerManagerTest, StopCancelsABlockedReadAndReturnsOnlyAfterTheHandler) {
+  Notification reading;
+  std::atomic<int> read_code{kNoCode};
+  std::atomic<bool> handler_returned{false};
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    reading.Notify();
+    char byte;
+    read_code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
+    handler_returned = true;
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(reading.WaitForNotificationWithTimeout(kPrompt));
+  const StopReport report = server.Stop();
+  EXPECT_TRUE(handler_returned.load());
+  EXPECT_EQ(CodeName(read_code.load()), "CANCELLED");
+  EXPECT_EQ(report.cooperative, 1u);
+  absl::StatusOr<std::string> rest = client->ReadUntilClosed(kPrompt);
+  EXPECT_TRUE(rest.ok()) << rest.status();
+}
+
+TEST_P(ServerManagerTest, StopWithGraceForcesAHandlerBlockedOnTheRawSocket) {
+  constexpr absl::Duration kGrace = absl::Milliseconds(100);
+  Notification blocked;
+  std::atomic<bool> handler_returned{false};
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    blocked.Notify();
+    // Blocks its thread (on the fiber manager: its whole scheduler) until the socket is shut.
+    pollfd p{connection.fd(), POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0) {
+    }
+    handler_returned = true;
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(blocked.WaitForNotificationWithTimeout(kPrompt));
+  const StopReport report = server.Stop(kGrace);
+  EXPECT_TRUE(handler_returned.load());
+  EXPECT_EQ(report.forced, 1u);
+}
+
+TEST_P(ServerManagerTest, StopAcceptingKeepsOpenConnectionsServed) {
+  Server server(Options());
+  ASSERT_TRUE(server.Run().ok());
+  const std::uint16_t port = server.port();
+  absl::StatusOr<LoopbackClient> open = ConnectAndEcho(port);
+  ASSERT_TRUE(open.ok()) << open.status();
+  server.StopAccepting();
+  EXPECT_TRUE(Echoes(*open, "still here"));
+  EXPECT_TRUE(IsRefused(port));
+  EXPECT_TRUE(Echoes(*open, "and still here"));
+}
+
+TEST_P(ServerManagerTest, IdleTimeoutAndMaxLifetimeEndReadsWithDeadlineExceeded) {
+  std::atomic<int> code{kNoCode};
+  ServerOptions options = Options();
+  options.handler = ReportingReadHandler(&code);
+  options.limits.idle_timeout = absl::Milliseconds(150);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "DEADLINE_EXCEEDED");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));
+  server.Stop();
+
+  std::atomic<int> lifetime_code{kNoCode};
+  ServerOptions capped = Options();
+  capped.handler = [&lifetime_code](Connection& connection, const HandlerArgs&) {
+    char buffer[64];
+    while (true) {
+      absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
+      if (!n.ok()) {
+        lifetime_code = CodeOf(n.status());
+        return;
+      }
+      if (*n == 0 || !connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
+    }
+  };
+  capped.limits.max_lifetime = absl::Milliseconds(200);
+  Server capped_server(std::move(capped));
+  ASSERT_TRUE(capped_server.Run().ok());
+  absl::StatusOr<LoopbackClient> talker = ConnectAndEcho(capped_server.port());
+  ASSERT_TRUE(talker.ok()) << talker.status();
+  absl::StatusOr<std::string> rest = talker->ReadUntilClosed(kPrompt);
+  EXPECT_TRUE(rest.ok()) << rest.status();
+  EXPECT_TRUE(WaitUntil([&] { return lifetime_code.load() != kNoCode; }, kPrompt));
+  EXPECT_EQ(CodeName(lifetime_code.load()), "DEADLINE_EXCEEDED");
+}
+
+TEST_P(ServerManagerTest, HandlerExceptionsAreCountedAndThreadShutdownIsNot) {
+  std::atomic<int> calls{0};
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs& args) {
+    const int call = ++calls;
+    if (call == 1) throw std::runtime_error("handler failure on purpose");
+    if (call == 2) throw ThreadShutdown{};
+    EchoHandler(connection, args);
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<LoopbackClient> ended = LoopbackClient::Connect(server.port());
+    ASSERT_TRUE(ended.ok()) << ended.status();
+    absl::StatusOr<std::string> rest = ended->ReadUntilClosed(kPrompt);
+    EXPECT_TRUE(rest.ok()) << rest.status();
+  }
+  absl::StatusOr<LoopbackClient> next = ConnectAndEcho(server.port());
+  EXPECT_TRUE(next.ok()) << next.status();
+  server.Stop();
+  EXPECT_EQ(server.stats().failed, 1u);
+}
+
+TEST_P(ServerManagerTest, AHandlerCanStopAnotherTaskOfItsOwnManager) {
+  // On one fiber scheduler both tasks share a thread: StopTask must park the caller, not block
+  // the thread the victim needs to run on.
+  Notification victim_reading;
+  std::atomic<TaskId> victim_id{0};
+  std::atomic<int> victim_code{kNoCode};
+  std::atomic<bool> stop_returned{false};
+  Server* server_ptr = nullptr;
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    char byte;
+    if (victim_id.load() == 0) {
+      victim_id = CurrentTaskId().value_or(0);
+      victim_reading.Notify();
+      victim_code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
+      return;
+    }
+    stop_returned = server_ptr->task_manager().StopTask(victim_id.load(), absl::Seconds(5));
+    (void)connection.WriteAll("stopped");
+  };
+  Server server(std::move(options));
+  server_ptr = &server;
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> victim = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(victim.ok()) << victim.status();
+  ASSERT_TRUE(victim_reading.WaitForNotificationWithTimeout(kPrompt));
+  absl::StatusOr<LoopbackClient> stopper = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(stopper.ok()) << stopper.status();
+  absl::StatusOr<std::string> reply = stopper->ReadExactly(7, kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(stop_returned.load());
+  EXPECT_EQ(CodeName(victim_code.load()), "CANCELLED");
+}
+
+TEST_P(ServerManagerTest, TwentyRunStopCyclesWithOpenConnectionsLeaveNoDescriptorOrThread) {
+  Server server(Options());
+  ASSERT_TRUE(server.Run().ok());
+  ASSERT_TRUE(ConnectAndEcho(server.port()).ok());
+  server.Stop();
+  const int fds = CountOpenFds();
+  const int threads = CountThreads();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(server.Run().ok()) << i;
+    absl::StatusOr<LoopbackClient> a = ConnectAndEcho(server.port());
+    absl::StatusOr<LoopbackClient> b = ConnectAndEcho(server.port());
+    ASSERT_TRUE(a.ok() && b.ok()) << i;
+    const std::size_t expected = std::min(GetParam().clients, 2);
+    EXPECT_EQ(server.Stop().cooperative, expected) << i;
+  }
+  EXPECT_EQ(CountOpenFds(), fds);
+  EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads; }, kPrompt));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "server/internal/sync.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/connection.h"
+#include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
 #include "weft/single_threaded_task_manager.h"
 #include "weft/task_context.h"
@@ -49,6 +50,19 @@ struct PoolTraits {
 struct SingleThreadedTraits {
   static TaskManagerPtr Make() { return std::make_unique<SingleThreadedTaskManager>(); }
   static constexpr std::size_t kConcurrency = 1;
+};
+// Fibers: every task of one scheduler shares its thread, so one scheduler is the hard case.
+struct FiberOneSchedulerTraits {
+  static TaskManagerPtr Make() {
+    return std::make_unique<FiberTaskManager>(FiberTaskManagerOptions{.threads = 1});
+  }
+  static constexpr std::size_t kConcurrency = 4;
+};
+struct FiberTwoSchedulersTraits {
+  static TaskManagerPtr Make() {
+    return std::make_unique<FiberTaskManager>(FiberTaskManagerOptions{.threads = 2});
+  }
+  static constexpr std::size_t kConcurrency = 4;
 };
 
 // A socket pair whose one end a task can block reading on through a Connection.
@@ -103,7 +117,8 @@ class TaskManagerConformanceTest : public ::testing::Test {
 };
 
 using Managers =
-    ::testing::Types<ThreadedTraits, LimitedThreadedTraits, PoolTraits, SingleThreadedTraits>;
+    ::testing::Types<ThreadedTraits, LimitedThreadedTraits, PoolTraits, SingleThreadedTraits,
+                     FiberOneSchedulerTraits, FiberTwoSchedulersTraits>;
 TYPED_TEST_SUITE(TaskManagerConformanceTest, Managers);
 
 TYPED_TEST(TaskManagerConformanceTest, AddTaskRunsEveryThunkUnderAUniqueNonZeroId) {
@@ -407,6 +422,13 @@ TEST(TaskManagerLimitTest, SingleThreadedManagerQueuesAndRemoveTaskDropsQueued) 
   ExpectQueueingAndRemoval([] {
     return std::make_unique<SingleThreadedTaskManager>(
         SingleThreadedTaskManagerOptions{.max_queued = 1});
+  });
+}
+
+TEST(TaskManagerLimitTest, FiberManagerQueuesBeyondItsLimitAndRemoveTaskDropsQueued) {
+  ExpectQueueingAndRemoval([] {
+    return std::make_unique<FiberTaskManager>(
+        FiberTaskManagerOptions{.threads = 1, .limit = 1, .max_queued = 1});
   });
 }
 

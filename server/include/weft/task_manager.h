@@ -60,7 +60,7 @@ class TaskManager {
   // max_queued returns how many tasks may wait beyond the limit.
   virtual std::size_t max_queued() const = 0;
 
-  // kind names the strategy: "threaded", "pool", "single".
+  // kind names the strategy: "threaded", "pool", "single", "fiber".
   virtual std::string_view kind() const = 0;
 
   // StopAllTasks drops queued tasks, asks every running task to stop, shuts down the

@@ -21,6 +21,8 @@ enum class ExecutionModel {
   kThreadPerTask,  // A thread is started per task, up to the limit; it then serves the queue.
   kFixedPool,      // `limit` threads started at construction serve the queue.
   kCallerThread,   // RunPendingTasks runs queued tasks on its caller, one at a time.
+  kFiber,          // A fiber is started per task, up to the limit, on scheduler threads started
+                   // at construction; it then serves the queue (FiberTaskManager).
 };
 
 // TaskManagerBase: thread-safe; see TaskManager for each method's contract. Destruction stops
@@ -48,6 +50,8 @@ class TaskManagerBase : public TaskManager {
   // Admission: a task is accepted while fewer than limit + max_queued tasks are managed.
   TaskManagerBase(std::string kind, ExecutionModel model, std::optional<std::size_t> limit,
                   std::size_t max_queued);
+  // For models that need more than these four settings (kFiber): the subclass builds the table.
+  explicit TaskManagerBase(std::unique_ptr<internal::TaskTable> table);
 
  private:
   std::unique_ptr<internal::TaskTable> table_;

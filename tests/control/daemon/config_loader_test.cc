@@ -1,6 +1,11 @@
 // The weftd configuration: every error is located and says what is wrong.
 #include "control/daemon/config_loader.h"
 
+#include <memory>
+
+#include "control/daemon/listener_builder.h"
+#include "weft/server.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -70,6 +75,29 @@ TEST_F(ConfigLoaderTest, NamesAndHandlersAreChecked) {
   EXPECT_THAT(Error("listeners { name: \"web\" }"), HasSubstr("listeners[0].handler: is required"));
   EXPECT_THAT(Error("listeners { name: \"web\" handler { name: \"http-hello\" args: \"x=1\" } }"),
               HasSubstr("listeners[0].handler:"));
+}
+
+TEST_F(ConfigLoaderTest, AFiberManagerIsParsedCheckedAndBuilt) {
+  absl::StatusOr<config::v1::Config> config = Parse(
+      "listeners {\n"
+      "  name: \"echo\"\n"
+      "  handler { name: \"echo\" }\n"
+      "  fiber { threads: 2 stack_size: 131072 }\n"
+      "}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->listeners_size(), 1);
+  EXPECT_EQ(config->listeners(0).fiber().threads(), 2u);
+  EXPECT_EQ(config->listeners(0).fiber().stack_size(), 131072u);
+
+  absl::StatusOr<ManagedServer> built = BuildListener(config->listeners(0), registry_, nullptr);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(built->server->task_manager().kind(), "fiber");
+  EXPECT_EQ(built->server->task_manager().limit(), std::nullopt);
+
+  EXPECT_THAT(Error("listeners { name: \"a\" handler { name: \"echo\" } fiber { threads: 5000 } }"),
+              HasSubstr("listeners[0].fiber: threads must be at most 1024"));
+  EXPECT_THAT(Error("listeners { name: \"a\" handler { name: \"echo\" } fiber { stack_size: 4096 } }"),
+              HasSubstr("listeners[0].fiber: stack_size must be between 16384 and 67108864 bytes"));
 }
 
 TEST_F(ConfigLoaderTest, ControlSecuritySettingsAreChecked) {
