@@ -93,6 +93,7 @@ TEST(FormatTest, StateNames) {
   EXPECT_EQ(ServerStateName(v1::SERVER_STATE_UNSPECIFIED), "unknown");
   EXPECT_EQ(TaskStateName(v1::TASK_STATE_STOPPING), "stopping");
   EXPECT_EQ(ManagerKindName(v1::MANAGER_KIND_POOL), "pool");
+  EXPECT_EQ(ManagerKindName(v1::MANAGER_KIND_FIBER), "fiber");
   EXPECT_EQ(EventTypeName(v1::EVENT_TYPE_CONNECTION_REFUSED), "connection-refused");
   EXPECT_EQ(RefusalReasonName(v1::REFUSAL_REASON_MANAGER_FULL), "manager-full");
   EXPECT_EQ(ServerStateName(static_cast<v1::ServerState>(99)), "unknown");

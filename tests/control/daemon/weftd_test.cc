@@ -48,6 +48,12 @@ listeners {
   handler { name: "http-hello" }
   pool { threads: 2 }
 }
+listeners {
+  name: "fibers"
+  port: 0
+  handler { name: "echo" }
+  fiber { threads: 1 }
+}
 )pb";
 
 std::string WriteTempFile(const std::string& contents) {
@@ -145,11 +151,14 @@ TEST_F(WeftdTest, ServesItsConfiguredListenersAndEveryControlRpc) {
 
   v1::ListServersResponse servers;
   ASSERT_TRUE(stub_->ListServers(Context().get(), {}, &servers).ok());
-  ASSERT_EQ(servers.servers_size(), 2);
+  // Listed by name.
+  ASSERT_EQ(servers.servers_size(), 3);
   EXPECT_EQ(servers.servers(0).name(), "echo");
   EXPECT_EQ(servers.servers(0).port(), echo_port);
-  EXPECT_EQ(servers.servers(1).manager().kind(), v1::MANAGER_KIND_POOL);
-  EXPECT_EQ(servers.servers(1).handler(), "http-hello");
+  EXPECT_EQ(servers.servers(1).name(), "fibers");
+  EXPECT_EQ(servers.servers(2).name(), "web");
+  EXPECT_EQ(servers.servers(2).manager().kind(), v1::MANAGER_KIND_POOL);
+  EXPECT_EQ(servers.servers(2).handler(), "http-hello");
 
   v1::ListTasksRequest list;
   list.set_server("echo");
@@ -201,6 +210,35 @@ TEST_F(WeftdTest, ServesItsConfiguredListenersAndEveryControlRpc) {
             grpc::StatusCode::NOT_FOUND);
   again->Close();  // Otherwise the drain below rightly waits for it.
   EXPECT_EQ(ExitStatusAfterSignal(SIGTERM), 0);
+}
+
+TEST_F(WeftdTest, AFiberListenerServesAndItsTasksAreManagedLikeAnyOther) {
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd_.listeners.at("fibers"));
+  ASSERT_TRUE(client.ok());
+  ASSERT_EQ(client->Echo("on a fiber").value_or(""), "on a fiber");
+
+  v1::GetServerRequest get;
+  get.set_name("fibers");
+  v1::Server server;
+  ASSERT_TRUE(stub_->GetServer(Context().get(), get, &server).ok());
+  EXPECT_EQ(server.manager().kind(), v1::MANAGER_KIND_FIBER);
+
+  v1::ListTasksRequest list;
+  list.set_server("fibers");
+  v1::ListTasksResponse tasks;
+  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &tasks).ok());
+  ASSERT_EQ(tasks.tasks_size(), 1);
+  EXPECT_EQ(tasks.tasks(0).bytes_in(), 10u);
+
+  // The fiber is parked in a read: StopTask must wake it and return once it has ended.
+  v1::StopTaskRequest stop_task;
+  stop_task.set_server("fibers");
+  stop_task.set_task_id(tasks.tasks(0).id());
+  v1::StopTaskResponse stopped;
+  ASSERT_TRUE(stub_->StopTask(Context().get(), stop_task, &stopped).ok());
+  EXPECT_TRUE(client->ReadUntilClosed().ok());
+  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &tasks).ok());
+  EXPECT_EQ(tasks.tasks_size(), 0);
 }
 
 TEST_F(WeftdTest, WatchEventsStreamsAConnectionsLifeFromTheDaemon) {
