@@ -22,9 +22,9 @@
 #include "absl/strings/str_join.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
-#include "control/daemon/descriptor_limit.h"
 #include "control/daemon/json_log_sink.h"
 #include "server/internal/sync.h"
+#include "weft/descriptor_limit.h"
 
 namespace {
 
@@ -138,8 +138,7 @@ int main(int argc, char** argv) {
   SetUpLogging(argv[0], json);
 
   // Every connection holds descriptors: take all the hard limit allows, and say what it is.
-  if (const absl::StatusOr<weft::control::DescriptorLimit> limit =
-          weft::control::RaiseDescriptorLimit();
+  if (const absl::StatusOr<weft::DescriptorLimit> limit = weft::RaiseDescriptorLimit();
       !limit.ok()) {
     LOG(WARNING) << "could not raise the descriptor limit: " << limit.status();
   } else if (limit->now != limit->before) {

@@ -1,4 +1,4 @@
-#include "control/daemon/descriptor_limit.h"
+#include "weft/descriptor_limit.h"
 
 #include <sys/resource.h>
 
@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace weft::control {
+namespace weft {
 namespace {
 
 std::uint64_t FromRlim(rlim_t value) {
@@ -48,4 +48,4 @@ absl::StatusOr<DescriptorLimit> RaiseDescriptorLimit() {
   return result;
 }
 
-}  // namespace weft::control
+}  // namespace weft

@@ -1,4 +1,4 @@
-#include "control/daemon/descriptor_limit.h"
+#include "weft/descriptor_limit.h"
 
 #include <sys/resource.h>
 
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-namespace weft::control {
+namespace weft {
 namespace {
 
 rlimit Current() {
@@ -48,4 +48,4 @@ TEST(DescriptorLimitTest, ALimitAlreadyAtTheHardLimitIsLeftAlone) {
 }
 
 }  // namespace
-}  // namespace weft::control
+}  // namespace weft

@@ -1,12 +1,13 @@
-// The daemon's file descriptor limit: weftd raises its soft RLIMIT_NOFILE as far as the hard
-// limit allows before it starts listening, and logs what it got.
+// The process's file descriptor limit. Every connection holds at least one descriptor, and the
+// usual soft limit (1024) caps a server far below what the machine allows: servers raise it to
+// the hard limit at start (weftd does, and logs what it got).
 #pragma once
 
 #include <cstdint>
 
 #include "absl/status/statusor.h"
 
-namespace weft::control {
+namespace weft {
 
 // DescriptorLimit: RLIMIT_NOFILE around a RaiseDescriptorLimit call. kUnlimited stands for
 // RLIM_INFINITY.
@@ -24,4 +25,4 @@ struct DescriptorLimit {
 // or setrlimit fails; the limit is then unchanged.
 absl::StatusOr<DescriptorLimit> RaiseDescriptorLimit();
 
-}  // namespace weft::control
+}  // namespace weft
