@@ -93,11 +93,18 @@ absl::StatusOr<std::size_t> Connection::Read(absl::Span<char> buffer) {
 absl::StatusOr<std::size_t> Connection::ReadFromSocket(absl::Span<char> buffer) {
   if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
   if (buffer.empty() || eof_) return 0;
+  if (drained_) {
+    // Request/response traffic: the peer has not answered yet. Waiting first saves the read
+    // that would fail with EAGAIN — one system call per message.
+    drained_ = false;
+    if (absl::Status s = Wait(/*readable=*/true); !s.ok()) return s;
+  }
   while (true) {
     const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
     if (n > 0) {
       counters_->bytes_in.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
       counters_->Touch();
+      drained_ = static_cast<std::size_t>(n) < buffer.size();
       return static_cast<std::size_t>(n);
     }
     if (n == 0) {

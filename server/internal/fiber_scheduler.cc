@@ -55,6 +55,14 @@ namespace {
 
 constexpr std::size_t kNotInHeap = static_cast<std::size_t>(-1);
 constexpr std::uint64_t kWakeToken = ~std::uint64_t{0};
+
+// EdgeBits: the epoll events that end a wait for `interest` (errors and hang-ups end any wait).
+std::uint32_t EdgeBits(IoInterest interest) {
+  const std::uint32_t direction =
+      interest == IoInterest::kReadable ? (EPOLLIN | EPOLLRDHUP) : EPOLLOUT;
+  return direction | EPOLLERR | EPOLLHUP;
+}
+
 // Freed stacks kept per scheduler for reuse: a new connection then costs no mmap/mprotect and no
 // munmap (whose TLB shoot-down interrupts every other core).
 constexpr std::size_t kMaxPooledStacks = 256;
@@ -294,6 +302,18 @@ class FiberScheduler {
     SwitchToScheduler(f);
   }
 
+  // TakeEdge returns whether `fd`, registered by `f`, became ready for `interest` since the
+  // last time `f` waited on it for that (an edge reported while `f` was not waiting for it),
+  // and forgets the edge: the caller's next system call will find out whether it was stale.
+  bool TakeEdge(Fiber* f, int fd, IoInterest interest) {
+    const std::size_t slot = static_cast<std::size_t>(fd);
+    if (slot >= fd_owner_.size() || fd_owner_[slot] != f) return false;
+    const std::uint32_t bits = EdgeBits(interest);
+    const bool seen = (fd_edges_[slot] & bits) != 0;
+    fd_edges_[slot] &= ~bits;
+    return seen;
+  }
+
   // WatchFd registers `fd` (edge-triggered, both directions, once per fiber and descriptor) and
   // marks `f` as waiting on it for `interest`.
   absl::Status WatchFd(Fiber* f, int fd, IoInterest interest) {
@@ -302,6 +322,7 @@ class FiberScheduler {
       const std::size_t size = std::max<std::size_t>(slot + 1, fd_owner_.size() * 2);
       fd_owner_.resize(size, nullptr);
       fd_waiter_.resize(size, nullptr);
+      fd_edges_.resize(size, 0);
     }
     if (fd_owner_[slot] != f) {
       epoll_event ev{};
@@ -313,10 +334,11 @@ class FiberScheduler {
         }
       }
       fd_owner_[slot] = f;
+      fd_edges_[slot] = 0;  // A new registration reports the current readiness by itself.
       f->registered_fds.push_back(fd);
     }
     fd_waiter_[slot] = f;
-    f->wait_events = interest == IoInterest::kReadable ? (EPOLLIN | EPOLLRDHUP) : EPOLLOUT;
+    f->wait_events = EdgeBits(interest);
     return absl::OkStatus();
   }
 
@@ -412,7 +434,10 @@ class FiberScheduler {
   void ForgetRegistrations(Fiber* f) {
     for (int fd : f->registered_fds) {
       const std::size_t slot = static_cast<std::size_t>(fd);
-      if (fd_owner_[slot] == f) fd_owner_[slot] = nullptr;
+      if (fd_owner_[slot] == f) {
+        fd_owner_[slot] = nullptr;
+        fd_edges_[slot] = 0;
+      }
       if (fd_waiter_[slot] == f) fd_waiter_[slot] = nullptr;
     }
     f->registered_fds.clear();
@@ -474,9 +499,13 @@ class FiberScheduler {
           continue;
         }
         if (token >= fd_waiter_.size()) continue;
+        // Remember every edge: with EPOLLET it is reported once, and the owner may be running,
+        // or waiting for the other direction, and ask for it later (TakeEdge).
+        if (fd_owner_[token] != nullptr) fd_edges_[token] |= events[i].events;
         Fiber* f = fd_waiter_[token];
         if (f == nullptr) continue;
-        if ((events[i].events & (f->wait_events | EPOLLERR | EPOLLHUP)) != 0) {
+        if ((events[i].events & f->wait_events) != 0) {
+          fd_edges_[token] &= ~f->wait_events;
           MakeReadyIfParked(f, WakeReason::kReady);
         }
       }
@@ -565,6 +594,8 @@ class FiberScheduler {
   std::vector<Fiber*> timers_;
   std::vector<Fiber*> fd_waiter_;  // By descriptor: the fiber parked on it.
   std::vector<Fiber*> fd_owner_;   // By descriptor: the fiber whose registration is current.
+  // By descriptor: epoll events reported since the owner last consumed them (see TakeEdge).
+  std::vector<std::uint32_t> fd_edges_;
   std::vector<Fiber*> remote_taken_;
 #if defined(WEFT_FIBER_TSAN)
   void* tsan_self_ = nullptr;
@@ -590,6 +621,7 @@ absl::Status FiberWaiter::Wait(int fd, IoInterest interest, Deadline deadline) {
     if (deadline != kNoDeadline && std::chrono::steady_clock::now() >= deadline) {
       return absl::DeadlineExceededError("I/O deadline passed");
     }
+    if (scheduler->TakeEdge(fiber_, fd, interest)) return absl::OkStatus();
     if (absl::Status s = scheduler->WatchFd(fiber_, fd, interest); !s.ok()) return s;
     const WakeReason reason = scheduler->Park(fiber_, deadline);
     scheduler->UnwatchFd(fd);

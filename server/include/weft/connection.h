@@ -100,6 +100,9 @@ class Connection {
   std::string buffer_;          // Bytes read ahead by ReadLine.
   std::size_t buffer_pos_ = 0;  // First unconsumed byte of buffer_.
   bool eof_ = false;
+  // The last read from the socket returned less than it asked for: the socket is probably
+  // empty, so the next one waits for data first instead of failing with EAGAIN first.
+  bool drained_ = false;
   std::unique_ptr<internal::IoCounters> counters_;
   internal::TaskControl* task_;  // The task this connection is attached to, if any.
 };
