@@ -44,11 +44,22 @@ absl::StatusOr<std::string> ParsePageToken(absl::string_view kind, const std::st
   return absl::InvalidArgumentError("page_token is not one this server issued");
 }
 
+// QuoteName renders a client-supplied name for an error message: escaped, and cut to
+// kMaxQuotedName bytes. Status messages travel back in the grpc-message trailer, which clients
+// refuse beyond their metadata limit (8 KiB by default): quoting a long name whole would turn
+// NOT_FOUND into RESOURCE_EXHAUSTED at the client.
+constexpr std::size_t kMaxQuotedName = 128;
+std::string QuoteName(const std::string& name) {
+  if (name.size() <= kMaxQuotedName) return absl::StrCat("\"", absl::CHexEscape(name), "\"");
+  return absl::StrCat("\"", absl::CHexEscape(absl::string_view(name).substr(0, kMaxQuotedName)),
+                      "\"... (", name.size(), " bytes)");
+}
+
 absl::StatusOr<ManagedServer*> FindServer(const ServerSet& servers, const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("a server name is required");
   ManagedServer* server = servers.Find(name);
   if (server == nullptr) {
-    return absl::NotFoundError(absl::StrCat("server \"", absl::CHexEscape(name), "\" not found"));
+    return absl::NotFoundError(absl::StrCat("server ", QuoteName(name), " not found"));
   }
   return server;
 }

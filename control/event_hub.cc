@@ -24,13 +24,13 @@ class NamedObserver final : public ServerObserver {
 Subscription::Subscription(std::string server_filter, std::size_t capacity)
     : server_filter_(std::move(server_filter)), capacity_(capacity) {}
 
-void Subscription::Offer(const NamedEvent& event) {
-  if (!server_filter_.empty() && event.server != server_filter_) return;
+void Subscription::Offer(const std::shared_ptr<const NamedEvent>& event) {
+  if (!server_filter_.empty() && event->server != server_filter_) return;
   MutexLock lock(&mu_);
   if (cancelled_) return;
   if (queued_events_ >= capacity_) {
     // Record the gap where it happens; consecutive drops share one gap item.
-    if (queue_.empty() || queue_.back().event.has_value()) queue_.push_back(Item{});
+    if (queue_.empty() || queue_.back().event != nullptr) queue_.push_back(Item{});
     ++queue_.back().dropped;
     return;
   }
@@ -48,10 +48,10 @@ std::optional<Subscription::Delivery> Subscription::Next(Deadline deadline) {
   Item item = std::move(queue_.front());
   queue_.pop_front();
   Delivery delivery;
-  if (item.event.has_value()) {
+  if (item.event != nullptr) {
     --queued_events_;
     delivery.sequence = ++sequence_;
-    delivery.event = std::move(item.event);
+    delivery.event = *item.event;
   } else {
     sequence_ += item.dropped;
     delivery.sequence = sequence_;
@@ -105,8 +105,10 @@ void EventHub::CancelAll() {
 
 void EventHub::Publish(const NamedEvent& event) {
   if (subscriber_count_.load(std::memory_order_relaxed) == 0) return;
+  // One copy, made before taking the lock, shared by every subscriber.
+  const auto shared = std::make_shared<const NamedEvent>(event);
   MutexLock lock(&mu_);
-  for (const auto& subscription : subscribers_) subscription->Offer(event);
+  for (const auto& subscription : subscribers_) subscription->Offer(shared);
 }
 
 std::size_t EventHub::subscriber_count() const { return subscriber_count_.load(); }

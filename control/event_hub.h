@@ -51,11 +51,14 @@ class Subscription {
  private:
   friend class EventHub;
   // Offer enqueues `event` if it matches the filter; never blocks beyond a short lock.
-  void Offer(const NamedEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
+  void Offer(const std::shared_ptr<const NamedEvent>& event) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Item: an event, or a gap of `dropped` events at this point of the stream.
+  // Item: an event, or a gap of `dropped` events at this point of the stream. Events are shared
+  // by every subscriber's queue (one copy per event, not one per subscriber): with many
+  // subscribers that fell behind, full queues cost a pointer per event, and publishing on a
+  // data-plane thread allocates once, not once per subscriber.
   struct Item {
-    std::optional<NamedEvent> event;
+    std::shared_ptr<const NamedEvent> event;
     std::uint64_t dropped = 0;
   };
 

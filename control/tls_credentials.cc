@@ -1,6 +1,10 @@
 #include "control/tls_credentials.h"
 
+#include <sys/stat.h>
+
 #include <utility>
+
+#include <glog/logging.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +27,20 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
   return contents;
 }
 
+// WarnIfShared warns when the private key at `path` is readable or writable by group or others.
+// Token files in that state are refused (see Authenticator::Load); a key is only warned about,
+// because certificate tooling and secret mounts (Kubernetes' default mode is 0644) commonly
+// produce such files and refusing would take the control plane down on upgrade. The message
+// names the file, never its contents.
+void WarnIfShared(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;
+  if ((st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
+    LOG(WARNING) << "the private key " << path
+                 << " is readable or writable by group or others; chmod 600 it";
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
@@ -35,6 +53,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadPemFile(tls->key_file);
   if (!key.ok()) return key.status();
+  WarnIfShared(tls->key_file);
 
   grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   if (!tls->client_ca_file.empty()) {

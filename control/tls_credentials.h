@@ -41,7 +41,9 @@ inline constexpr std::size_t kMaxPemFileBytes = 1024 * 1024;
 // otherwise TLS credentials serving tls->cert_file with tls->key_file; with a client_ca_file
 // the server requires and verifies a client certificate signed by that CA. Files are read
 // once, now. Whether the key matches the certificate is only checked when a server starts
-// with the credentials (grpc::ServerBuilder::BuildAndStart then fails). Errors name the file:
+// with the credentials (grpc::ServerBuilder::BuildAndStart then fails). A key_file readable or
+// writable by group or others is logged as a warning (not refused, unlike token files).
+// Errors name the file:
 //   NOT_FOUND          a file does not exist;
 //   PERMISSION_DENIED  a file cannot be read;
 //   INVALID_ARGUMENT   cert_file or key_file is empty, a file is larger than kMaxPemFileBytes

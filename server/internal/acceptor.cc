@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,6 +23,23 @@ namespace {
 constexpr int kAcceptBatch = 64;
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(10);
 constexpr absl::Duration kMaxBackoff = absl::Milliseconds(200);
+
+// DescriptorCeiling returns the lowest descriptor number an accepted connection may not have:
+// the soft RLIMIT_NOFILE less a headroom of 1/8 of it (at least 8, at most 64). The kernel
+// hands out the lowest free number, so a connection numbered at or above the ceiling means that
+// fewer than `headroom` descriptors are left for the rest of the process — a control plane's
+// own accept (gRPC in weftd gives up listening for good on EMFILE), log files, a thread's
+// wake-up eventfd. Such a connection is shed like one accepted at EMFILE. Re-read on every
+// wake-up: the limit may change at run time.
+int DescriptorCeiling() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+      limit.rlim_cur > static_cast<rlim_t>(1 << 30)) {
+    return 1 << 30;
+  }
+  const rlim_t headroom = std::clamp<rlim_t>(limit.rlim_cur / 8, 8, 64);
+  return static_cast<int>(limit.rlim_cur > headroom ? limit.rlim_cur - headroom : 0);
+}
 
 UniqueFd OpenReserve() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 
@@ -107,11 +126,17 @@ void Acceptor::Loop(absl::FunctionRef<void()> after_batch) {
     }
     if (stopping_.load()) break;
     bool shortage = false;
+    const int ceiling = DescriptorCeiling();
     for (int i = 0; i < kAcceptBatch; ++i) {
       sockaddr_storage addr{};
       socklen_t len = sizeof addr;
       const int fd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= ceiling) {
+        ::close(fd);  // Into the headroom: shed, keeping the last descriptors for the process.
+        on_shed_(EndpointFromSockaddr(addr));
+        continue;
+      }
       if (fd >= 0) {
         on_accept_(UniqueFd(fd), EndpointFromSockaddr(addr));
         continue;

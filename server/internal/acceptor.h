@@ -31,7 +31,9 @@ class Acceptor {
   // Loop accepts until Stop is called, calling `after_batch` after each wake-up. On EMFILE or
   // ENFILE it sheds pending connections (accept and close) with a reserved descriptor; if the
   // reserve is gone too it backs off (10 ms doubling to 200 ms) instead of spinning, retrying
-  // the reserve each time. Transient errors are retried.
+  // the reserve each time. Transient errors are retried. A connection accepted into the last
+  // 1/8 of RLIMIT_NOFILE (8 to 64 descriptors) is shed too, so that the rest of the process
+  // (weftd's gRPC control plane, whose listener dies on EMFILE) always has descriptors left.
   void Loop(absl::FunctionRef<void()> after_batch);
 
   // Stop shuts the listening socket down — new connects are refused from now on — and wakes

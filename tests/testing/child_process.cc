@@ -20,12 +20,27 @@ extern char** environ;
 namespace weft::testing {
 
 absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv) {
+  return Start(argv, Options{});
+}
+
+absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& program,
+                                                 const Options& options) {
+  // posix_spawn cannot set resource limits; a shell sets the limit and then execs the program
+  // itself (same pid), so nothing in this multi-threaded process has to fork by hand.
+  std::vector<std::string> argv = program;
+  if (options.descriptor_limit.has_value()) {
+    argv = {"/bin/sh", "-c",
+            absl::StrCat("ulimit -n ", *options.descriptor_limit, " && exec \"$@\""), "sh"};
+    argv.insert(argv.end(), program.begin(), program.end());
+  }
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
   internal::UniqueFd read_end(out[0]);
   internal::UniqueFd write_end(out[1]);
   char stderr_template[] = "/tmp/weft-child-stderr-XXXXXX";
-  const int err_fd = ::mkstemp(stderr_template);
+  // O_CLOEXEC: only the dup2 onto fd 2 may reach the child (and no other child spawned
+  // meanwhile), so the child has exactly the descriptors it opens itself.
+  const int err_fd = ::mkostemp(stderr_template, O_CLOEXEC);
   if (err_fd < 0) return absl::ErrnoToStatus(errno, "mkstemp");
   internal::UniqueFd stderr_fd(err_fd);
 

@@ -16,8 +16,16 @@ namespace weft::testing {
 
 class ChildProcess {
  public:
+  // Options: how the child is started.
+  struct Options {
+    // When set, the child runs with this RLIMIT_NOFILE (soft and hard), set before it execs.
+    std::optional<int> descriptor_limit;
+  };
+
   // Start runs `argv` (argv[0] is the path) with stdin from /dev/null.
   static absl::StatusOr<ChildProcess> Start(const std::vector<std::string>& argv);
+  static absl::StatusOr<ChildProcess> Start(const std::vector<std::string>& argv,
+                                            const Options& options);
 
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
