@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "client-cli/output.h"
 #include "client-cli/top.h"
+#include "weft/json_quote.h"
 
 namespace weft::cli {
 namespace {

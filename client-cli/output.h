@@ -76,10 +76,6 @@ std::string ServerDetails(const v1::Server& server, absl::Time now);
 // time, server, event and its details. `wide` shows the full timestamp and the sequence.
 std::string EventLine(const v1::Event& event, bool wide, absl::TimeZone zone);
 
-// JsonQuote returns `text` as a JSON string literal. Bytes that are not valid UTF-8 are
-// escaped as if Latin-1, so the result is always valid JSON.
-std::string JsonQuote(absl::string_view text);
-
 // MessageJson returns `message` in protobuf's JSON mapping, compact: lowerCamelCase names,
 // enums by name, 64-bit integers as strings, durations as "1.5s", timestamps in RFC 3339, and
 // every scalar field present even when zero (so the document's shape does not vary).

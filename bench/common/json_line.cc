@@ -7,39 +7,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "weft/json_quote.h"
 
 namespace weft::bench {
-namespace {
-
-std::string Quote(absl::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
-}  // namespace
 
 void JsonLine::SetRaw(absl::string_view key, std::string rendered) {
   for (auto& [k, v] : fields_) {
@@ -51,7 +21,7 @@ void JsonLine::SetRaw(absl::string_view key, std::string rendered) {
   fields_.emplace_back(std::string(key), std::move(rendered));
 }
 
-void JsonLine::Set(absl::string_view key, absl::string_view value) { SetRaw(key, Quote(value)); }
+void JsonLine::Set(absl::string_view key, absl::string_view value) { SetRaw(key, JsonQuote(value)); }
 
 void JsonLine::Set(absl::string_view key, double value) {
   if (!std::isfinite(value)) {
@@ -75,7 +45,7 @@ std::string JsonLine::ToString() const {
   for (const auto& [key, value] : fields_) {
     if (!first) out += ",";
     first = false;
-    absl::StrAppend(&out, Quote(key), ":", value);
+    absl::StrAppend(&out, JsonQuote(key), ":", value);
   }
   out += "}";
   return out;

@@ -4,36 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "weft/json_quote.h"
 
 namespace weft::control {
-
-std::string JsonEscape(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 void JsonLogSink::send(google::LogSeverity severity, const char*, const char* base_filename,
                        int line, const struct ::tm* tm_time, const char* message,
@@ -43,8 +16,8 @@ void JsonLogSink::send(google::LogSeverity severity, const char*, const char* ba
                       tm_time->tm_year + 1900, tm_time->tm_mon + 1, tm_time->tm_mday,
                       tm_time->tm_hour, tm_time->tm_min, tm_time->tm_sec,
                       google::GetLogSeverityName(severity)),
-      R"("source":")", JsonEscape(base_filename), ":", line, R"(","message":")",
-      JsonEscape(absl::string_view(message, message_len)), "\"}\n");
+      R"("source":)", JsonQuote(absl::StrCat(base_filename, ":", line)), R"(,"message":)",
+      JsonQuote(absl::string_view(message, message_len)), "}\n");
   [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, text.data(), text.size());
 }
 

@@ -18,7 +18,4 @@ class JsonLogSink final : public google::LogSink {
             size_t message_len) override;
 };
 
-// JsonEscape returns `text` as a JSON string literal body (without the quotes).
-std::string JsonEscape(absl::string_view text);
-
 }  // namespace weft::control

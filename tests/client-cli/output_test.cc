@@ -178,14 +178,6 @@ TEST(EventLineTest, NamesTheEventAndItsDetails) {
               HasSubstr("state-changed       state=stopped"));
 }
 
-TEST(JsonTest, QuoteEscapesAndKeepsValidUtf8) {
-  EXPECT_EQ(JsonQuote("plain"), "\"plain\"");
-  EXPECT_EQ(JsonQuote("a\"b\\c\n\t\x01"), "\"a\\\"b\\\\c\\n\\t\\u0001\"");
-  EXPECT_EQ(JsonQuote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
-  EXPECT_EQ(JsonQuote("bad\xff\xc3"), "\"bad\\u00ff\\u00c3\"");
-  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");  // A surrogate.
-}
-
 TEST(JsonTest, MessagesUseLowerCamelCaseAndPrintZeroFields) {
   v1::Server server;
   server.set_name("echo");
