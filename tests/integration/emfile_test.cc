@@ -11,9 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,12 +19,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/internal/unique_fd.h"
 #include "tests/testing/loopback_client.h"
+#include "tests/testing/process_stats.h"
 
 extern char** environ;
 
@@ -39,27 +37,6 @@ using ::weft::testing::WaitUntil;
 constexpr absl::Duration kPrompt = absl::Seconds(5);
 constexpr int kDescriptorLimit = 64;
 constexpr int kClients = 150;
-
-// CpuTicks returns utime + stime of `pid` in clock ticks, from /proc/PID/stat.
-std::optional<long long> CpuTicks(pid_t pid) {
-  std::ifstream file(absl::StrCat("/proc/", pid, "/stat"));
-  std::stringstream text;
-  text << file.rdbuf();
-  const std::string stat = text.str();
-  // The command name (field 2) is parenthesised and may contain spaces: split after it.
-  const std::size_t close = stat.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  const std::vector<std::string> fields =
-      absl::StrSplit(stat.substr(close + 2), ' ', absl::SkipEmpty());
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  long long utime = 0;
-  long long stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
-    return std::nullopt;
-  }
-  return utime + stime;
-}
 
 class EmfileTest : public ::testing::Test {
  protected:
@@ -220,11 +197,11 @@ absl::StatusOr<absl::Duration> ShedLatency(std::uint16_t port) {
 
 // CpuShare returns the share of one core the child used over a window of `window`.
 absl::StatusOr<double> CpuShare(pid_t pid, absl::Duration window) {
-  const std::optional<long long> before = CpuTicks(pid);
+  const std::optional<long long> before = testing::CpuTicks(pid);
   const absl::Time start = absl::Now();
   // A measurement window, not synchronisation: nothing is awaited here.
   absl::SleepFor(window);
-  const std::optional<long long> after = CpuTicks(pid);
+  const std::optional<long long> after = testing::CpuTicks(pid);
   const absl::Duration took = absl::Now() - start;
   if (!before.has_value() || !after.has_value()) {
     return absl::InternalError("cannot read /proc/PID/stat");

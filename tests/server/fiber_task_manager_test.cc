@@ -19,6 +19,7 @@
 #include "server/internal/sync.h"
 #include "server/internal/unique_fd.h"
 #include "tests/testing/loopback_client.h"
+#include "tests/testing/pipe.h"
 #include "weft/connection.h"
 #include "weft/fiber.h"
 #include "weft/task_context.h"
@@ -29,16 +30,7 @@ namespace {
 using ::weft::testing::kTestTimeout;
 using ::weft::testing::WaitUntil;
 
-struct Pipe {
-  Pipe() {
-    int fds[2];
-    CHECK_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    task_end = fds[0];
-    test_end.Reset(fds[1]);
-  }
-  int task_end;  // Owned by the Connection the task creates.
-  internal::UniqueFd test_end;
-};
+using ::weft::testing::Pipe;
 
 TEST(FiberTaskManagerTest, KindIsFiberAndItHasNoLimitByDefault) {
   FiberTaskManager manager(FiberTaskManagerOptions{.threads = 1});

@@ -13,6 +13,7 @@
 
 #include "server/internal/sync.h"
 #include "tests/testing/loopback_client.h"
+#include "tests/testing/pipe.h"
 #include "weft/connection.h"
 #include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
@@ -65,17 +66,7 @@ struct FiberTwoSchedulersTraits {
   static constexpr std::size_t kConcurrency = 4;
 };
 
-// A socket pair whose one end a task can block reading on through a Connection.
-struct Pipe {
-  Pipe() {
-    int fds[2];
-    CHECK_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    task_end = fds[0];
-    test_end.Reset(fds[1]);
-  }
-  int task_end;  // Owned by the Connection the task creates.
-  internal::UniqueFd test_end;
-};
+using ::weft::testing::Pipe;
 
 template <typename Traits>
 class TaskManagerConformanceTest : public ::testing::Test {
