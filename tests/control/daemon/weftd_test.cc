@@ -130,6 +130,24 @@ class WeftdTest : public ::testing::Test {
     return response.status();
   }
 
+  // Tasks returns the tasks ListTasks reports for `server` (one page: the tests hold few).
+  v1::ListTasksResponse Tasks(const std::string& server) {
+    v1::ListTasksRequest request;
+    request.set_server(server);
+    v1::ListTasksResponse response;
+    const grpc::Status status = stub_->ListTasks(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  grpc::Status StopTask(const std::string& server, std::uint64_t id) {
+    v1::StopTaskRequest request;
+    request.set_server(server);
+    request.set_task_id(id);
+    v1::StopTaskResponse response;
+    return stub_->StopTask(Context().get(), request, &response);
+  }
+
   int ExitStatusAfterSignal(int signal) {
     weftd_.process->Signal(signal);
     absl::StatusOr<int> status = weftd_.process->Wait(absl::Seconds(20));
@@ -160,18 +178,10 @@ TEST_F(WeftdTest, ServesItsConfiguredListenersAndEveryControlRpc) {
   EXPECT_EQ(servers.servers(2).manager().kind(), v1::MANAGER_KIND_POOL);
   EXPECT_EQ(servers.servers(2).handler(), "http-hello");
 
-  v1::ListTasksRequest list;
-  list.set_server("echo");
-  v1::ListTasksResponse tasks;
-  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &tasks).ok());
+  const v1::ListTasksResponse tasks = Tasks("echo");
   ASSERT_EQ(tasks.tasks_size(), 1);
   EXPECT_EQ(tasks.tasks(0).bytes_in(), 5u);
-
-  v1::StopTaskRequest stop_task;
-  stop_task.set_server("echo");
-  stop_task.set_task_id(tasks.tasks(0).id());
-  v1::StopTaskResponse stopped_task;
-  ASSERT_TRUE(stub_->StopTask(Context().get(), stop_task, &stopped_task).ok());
+  ASSERT_TRUE(StopTask("echo", tasks.tasks(0).id()).ok());
   EXPECT_TRUE(client->ReadUntilClosed().ok());
 
   v1::UpdateServerRequest update;
@@ -223,22 +233,14 @@ TEST_F(WeftdTest, AFiberListenerServesAndItsTasksAreManagedLikeAnyOther) {
   ASSERT_TRUE(stub_->GetServer(Context().get(), get, &server).ok());
   EXPECT_EQ(server.manager().kind(), v1::MANAGER_KIND_FIBER);
 
-  v1::ListTasksRequest list;
-  list.set_server("fibers");
-  v1::ListTasksResponse tasks;
-  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &tasks).ok());
+  const v1::ListTasksResponse tasks = Tasks("fibers");
   ASSERT_EQ(tasks.tasks_size(), 1);
   EXPECT_EQ(tasks.tasks(0).bytes_in(), 10u);
 
   // The fiber is parked in a read: StopTask must wake it and return once it has ended.
-  v1::StopTaskRequest stop_task;
-  stop_task.set_server("fibers");
-  stop_task.set_task_id(tasks.tasks(0).id());
-  v1::StopTaskResponse stopped;
-  ASSERT_TRUE(stub_->StopTask(Context().get(), stop_task, &stopped).ok());
+  ASSERT_TRUE(StopTask("fibers", tasks.tasks(0).id()).ok());
   EXPECT_TRUE(client->ReadUntilClosed().ok());
-  ASSERT_TRUE(stub_->ListTasks(Context().get(), list, &tasks).ok());
-  EXPECT_EQ(tasks.tasks_size(), 0);
+  EXPECT_EQ(Tasks("fibers").tasks_size(), 0);
 }
 
 TEST_F(WeftdTest, WatchEventsStreamsAConnectionsLifeFromTheDaemon) {
