@@ -148,6 +148,8 @@ std::string RefusalReasonName(v1::RefusalReason reason) {
       return "descriptors-exhausted";
     case v1::REFUSAL_REASON_STOPPING:
       return "stopping";
+    case v1::REFUSAL_REASON_DESCRIPTOR_BUDGET:
+      return "descriptor-budget";
     default:
       return "unknown";
   }
@@ -268,6 +270,14 @@ std::string ServerDetails(const v1::Server& server, absl::Time now) {
     started = absl::StrCat(Timestamp(server.start_time(), true), " (",
                            FormatDurationShort(now - start), " ago)");
   }
+  std::string refused = absl::StrCat(server.refused_total());
+  if (!server.refused_by_reason().empty()) {
+    std::vector<std::string> reasons;
+    for (const v1::RefusalCount& count : server.refused_by_reason()) {
+      reasons.push_back(absl::StrCat(RefusalReasonName(count.reason()), " ", count.count()));
+    }
+    absl::StrAppend(&refused, " (", absl::StrJoin(reasons, ", "), ")");
+  }
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"name", server.name()},
       {"address", FormatEndpoint(server.address(), server.port())},
@@ -281,7 +291,7 @@ std::string ServerDetails(const v1::Server& server, absl::Time now) {
       {"queued tasks", absl::StrCat(server.queued_tasks())},
       {"open connections", absl::StrCat(server.open_connections())},
       {"accepted", absl::StrCat(server.accepted_total())},
-      {"refused", absl::StrCat(server.refused_total())},
+      {"refused", refused},
       {"failed", absl::StrCat(server.failed_total())},
       {"started", started},
       {"idle timeout", optional_duration(server.has_idle_timeout(), server.idle_timeout())},

@@ -50,6 +50,8 @@ v1::RefusalReason RefusalToProto(RefusalReason reason) {
       return v1::REFUSAL_REASON_DESCRIPTORS_EXHAUSTED;
     case RefusalReason::kStopping:
       return v1::REFUSAL_REASON_STOPPING;
+    case RefusalReason::kDescriptorBudget:
+      return v1::REFUSAL_REASON_DESCRIPTOR_BUDGET;
   }
   return v1::REFUSAL_REASON_UNSPECIFIED;
 }
@@ -132,6 +134,12 @@ v1::Server ServerToProto(const ManagedServer& managed) {
   out.set_open_connections(Clamp32(stats.open));
   out.set_accepted_total(stats.accepted);
   out.set_refused_total(stats.refused);
+  for (int i = 0; i < kRefusalReasonCount; ++i) {
+    if (stats.refused_by_reason[i] == 0) continue;
+    v1::RefusalCount* count = out.add_refused_by_reason();
+    count->set_reason(RefusalToProto(static_cast<RefusalReason>(i)));
+    count->set_count(stats.refused_by_reason[i]);
+  }
   out.set_failed_total(stats.failed);
   if (stats.started != absl::InfinitePast()) *out.mutable_start_time() = TimeToProto(stats.started);
   const ConnectionLimits limits = server.connection_limits();

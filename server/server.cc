@@ -19,9 +19,10 @@
 namespace weft {
 namespace internal {
 
-// ConnectionTicket: travels inside a connection's thunk. It counts the connection as open for
-// as long as it lives, and reports kTaskRemoved if the task was admitted but dropped before it
-// ran (a dropped task releases its slot as surely as a finished one).
+// ConnectionTicket: travels inside a connection's thunk. It counts the connection as open (and
+// holds the descriptor it took from the budget) for as long as it lives, and reports
+// kTaskRemoved if the task was admitted but dropped before it ran (a dropped task releases its
+// slot as surely as a finished one).
 class ConnectionTicket {
  public:
   ConnectionTicket(ServerImpl* server, Endpoint peer);
@@ -120,6 +121,9 @@ class ServerImpl {
   // Emit stamps and delivers an event to the observer, if any. Call without locks held.
   void Emit(ServerEvent event) const;
   std::atomic<std::size_t>& open() { return open_; }
+  // budget: ServerOptions::descriptor_budget, null if none. A ConnectionTicket releases the
+  // descriptor its connection took.
+  DescriptorBudget* budget() const { return budget_.get(); }
 
  private:
   void SetState(ServerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -140,6 +144,7 @@ class ServerImpl {
   ServerOptions options_ ABSL_GUARDED_BY(mu_);
   // Fixed at construction; read without the lock.
   const std::shared_ptr<ServerObserver> observer_ = options_.observer;
+  const std::shared_ptr<DescriptorBudget> budget_ = options_.descriptor_budget;
   TaskManager* manager_ ABSL_GUARDED_BY(mu_);  // options_.manager; changes only when stopped.
   std::shared_ptr<const Handler> handler_ ABSL_GUARDED_BY(mu_) =
       std::make_shared<const Handler>(options_.handler);
@@ -153,6 +158,7 @@ class ServerImpl {
 
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
+  std::array<std::atomic<std::uint64_t>, kRefusalReasonCount> refused_by_reason_{};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::size_t> open_{0};
 };
@@ -286,6 +292,9 @@ ServerStats ServerImpl::stats() const {
   stats.queued = tasks.queued;
   stats.accepted = accepted_.load();
   stats.refused = refused_.load();
+  for (int i = 0; i < kRefusalReasonCount; ++i) {
+    stats.refused_by_reason[i] = refused_by_reason_[i].load();
+  }
   stats.failed = failed_.load();
   stats.open = open_.load();
   return stats;
@@ -308,6 +317,7 @@ void ServerImpl::Emit(ServerEvent event) const {
 
 void ServerImpl::Refuse(const Endpoint& peer, RefusalReason reason) {
   refused_.fetch_add(1);
+  refused_by_reason_[static_cast<int>(reason)].fetch_add(1);
   ServerEvent event{.kind = ServerEvent::Kind::kConnectionRefused};
   event.peer = peer;
   event.refusal = reason;
@@ -339,6 +349,14 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
       open_.load() >= *max_connections) {
     Refuse(peer, RefusalReason::kMaxConnections);
     VLOG(1) << "refused " << peer.ToString() << ": max_connections " << *max_connections;
+    return;
+  }
+  if (budget_ != nullptr && !budget_->TryAcquire()) {
+    fd.Reset();
+    Refuse(peer, RefusalReason::kDescriptorBudget);
+    LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": descriptor budget of "
+                              << budget_->capacity() << " spent (" << google::COUNTER
+                              << " so far)";
     return;
   }
   ConnectionTicket ticket(this, peer);
@@ -404,6 +422,7 @@ ConnectionTicket::ConnectionTicket(ServerImpl* server, Endpoint peer)
 ConnectionTicket::~ConnectionTicket() {
   if (server_ == nullptr) return;  // Moved from.
   server_->open().fetch_sub(1);
+  if (server_->budget() != nullptr) server_->budget()->Release();
   const TaskId id = admitted_id_->load();
   if (ran_ || id == 0) return;
   ServerEvent event{.kind = ServerEvent::Kind::kTaskRemoved};
@@ -424,6 +443,8 @@ const char* RefusalReasonName(RefusalReason reason) {
       return "descriptors_exhausted";
     case RefusalReason::kStopping:
       return "stopping";
+    case RefusalReason::kDescriptorBudget:
+      return "descriptor_budget";
   }
   return "unknown";
 }

@@ -10,7 +10,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "weft/endpoint.h"
 
 namespace weft::internal {

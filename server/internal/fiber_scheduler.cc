@@ -21,7 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/internal/task_control.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 
 // Stack switches must be announced to the sanitizers, or they see one thread jumping between
 // stacks: TSan reports races between fibers of one thread and ASan false stack overflows.

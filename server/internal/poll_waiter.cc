@@ -1,32 +1,46 @@
 #include "server/internal/poll_waiter.h"
 
+#include <glog/logging.h>
 #include <poll.h>
-#include <sys/eventfd.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 
-#include <glog/logging.h>
-
 #include "absl/time/time.h"
-#include "server/internal/sync.h"
 #include "server/internal/task_control.h"
 
 namespace weft::internal {
 namespace {
 
-// Without a wake-up descriptor, a wait re-checks the shutdown flag this often.
-constexpr absl::Duration kFallbackSlice = absl::Milliseconds(50);
+void IgnoreWake(int) {}
 
-// PollTimeoutMs converts a deadline into poll()'s timeout, rounding up so a sub-millisecond
-// remainder does not become a busy 0 ms poll; capped at `cap` (infinite = no cap).
-int PollTimeoutMs(Deadline deadline, absl::Duration cap) {
-  absl::Duration left = TimeUntil(deadline);
-  left = std::min(left, cap);
-  if (left == absl::InfiniteDuration()) return -1;
-  const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)));
-  return static_cast<int>(std::min<int64_t>(ms, 1 << 30));
+void InstallWakeHandlerOnce() {
+  static const bool installed = [] {
+    struct sigaction action {};
+    action.sa_handler = IgnoreWake;
+    sigemptyset(&action.sa_mask);
+    // No SA_RESTART: the point of the signal is to make ppoll() return EINTR.
+    action.sa_flags = 0;
+    struct sigaction previous {};
+    PCHECK(::sigaction(WakeSignal(), &action, &previous) == 0) << "sigaction(WakeSignal)";
+    // The signal is documented as Weft's (weft/io_waiter.h); a program that set its own
+    // disposition for it would lose wake-ups or its own handler. Say so instead.
+    CHECK(previous.sa_handler == SIG_DFL)
+        << "signal SIGRTMIN+4 already has a disposition; Weft's thread-based task managers use "
+           "it to wake blocked I/O (see weft/io_waiter.h)";
+    return true;
+  }();
+  (void)installed;
+}
+
+// TimeoutSpec converts a deadline into ppoll()'s timeout; null = wait forever.
+const timespec* TimeoutSpec(Deadline deadline, timespec* storage) {
+  const absl::Duration left = TimeUntil(deadline);
+  if (left == absl::InfiniteDuration()) return nullptr;
+  *storage = absl::ToTimespec(std::max(left, absl::ZeroDuration()));
+  return storage;
 }
 
 bool ShutdownRequestedHere() {
@@ -34,27 +48,20 @@ bool ShutdownRequestedHere() {
   return task != nullptr && task->shutdown_requested();
 }
 
-absl::Status PollOnce(int fd, IoInterest interest, int wake_fd, Deadline deadline) {
+// PollOnce waits for `fd`; `mask` (may be null) is the signal mask ppoll() installs while it
+// blocks, i.e. the one that lets the wake-up signal in.
+absl::Status PollOnce(int fd, IoInterest interest, const sigset_t* mask, Deadline deadline) {
   while (true) {
     if (ShutdownRequestedHere()) return absl::CancelledError("task is shutting down");
-    pollfd fds[2] = {
-        {fd, static_cast<short>(interest == IoInterest::kReadable ? POLLIN : POLLOUT), 0},
-        {wake_fd, POLLIN, 0},
-    };
-    const nfds_t count = wake_fd >= 0 ? 2 : 1;
-    const absl::Duration cap = wake_fd >= 0 ? absl::InfiniteDuration() : kFallbackSlice;
-    const int n = ::poll(fds, count, PollTimeoutMs(deadline, cap));
+    pollfd pfd = {fd, static_cast<short>(interest == IoInterest::kReadable ? POLLIN : POLLOUT), 0};
+    timespec storage{};
+    const int n = ::ppoll(&pfd, 1, TimeoutSpec(deadline, &storage), mask);
     if (n < 0) {
+      // EINTR: a wake-up (or another signal); the loop head re-checks the flag.
       if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, "poll");
+      return absl::ErrnoToStatus(errno, "ppoll");
     }
-    if (fds[0].revents != 0) return absl::OkStatus();
-    if (count == 2 && fds[1].revents != 0) {
-      uint64_t value;
-      // Drain the wake-up; the loop head then re-checks the flag (a stale wake is harmless).
-      [[maybe_unused]] ssize_t r = ::read(wake_fd, &value, sizeof value);
-      continue;
-    }
+    if (pfd.revents != 0) return absl::OkStatus();
     if (std::chrono::steady_clock::now() >= deadline) {
       return absl::DeadlineExceededError("I/O deadline passed");
     }
@@ -64,45 +71,55 @@ absl::Status PollOnce(int fd, IoInterest interest, int wake_fd, Deadline deadlin
 class DeadlineOnlyWaiter final : public IoWaiter {
  public:
   absl::Status Wait(int fd, IoInterest interest, Deadline deadline) override {
-    return PollOnce(fd, interest, -1, deadline);
+    return PollOnce(fd, interest, nullptr, deadline);
   }
   void Wake() override {}
 };
 
-}  // namespace
-
-namespace {
-
-UniqueFd NewWakeFd() {
-  MutexLock lock(&DescriptorReserveMutex());
-  return UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+sigset_t WakeSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, WakeSignal());
+  return set;
 }
 
 }  // namespace
 
-PollWaiter::PollWaiter() : wake_fd_(NewWakeFd()) {
-  if (!wake_fd_.valid()) {
-    PLOG_EVERY_N(WARNING, 100) << "eventfd for a task waiter failed; shutdown requests will be "
-                                  "noticed within "
-                               << kFallbackSlice;
-  }
+int WakeSignal() { return SIGRTMIN + 4; }
+
+PollWaiter::PollWaiter() : thread_(::pthread_self()) {
+  InstallWakeHandlerOnce();
+  const sigset_t wake = WakeSet();
+  sigset_t old;
+  PCHECK(::pthread_sigmask(SIG_BLOCK, &wake, &old) == 0);
+  was_blocked_ = sigismember(&old, WakeSignal()) == 1;
+  wait_mask_ = old;
+  sigdelset(&wait_mask_, WakeSignal());
+}
+
+PollWaiter::~PollWaiter() {
+  if (was_blocked_) return;
+  Reset();
+  const sigset_t wake = WakeSet();
+  PCHECK(::pthread_sigmask(SIG_UNBLOCK, &wake, nullptr) == 0);
 }
 
 absl::Status PollWaiter::Wait(int fd, IoInterest interest, Deadline deadline) {
-  return PollOnce(fd, interest, wake_fd_.get(), deadline);
+  return PollOnce(fd, interest, &wait_mask_, deadline);
 }
 
 void PollWaiter::Wake() {
-  if (!wake_fd_.valid()) return;
-  const uint64_t one = 1;
-  // EAGAIN means the counter is saturated: a wake-up is pending already.
-  [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+  // The signal is blocked outside ppoll(), so one sent before the owning thread waits stays
+  // pending and ends its next ppoll() at once: nothing is lost.
+  const int err = ::pthread_kill(thread_, WakeSignal());
+  CHECK(err == 0) << "pthread_kill(WakeSignal): " << err;
 }
 
 void PollWaiter::Reset() {
-  if (!wake_fd_.valid()) return;
-  uint64_t value;
-  [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &value, sizeof value);
+  const sigset_t wake = WakeSet();
+  const timespec zero{};
+  while (::sigtimedwait(&wake, nullptr, &zero) > 0) {
+  }
 }
 
 IoWaiter& DefaultWaiter() {

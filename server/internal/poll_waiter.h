@@ -1,29 +1,48 @@
 // Internal header: do not include from outside the weft library and its tests.
 //
-// PollWaiter: the IoWaiter of thread-based managers — poll() on the connection plus an eventfd
-// that Wake() writes to.
+// PollWaiter: the IoWaiter of thread-based managers — ppoll() on the connection, woken by a
+// signal sent to the waiting thread. It costs no descriptor: a connection on a thread-based
+// manager holds exactly one (its socket).
 #pragma once
 
+#include <pthread.h>
+#include <signal.h>
+
 #include "server/internal/task_waiter.h"
-#include "server/internal/unique_fd.h"
 #include "weft/io_waiter.h"
 
 namespace weft::internal {
 
-// PollWaiter: Wait is confined to the owning thread; Wake is thread-safe.
+// WakeSignal: the signal PollWaiter::Wake sends, SIGRTMIN + 4. Weft installs a handler that
+// does nothing (once, on the first PollWaiter) and keeps the signal blocked on every thread
+// that owns a PollWaiter, unblocking it only inside ppoll(), so a wake-up is never lost and no
+// other system call of a handler is interrupted. A program using Weft must not ignore, handle
+// or send this signal itself.
+int WakeSignal();
+
+// PollWaiter: constructed, used and destroyed on one thread (the "owning thread"); Wait and
+// Reset are confined to it; Wake is thread-safe but may only be called while the owning thread
+// is alive, i.e. while the waiter is bound to a task (TaskControl guarantees it).
 class PollWaiter final : public TaskWaiter {
  public:
-  // Creates the wake-up eventfd. If that fails (descriptor exhaustion), the waiter still works
-  // but notices a shutdown request only every kFallbackSlice instead of at once.
+  // Blocks WakeSignal() on the calling thread (restored by the destructor).
   PollWaiter();
+  ~PollWaiter() override;
+  PollWaiter(const PollWaiter&) = delete;
+  PollWaiter& operator=(const PollWaiter&) = delete;
 
   absl::Status Wait(int fd, IoInterest interest, Deadline deadline) override;
   void Wake() override;
 
+  // Reset discards a wake-up still pending for the owning thread.
   void Reset() override;
 
  private:
-  UniqueFd wake_fd_;
+  const pthread_t thread_;
+  // The owning thread's signal mask while it waits: its own mask without WakeSignal().
+  sigset_t wait_mask_;
+  // Whether WakeSignal() was blocked before the constructor blocked it.
+  bool was_blocked_ = false;
 };
 
 // DefaultWaiter returns a waiter for I/O outside any task: it polls without a wake-up source.

@@ -19,8 +19,12 @@ std::string HostPort(const std::string& host, std::uint16_t port) {
 }
 
 }  // namespace
+}  // namespace weft::internal
+
+namespace weft {
 
 absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, int backlog) {
+  using internal::HostPort;
   std::string name = host;
   if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
     name = name.substr(1, name.size() - 2);
@@ -64,6 +68,10 @@ absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, 
   if (::listen(fd.get(), backlog) != 0) return absl::ErrnoToStatus(errno, "listen");
   return fd;
 }
+
+}  // namespace weft
+
+namespace weft::internal {
 
 Endpoint EndpointFromSockaddr(const sockaddr_storage& addr) {
   char text[INET6_ADDRSTRLEN] = {};

@@ -10,16 +10,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "server/internal/unique_fd.h"
+#include "weft/listen_socket.h"
+#include "weft/unique_fd.h"
 #include "weft/endpoint.h"
 
 namespace weft::internal {
-
-// ListenTcp resolves `host` (IPv4, IPv6 — brackets allowed — or a name; the first address
-// returned is used), then binds and listens with SO_REUSEADDR on a non-blocking, close-on-exec
-// socket. Errors: INVALID_ARGUMENT (unresolvable or malformed address), UNAVAILABLE (address in
-// use or not available), others mapped from errno. On error nothing is left open.
-absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, int backlog);
 
 // EndpointFromSockaddr renders a socket address.
 Endpoint EndpointFromSockaddr(const sockaddr_storage& addr);

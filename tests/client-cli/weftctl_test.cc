@@ -28,7 +28,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "tests/client-cli/test_process.h"
 #include "tests/testing/loopback_client.h"
 
@@ -188,7 +188,7 @@ std::string PeerOf(const LoopbackClient& client) {
 
 // ClosedPort returns a loopback port that nothing listens on (bound, then released).
 std::uint16_t ClosedPort() {
-  internal::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -660,7 +660,7 @@ TEST_F(WeftctlTest, UnreachableTargetFailsWithExit5WithinTheTimeout) {
   EXPECT_THAT(r.err, StartsWith(absl::StrCat("weftctl: cannot reach ", closed, ": ")));
 
   // A socket that listens but never speaks gRPC: the connection is never established.
-  internal::UniqueFd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd silent(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -22,7 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/process_stats.h"
 
@@ -52,8 +52,8 @@ class EmfileTest : public ::testing::Test {
   absl::StatusOr<std::uint16_t> Spawn(int limit) {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-    internal::UniqueFd read_end(pipe_fds[0]);
-    internal::UniqueFd write_end(pipe_fds[1]);
+    UniqueFd read_end(pipe_fds[0]);
+    UniqueFd write_end(pipe_fds[1]);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);

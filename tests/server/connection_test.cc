@@ -8,13 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 
 namespace weft {
 namespace {
 
-using ::weft::internal::UniqueFd;
+using ::weft::UniqueFd;
 
 // A connected socket pair: `connection` under test and the raw `peer` end.
 class ConnectionTest : public ::testing::Test {

@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "server/internal/sync.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/pipe.h"
 #include "weft/connection.h"

@@ -30,7 +30,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/internal/sync.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/connection.h"
 #include "weft/fiber_task_manager.h"
@@ -255,7 +255,7 @@ TEST_F(ServerTest, EchoesOverIpv4Loopback) {
 
 TEST_F(ServerTest, EchoesOverIpv6Loopback) {
   {
-    internal::UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    UniqueFd probe(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in6 addr{};
     addr.sin6_family = AF_INET6;
     addr.sin6_addr = in6addr_loopback;

@@ -35,14 +35,14 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>&
   }
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
-  internal::UniqueFd read_end(out[0]);
-  internal::UniqueFd write_end(out[1]);
+  UniqueFd read_end(out[0]);
+  UniqueFd write_end(out[1]);
   char stderr_template[] = "/tmp/weft-child-stderr-XXXXXX";
   // O_CLOEXEC: only the dup2 onto fd 2 may reach the child (and no other child spawned
   // meanwhile), so the child has exactly the descriptors it opens itself.
   const int err_fd = ::mkostemp(stderr_template, O_CLOEXEC);
   if (err_fd < 0) return absl::ErrnoToStatus(errno, "mkstemp");
-  internal::UniqueFd stderr_fd(err_fd);
+  UniqueFd stderr_fd(err_fd);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -67,7 +67,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>&
   return ChildProcess(pid, std::move(read_end), stderr_template);
 }
 
-ChildProcess::ChildProcess(pid_t pid, internal::UniqueFd stdout_fd, std::string stderr_path)
+ChildProcess::ChildProcess(pid_t pid, UniqueFd stdout_fd, std::string stderr_path)
     : pid_(pid), stdout_(std::move(stdout_fd)), stderr_path_(std::move(stderr_path)) {}
 
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept

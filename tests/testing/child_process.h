@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 
 namespace weft::testing {
 
@@ -47,10 +47,10 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
 
  private:
-  ChildProcess(pid_t pid, internal::UniqueFd stdout_fd, std::string stderr_path);
+  ChildProcess(pid_t pid, UniqueFd stdout_fd, std::string stderr_path);
 
   pid_t pid_;
-  internal::UniqueFd stdout_;
+  UniqueFd stdout_;
   std::string stdout_buffer_;
   std::string stderr_path_;
   bool reaped_ = false;

@@ -63,7 +63,7 @@ absl::StatusOr<LoopbackClient> LoopbackClient::Connect(std::uint16_t port, const
     }
     len = sizeof *in;
   }
-  internal::UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     if (errno != EINPROGRESS) return absl::ErrnoToStatus(errno, "connect");

@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 
 namespace weft::testing {
 
@@ -38,8 +38,8 @@ class LoopbackClient {
   int fd() const { return fd_.get(); }
 
  private:
-  explicit LoopbackClient(internal::UniqueFd fd) : fd_(std::move(fd)) {}
-  internal::UniqueFd fd_;
+  explicit LoopbackClient(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
 };
 
 // CountOpenFds returns the number of entries in /proc/self/fd.

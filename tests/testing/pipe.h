@@ -6,7 +6,7 @@
 
 #include <glog/logging.h>
 
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 
 namespace weft::testing {
 
@@ -18,7 +18,7 @@ struct Pipe {
     test_end.Reset(fds[1]);
   }
   int task_end;  // Owned by the Connection the task creates.
-  internal::UniqueFd test_end;
+  UniqueFd test_end;
 };
 
 }  // namespace weft::testing

@@ -21,7 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "server/internal/unique_fd.h"
+#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/descriptor_limit.h"
 
@@ -121,7 +121,7 @@ std::int64_t DescriptorLimit() {
 }
 
 absl::StatusOr<std::uint16_t> PickFreePort() {
-  internal::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

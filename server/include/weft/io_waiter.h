@@ -1,9 +1,15 @@
 // IoWaiter: the one seam through which Weft connections wait for I/O readiness.
 //
 // Connection never calls poll() itself; it asks the running task's waiter. Thread-based
-// managers use a poll()-based waiter that also watches a per-worker wake-up eventfd; an
-// event-driven manager can supply a waiter that parks the task instead of the thread, and
-// handler code does not change.
+// managers use a ppoll()-based waiter woken by a signal sent to the waiting thread (no
+// descriptor of its own); the fiber manager's waiter parks the task on its scheduler's epoll
+// instead of blocking the thread, and handler code does not change.
+//
+// The wake-up signal is SIGRTMIN+4. The first thread-based task that waits installs a handler
+// for it that does nothing (and CHECK-fails if the program had set a disposition of its own);
+// the signal is blocked on task threads except inside ppoll(), so it never interrupts other
+// system calls of a handler. A program using Weft's thread-based managers must leave SIGRTMIN+4
+// alone.
 #pragma once
 
 #include "absl/status/status.h"

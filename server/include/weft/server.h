@@ -1,6 +1,8 @@
 // Server: listens for TCP connections and hands each one to a task manager as a task.
 #pragma once
 
+#include <array>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -23,6 +25,8 @@ struct ServerStats {
   ServerState state = ServerState::kStopped;
   std::uint64_t accepted = 0;  // Connections handed to the task manager.
   std::uint64_t refused = 0;   // Connections accepted and closed at once (limit, full, no fds).
+  // refused, by reason: indexed by static_cast<int>(RefusalReason).
+  std::array<std::uint64_t, kRefusalReasonCount> refused_by_reason{};
   std::uint64_t failed = 0;    // Handlers that ended by throwing (ThreadShutdown excluded).
   std::size_t open = 0;        // Connections accepted and not yet closed.
   std::size_t running = 0;     // Tasks running (from the manager).

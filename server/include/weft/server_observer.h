@@ -15,7 +15,11 @@ enum class RefusalReason {
   kManagerFull,           // The task manager's limit and queue were full.
   kDescriptorsExhausted,  // The process ran out of file descriptors.
   kStopping,              // The manager was stopping its tasks.
+  kDescriptorBudget,      // The listeners' descriptor budget was spent (ServerOptions).
 };
+
+// kRefusalReasonCount: the number of RefusalReason values (they are numbered from 0).
+inline constexpr int kRefusalReasonCount = 5;
 
 const char* RefusalReasonName(RefusalReason reason);
 

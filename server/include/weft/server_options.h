@@ -11,6 +11,7 @@
 
 #include "absl/time/time.h"
 #include "weft/connection.h"
+#include "weft/descriptor_budget.h"
 #include "weft/server_observer.h"
 #include "weft/task_manager.h"
 
@@ -47,6 +48,11 @@ struct ServerOptions {
   // Receives the server's events; null = none. Shared because the server and whoever reads the
   // events both hold it; it must outlive every call (the server holds a reference).
   std::shared_ptr<ServerObserver> observer;
+  // The descriptor budget this server's connections draw from, one descriptor each, from
+  // accept until the connection is closed; a connection accepted while it is spent is closed at
+  // once and refused with RefusalReason::kDescriptorBudget. Null = no budget (only the
+  // acceptor's EMFILE handling applies). Share one budget between all servers of a process.
+  std::shared_ptr<DescriptorBudget> descriptor_budget;
 };
 
 }  // namespace weft

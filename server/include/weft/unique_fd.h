@@ -1,5 +1,3 @@
-// Internal header: do not include from outside the weft library and its tests.
-//
 // UniqueFd: a move-only owner of a file descriptor.
 #pragma once
 
@@ -7,7 +5,7 @@
 
 #include <utility>
 
-namespace weft::internal {
+namespace weft {
 
 // UniqueFd: thread-compatible. Closes its descriptor on destruction.
 class UniqueFd {
@@ -36,4 +34,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace weft::internal
+}  // namespace weft

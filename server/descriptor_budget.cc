@@ -1,0 +1,77 @@
+#include "weft/descriptor_budget.h"
+
+#include <dirent.h>
+#include <glog/logging.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace weft {
+namespace {
+
+// CountOpenDescriptors counts the entries of /proc/self/fd, less the one the listing itself
+// holds.
+absl::StatusOr<std::uint64_t> CountOpenDescriptors() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return absl::InternalError(absl::StrCat("opendir(/proc/self/fd): ", std::strerror(errno)));
+  }
+  std::uint64_t count = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(dir);
+  return count > 0 ? count - 1 : 0;
+}
+
+}  // namespace
+
+bool DescriptorBudget::TryAcquire() {
+  std::size_t used = in_use_.load(std::memory_order_relaxed);
+  do {
+    if (used >= capacity()) {
+      refusals_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+  } while (!in_use_.compare_exchange_weak(used, used + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void DescriptorBudget::Release() {
+  const std::size_t before = in_use_.fetch_sub(1, std::memory_order_relaxed);
+  CHECK_GT(before, 0u) << "DescriptorBudget released more than acquired";
+}
+
+absl::StatusOr<DescriptorBudgetPlan> SizeDescriptorBudget(std::uint64_t reserve,
+                                                          std::uint64_t min_listener_descriptors) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return absl::InternalError(absl::StrCat("getrlimit(RLIMIT_NOFILE): ", std::strerror(errno)));
+  }
+  absl::StatusOr<std::uint64_t> open = CountOpenDescriptors();
+  if (!open.ok()) return open.status();
+  DescriptorBudgetPlan plan;
+  // An unlimited soft limit still stops at the kernel's per-process maximum; 2^30 is above any
+  // fs.nr_open Linux allows by default.
+  plan.limit = limit.rlim_cur == RLIM_INFINITY ? (1u << 30) : limit.rlim_cur;
+  plan.open = *open;
+  plan.reserve = reserve;
+  const std::uint64_t needed = plan.open + plan.reserve + min_listener_descriptors;
+  if (plan.limit < needed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "RLIMIT_NOFILE ", plan.limit, " is too low: ", plan.open,
+        " descriptors are open at start, ", plan.reserve,
+        " are reserved for the control plane and internal use, and listeners need at "
+        "least ",
+        min_listener_descriptors, "; raise the limit (ulimit -n, LimitNOFILE=) to at least ",
+        needed, " or lower the reserve"));
+  }
+  plan.listeners = plan.limit - plan.open - plan.reserve;
+  return plan;
+}
+
+}  // namespace weft
