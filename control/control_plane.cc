@@ -1,12 +1,15 @@
 #include "control/control_plane.h"
 
+#include <glog/logging.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +19,29 @@ namespace {
 
 // Keep control-plane messages small: no legitimate request comes near this.
 constexpr int kMaxReceiveMessageBytes = 64 * 1024;
+// Calls at once on one connection: enough for a dashboard's watches, few enough that one
+// client cannot take every thread.
+constexpr int kMaxConcurrentStreams = 100;
+// Keepalive pings find dead peers of long watch streams.
+constexpr absl::Duration kKeepaliveTime = absl::Seconds(60);
+constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(20);
+
+int Ms(absl::Duration d) {
+  return static_cast<int>(std::min<std::int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
+
+absl::StatusOr<std::string> MakePrivateDirectory() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/weftd-control-XXXXXX");
+  if (::mkdtemp(pattern.data()) == nullptr) {  // Mode 0700.
+    return absl::InternalError(
+        absl::StrCat("cannot create a private directory for the control "
+                     "plane (",
+                     pattern, "): ", std::strerror(errno), "; set TMPDIR to a writable directory"));
+  }
+  return pattern;
+}
 
 }  // namespace
 
@@ -23,45 +49,80 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
                                                                   ControlService* service,
                                                                   HealthReporter* health) {
   if (options.address.empty()) return absl::InvalidArgumentError("control address is empty");
+  absl::StatusOr<std::string> dir = MakePrivateDirectory();
+  if (!dir.ok()) return dir.status();
+  const std::string backend_path = absl::StrCat(*dir, "/grpc.sock");
+  auto remove_dir = [&] {
+    ::unlink(backend_path.c_str());
+    ::rmdir(dir->c_str());
+  };
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
   std::shared_ptr<grpc::ServerCredentials> credentials =
       options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials();
-  builder.AddListeningPort(options.address, credentials, &port);
+  builder.AddListeningPort(absl::StrCat("unix:", backend_path), credentials);
   builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, Ms(options.handshake_timeout));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, Ms(options.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(kKeepaliveTime));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(kKeepaliveTimeout));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  const bool is_unix = absl::StartsWith(options.address, "unix:");
-  if (server == nullptr || (!is_unix && port == 0)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on control address ", options.address,
-                     " (in use, not a local address, or malformed)"));
+  if (server == nullptr) {
+    remove_dir();
+    return absl::InternalError(
+        absl::StrCat("cannot start the gRPC control server on unix:", backend_path,
+                     " (with TLS: does the key match the certificate?)"));
+  }
+  absl::StatusOr<std::unique_ptr<ControlGateway>> gateway =
+      ControlGateway::Start(ControlGatewayOptions{.address = options.address,
+                                                  .backend_path = backend_path,
+                                                  .max_connections = options.max_connections});
+  if (!gateway.ok()) {
+    server->Shutdown();
+    server->Wait();
+    remove_dir();
+    return gateway.status();
   }
   health->Attach(server->GetHealthCheckService());
+  const bool is_unix = absl::StartsWith(options.address, "unix:");
   LOG(INFO) << "control plane listening on " << options.address
-            << (is_unix ? "" : absl::StrCat(" (port ", port, ")"));
-  return std::unique_ptr<ControlPlane>(
-      new ControlPlane(std::move(server), service, health, options.address, port));
+            << (is_unix ? "" : absl::StrCat(" (port ", (*gateway)->port(), ")")) << ", at most "
+            << options.max_connections << " connections";
+  return std::unique_ptr<ControlPlane>(new ControlPlane(
+      std::move(server), std::move(*gateway), service, health, options.address, std::move(*dir)));
 }
 
-ControlPlane::ControlPlane(std::unique_ptr<grpc::Server> server, ControlService* service,
-                           HealthReporter* health, std::string address, int port)
+ControlPlane::ControlPlane(std::unique_ptr<grpc::Server> server,
+                           std::unique_ptr<ControlGateway> gateway, ControlService* service,
+                           HealthReporter* health, std::string address, std::string private_dir)
     : server_(std::move(server)),
+      gateway_(std::move(gateway)),
       service_(service),
       health_(health),
       address_(std::move(address)),
-      port_(port) {}
+      private_dir_(std::move(private_dir)) {}
 
 ControlPlane::~ControlPlane() { Shutdown(absl::ZeroDuration()); }
 
 void ControlPlane::Shutdown(absl::Duration grace) {
   if (shut_down_.exchange(true)) return;
   service_->Shutdown();
+  // Calls still running get `grace` through the gateway's open relays; then the gateway goes.
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
   server_->Wait();
+  gateway_->Stop();
+  const ControlGatewayStats stats = gateway_->stats();
+  LOG(INFO) << "control plane stopped; its gateway relayed " << stats.accepted
+            << " connections, evicted " << stats.evicted << " idle ones at the cap, refused "
+            << stats.refused << " (all active), " << stats.backend_failed
+            << " failed to reach gRPC, accept failed " << stats.accept_failed << " times";
   health_->Detach();
+  ::unlink(absl::StrCat(private_dir_, "/grpc.sock").c_str());
+  ::rmdir(private_dir_.c_str());
 }
 
 }  // namespace weft::control

@@ -148,6 +148,19 @@ class Validator {
       Error(tree, ctype, "drain_delay", -1, "control.drain_delay",
             std::string(delay.status().message()));
     }
+    if (control.max_connections() > 65536) {
+      Error(tree, ctype, "max_connections", -1, "control.max_connections",
+            "must be at most 65536");
+    }
+    absl::StatusOr<absl::Duration> handshake =
+        ParseConfigDuration(control.handshake_timeout(), absl::Seconds(5));
+    if (!handshake.ok()) {
+      Error(tree, ctype, "handshake_timeout", -1, "control.handshake_timeout",
+            std::string(handshake.status().message()));
+    } else if (*handshake < absl::Milliseconds(100) || *handshake > absl::Minutes(5)) {
+      Error(tree, ctype, "handshake_timeout", -1, "control.handshake_timeout",
+            "must be between 100ms and 5m");
+    }
     const bool authenticated =
         control.tokens_size() > 0 || (has_tls && !control.tls().client_ca_file().empty());
     if (!IsLoopbackAddress(address) && !authenticated && !control.allow_insecure()) {

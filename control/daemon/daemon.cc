@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/daemon/config_loader.h"
+#include "control/daemon/descriptor_plan.h"
 #include "control/daemon/listener_builder.h"
 #include "control/fanout_observer.h"
 #include "control/tls_credentials.h"
@@ -35,6 +36,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
         absl::StrCat("control.drain_delay: ", drain_delay.status().message()));
   }
   daemon->drain_delay_ = *drain_delay;
+  absl::StatusOr<absl::Duration> handshake =
+      ParseConfigDuration(control.handshake_timeout(), absl::Seconds(5));
+  if (!handshake.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("control.handshake_timeout: ", handshake.status().message()));
+  }
+  daemon->handshake_timeout_ = *handshake;
+  daemon->control_connections_ = ControlConnectionLimit(control, SoftDescriptorLimit());
+  daemon->descriptor_reserve_ =
+      DescriptorReserve(config.descriptors(), daemon->control_connections_);
+  // Refuse a limit that cannot work before anything binds; Start measures again at the end.
+  if (absl::StatusOr<DescriptorBudgetPlan> plan =
+          SizeDescriptorBudget(daemon->descriptor_reserve_, kMinListenerDescriptors);
+      !plan.ok()) {
+    return plan.status();
+  }
 
   if (control.tokens_size() == 0) {
     daemon->auth_ = Authenticator::Open();
@@ -62,7 +79,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
     auto observer = std::make_shared<FanoutObserver>(
         std::vector<std::shared_ptr<ServerObserver>>{daemon->events_.ObserverFor(listener.name()),
                                                      daemon->health_.ObserverFor(listener.name())});
-    absl::StatusOr<ManagedServer> server = BuildListener(listener, registry, std::move(observer));
+    absl::StatusOr<ManagedServer> server =
+        BuildListener(listener, registry, std::move(observer), daemon->budget_);
     if (!server.ok()) {
       return absl::Status(server.status().code(), absl::StrCat("listener \"", listener.name(),
                                                                "\": ", server.status().message()));
@@ -100,6 +118,8 @@ absl::Status Daemon::Start() {
   ControlPlaneOptions options;
   options.address = control.address().empty() ? "127.0.0.1:7070" : control.address();
   options.credentials = credentials_;
+  options.max_connections = control_connections_;
+  options.handshake_timeout = handshake_timeout_;
   if (!IsLoopbackAddress(options.address) && !auth_->enabled() &&
       control.tls().client_ca_file().empty()) {
     LOG(WARNING) << "the control plane on " << options.address
@@ -112,6 +132,19 @@ absl::Status Daemon::Start() {
     return plane.status();
   }
   control_plane_ = std::move(*plane);
+
+  absl::StatusOr<DescriptorBudgetPlan> plan =
+      SizeDescriptorBudget(descriptor_reserve_, kMinListenerDescriptors);
+  if (!plan.ok()) {
+    Stop();
+    return plan.status();
+  }
+  // Connections accepted since the listeners started are among the open descriptors counted
+  // and hold budget already.
+  budget_->Resize(plan->listeners + budget_->in_use());
+  LOG(INFO) << "descriptors: limit " << plan->limit << ", " << plan->open << " open at start, "
+            << plan->reserve << " reserved (control plane: " << control_connections_
+            << " connections), " << plan->listeners << " for listeners' connections";
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "control/server_set.h"
 #include "server/internal/sync.h"
 #include "weft/config/v1/config.pb.h"
+#include "weft/descriptor_budget.h"
 #include "weft/handlers/handler_registry.h"
 
 namespace weft::control {
@@ -25,12 +26,17 @@ namespace weft::control {
 class Daemon {
  public:
   // Create builds (but does not start) every listener and loads tokens and TLS files.
-  // Errors: those of token and certificate loading, and of building listeners.
+  // Errors: those of token and certificate loading, and of building listeners;
+  // FAILED_PRECONDITION when RLIMIT_NOFILE cannot hold the descriptor reserve and a minimum of
+  // listener descriptors (the message gives the figures).
   static absl::StatusOr<std::unique_ptr<Daemon>> Create(const config::v1::Config& config,
                                                         const HandlerRegistry& registry);
   ~Daemon();
 
-  // Start starts every listener, then the control plane. On error nothing is left running.
+  // Start starts every listener, then the control plane, then sizes the descriptor budget from
+  // what is open at that point (see config.proto, Descriptors). Errors: those of the listeners
+  // and the control plane; FAILED_PRECONDITION when the descriptor limit is too low. On error
+  // nothing is left running.
   absl::Status Start();
 
   // Drain is the graceful shutdown: health turns NOT_SERVING; the listeners keep accepting for
@@ -47,6 +53,8 @@ class Daemon {
   // control_port: the control plane's TCP port (0 for a unix socket, or before Start).
   int control_port() const;
   const ServerSet& servers() const { return servers_; }
+  // The listeners' shared descriptor budget (sized at the end of Start).
+  const DescriptorBudget& descriptor_budget() const { return *budget_; }
 
  private:
   Daemon() = default;
@@ -54,6 +62,13 @@ class Daemon {
   config::v1::Config config_;
   // control.drain_delay.
   absl::Duration drain_delay_ = absl::ZeroDuration();
+  // control.handshake_timeout.
+  absl::Duration handshake_timeout_ = absl::Seconds(5);
+  // The control gateway's connection cap and the descriptors kept back from listeners.
+  std::size_t control_connections_ = 0;
+  std::uint64_t descriptor_reserve_ = 0;
+  // Shared by every listener; unsized (admits all) until Start has measured what it used.
+  std::shared_ptr<DescriptorBudget> budget_ = std::make_shared<DescriptorBudget>();
   EventHub events_{/*capacity=*/1024, /*max_subscribers=*/1024};
   HealthReporter health_;
   std::unique_ptr<Authenticator> auth_;

@@ -51,7 +51,8 @@ TaskManagerPtr BuildManager(const Listener& listener) {
 
 absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
                                             const HandlerRegistry& registry,
-                                            std::shared_ptr<ServerObserver> observer) {
+                                            std::shared_ptr<ServerObserver> observer,
+                                            std::shared_ptr<DescriptorBudget> budget) {
   HandlerArgs args(listener.handler().args().begin(), listener.handler().args().end());
   absl::StatusOr<Handler> handler = registry.Create(listener.handler().name(), args);
   if (!handler.ok()) return handler.status();
@@ -77,6 +78,7 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
   options.limits.max_lifetime = *lifetime;
   options.stop_grace = *drain;
   options.observer = std::move(observer);
+  options.descriptor_budget = std::move(budget);
 
   ManagedServer managed;
   managed.name = listener.name();

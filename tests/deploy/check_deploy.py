@@ -343,6 +343,17 @@ class KubernetesManifestTest(unittest.TestCase):
             self.assertTrue(selector)
             self.assertLessEqual(selector.items(), labels.items())
 
+    def test_a_read_only_root_still_leaves_weftd_a_writable_tmp(self):
+        # weftd's gRPC server listens on a private unix socket under $TMPDIR (default /tmp)
+        # behind the control gateway: with a read-only root, /tmp must be a volume.
+        self.assertTrue(self.weftd["securityContext"]["readOnlyRootFilesystem"])
+        env = {e["name"]: e.get("value") for e in self.weftd.get("env", [])}
+        tmp = env.get("TMPDIR", "/tmp")
+        mounts = {m["mountPath"]: m for m in self.weftd["volumeMounts"]}
+        self.assertIn(tmp, mounts, "weftd needs a writable TMPDIR")
+        self.assertFalse(mounts[tmp].get("readOnly", False))
+        self.assertIn("emptyDir", self.volume(mounts[tmp]["name"]))
+
     def test_tokens_reach_weftd_owner_only_from_the_secret(self):
         config = self.config
         self.assertTrue(config.token_files, "a pod-IP control plane needs tokens")

@@ -89,7 +89,7 @@ TEST_F(ConfigLoaderTest, AFiberManagerIsParsedCheckedAndBuilt) {
   EXPECT_EQ(config->listeners(0).fiber().threads(), 2u);
   EXPECT_EQ(config->listeners(0).fiber().stack_size(), 131072u);
 
-  absl::StatusOr<ManagedServer> built = BuildListener(config->listeners(0), registry_, nullptr);
+  absl::StatusOr<ManagedServer> built = BuildListener(config->listeners(0), registry_, nullptr, nullptr);
   ASSERT_TRUE(built.ok()) << built.status();
   EXPECT_EQ(built->server->task_manager().kind(), "fiber");
   EXPECT_EQ(built->server->task_manager().limit(), std::nullopt);
@@ -113,6 +113,15 @@ TEST_F(ConfigLoaderTest, ControlSecuritySettingsAreChecked) {
       Parse("control { address: \"0.0.0.0:7070\" tokens { role: ROLE_VIEWER token_file: \"t\" } }")
           .ok());
   EXPECT_THAT(Error("control { address: \"no-port\" }"), HasSubstr("HOST:PORT"));
+  EXPECT_THAT(Error("control { max_connections: 70000 }"),
+              HasSubstr("control.max_connections: must be at most 65536"));
+  EXPECT_THAT(Error("control { handshake_timeout: \"10ms\" }"),
+              HasSubstr("control.handshake_timeout: must be between 100ms and 5m"));
+  EXPECT_THAT(Error("control { handshake_timeout: \"soon\" }"),
+              HasSubstr("control.handshake_timeout"));
+  EXPECT_TRUE(Parse("control { max_connections: 8 handshake_timeout: \"2s\" } "
+                    "descriptors { reserve: 100 }")
+                  .ok());
 }
 
 TEST_F(ConfigLoaderTest, DurationsAcceptUnitsAndRejectGarbage) {

@@ -352,6 +352,21 @@ TEST(WeftdCommandLineTest, AListenerPortInUseFailsStartUpWithAClearMessage) {
   EXPECT_THAT(second.process->Stderr(), HasSubstr("already in use"));
 }
 
+TEST(WeftdCommandLineTest, ADescriptorLimitTooLowForTheReserveFailsStartUpWithTheFigures) {
+  Weftd weftd;
+  weftd.config_path = WriteTempFile(kConfig);
+  absl::StatusOr<ChildProcess> process =
+      ChildProcess::Start({WEFTD_PATH, "--config", weftd.config_path},
+                          ChildProcess::Options{.descriptor_limit = 48});
+  ASSERT_TRUE(process.ok()) << process.status();
+  weftd.process = std::make_unique<ChildProcess>(std::move(*process));
+  absl::StatusOr<int> status = weftd.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << "wait status " << *status;
+  EXPECT_THAT(weftd.process->Stderr(), HasSubstr("RLIMIT_NOFILE 48 is too low"));
+  EXPECT_THAT(weftd.process->Stderr(), HasSubstr("raise the limit"));
+}
+
 TEST(WeftdCommandLineTest, JsonLogsAreOneObjectPerLine) {
   Weftd weftd;
   ASSERT_TRUE(StartWeftd(kConfig, &weftd, {"--log-format", "json"}).ok());

@@ -1,0 +1,31 @@
+#include "control/daemon/descriptor_plan.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "control/gateway/control_gateway.h"
+
+namespace weft::control {
+
+std::size_t ControlConnectionLimit(const config::v1::Control& control, std::uint64_t rlimit) {
+  if (control.max_connections() > 0) return control.max_connections();
+  return static_cast<std::size_t>(std::clamp<std::uint64_t>(rlimit / 64, 4, 256));
+}
+
+std::uint64_t DescriptorReserve(const config::v1::Descriptors& descriptors,
+                                std::size_t control_connections) {
+  if (descriptors.reserve() > 0) return descriptors.reserve();
+  return control_connections * ControlGateway::kDescriptorsPerConnection + kInternalDescriptors;
+}
+
+std::uint64_t SoftDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+      limit.rlim_cur > (rlim_t{1} << 30)) {
+    return std::uint64_t{1} << 30;
+  }
+  return limit.rlim_cur;
+}
+
+}  // namespace weft::control

@@ -1,0 +1,417 @@
+#include "control/gateway/control_gateway.h"
+
+#include <glog/logging.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "weft/listen_socket.h"
+
+namespace weft::control {
+namespace {
+
+constexpr std::uint64_t kListenTag = ~std::uint64_t{0};
+constexpr std::uint64_t kWakeTag = ~std::uint64_t{0} - 1;
+constexpr int kAcceptBatch = 64;
+constexpr int kBacklog = 1024;
+constexpr int kClient = 0;
+constexpr int kBackend = 1;
+
+bool IsResourceShortage(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat("unix socket path \"", path,
+                                                   "\" is empty or longer than ",
+                                                   sizeof addr.sun_path - 1, " bytes"));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
+}
+
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
+  absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
+  if (!addr.ok()) return addr.status();
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
+  // Replace a stale socket left by a process that is gone, never any other kind of file.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    const int err = errno;
+    if (err == EADDRINUSE) {
+      return absl::UnavailableError(absl::StrCat("unix:", path, " exists and is not a socket"));
+    }
+    return absl::ErrnoToStatus(err, absl::StrCat("bind unix:", path));
+  }
+  if (::listen(fd.get(), kBacklog) != 0) return absl::ErrnoToStatus(errno, "listen");
+  return fd;
+}
+
+// SplitHostPort splits "HOST:PORT" / "[V6]:PORT".
+absl::StatusOr<std::pair<std::string, std::uint16_t>> SplitHostPort(absl::string_view address) {
+  const std::size_t colon = address.rfind(':');
+  std::uint32_t port = 0;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("control address \"", address, "\" must be HOST:PORT or unix:/path"));
+  }
+  return std::make_pair(std::string(address.substr(0, colon)), static_cast<std::uint16_t>(port));
+}
+
+}  // namespace
+
+// Loop: the state of the accept and relay loop, confined to the gateway's thread except for
+// the atomics (stats, stopping) and Wake.
+class ControlGateway::Loop {
+ public:
+  Loop(ControlGatewayOptions options, UniqueFd listen_fd, UniqueFd epoll_fd, UniqueFd wake_fd)
+      : options_(std::move(options)),
+        listen_fd_(std::move(listen_fd)),
+        epoll_fd_(std::move(epoll_fd)),
+        wake_fd_(std::move(wake_fd)) {}
+
+  absl::Status Register() {
+    if (!Add(listen_fd_.get(), EPOLLIN, kListenTag) || !Add(wake_fd_.get(), EPOLLIN, kWakeTag)) {
+      return absl::ErrnoToStatus(errno, "epoll_ctl");
+    }
+    return absl::OkStatus();
+  }
+
+  void Run();
+
+  void Wake() {
+    stopping_.store(true);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
+  }
+
+  ControlGatewayStats stats() const {
+    ControlGatewayStats stats;
+    stats.accepted = accepted_.load();
+    stats.evicted = evicted_.load();
+    stats.refused = refused_.load();
+    stats.backend_failed = backend_failed_.load();
+    stats.accept_failed = accept_failed_.load();
+    stats.open = open_.load();
+    return stats;
+  }
+
+ private:
+  // Relay: one control connection: the client's socket and the gateway's socket to the backend.
+  struct Relay {
+    std::uint64_t id = 0;
+    UniqueFd fd[2];
+    // out[s]: bytes read from the other side, waiting to be written to side s.
+    std::string out[2];
+    // eof[s]: side s has sent its end of stream.
+    bool eof[2] = {false, false};
+    std::uint32_t interest[2] = {EPOLLIN, EPOLLIN};
+    absl::Time accepted;
+    absl::Time last_activity;
+    std::uint64_t client_bytes = 0;
+  };
+
+  bool Add(int fd, std::uint32_t events, std::uint64_t tag) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = tag;
+    return ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &event) == 0;
+  }
+  // Modify changes what the loop waits for on `fd`; false if the kernel refused (ENOMEM).
+  bool Modify(int fd, std::uint32_t events, std::uint64_t tag) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = tag;
+    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &event) == 0) return true;
+    PLOG_EVERY_N(ERROR, 100) << "control gateway: epoll_ctl(MOD)";
+    return false;
+  }
+
+  void AcceptBatch(absl::Time now);
+  void Admit(UniqueFd client, absl::Time now);
+  Relay* PickVictim(absl::Time now);
+  // Service moves what it can in both directions; false when the relay is finished.
+  bool Service(Relay& relay, int side, std::uint32_t events, absl::Time now);
+  void Close(std::uint64_t id);
+
+  const ControlGatewayOptions options_;
+  UniqueFd listen_fd_;
+  UniqueFd epoll_fd_;
+  UniqueFd wake_fd_;
+  absl::flat_hash_map<std::uint64_t, std::unique_ptr<Relay>> relays_;
+  std::uint64_t next_id_ = 1;
+  // While accept(2) is short of descriptors or memory, the listener is not watched until then.
+  absl::Time accept_paused_until_ = absl::InfinitePast();
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> evicted_{0};
+  std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> backend_failed_{0};
+  std::atomic<std::uint64_t> accept_failed_{0};
+  std::atomic<std::size_t> open_{0};
+};
+
+void ControlGateway::Loop::Run() {
+  epoll_event events[128];
+  while (!stopping_.load()) {
+    int timeout_ms = -1;
+    const bool paused = accept_paused_until_ != absl::InfinitePast();
+    if (paused) {
+      timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(
+          absl::Ceil(std::max(accept_paused_until_ - absl::Now(), absl::ZeroDuration()),
+                     absl::Milliseconds(1))));
+    }
+    const int n = ::epoll_wait(epoll_fd_.get(), events, 128, timeout_ms);
+    if (n < 0 && errno != EINTR) PLOG(FATAL) << "epoll_wait";
+    const absl::Time now = absl::Now();
+    if (paused && now >= accept_paused_until_) {
+      // Should the kernel refuse to watch the listener again, try once more after a back-off.
+      accept_paused_until_ = Modify(listen_fd_.get(), EPOLLIN, kListenTag) ? absl::InfinitePast()
+                                                                           : now + kAcceptBackoff;
+    }
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t tag = events[i].data.u64;
+      if (tag == kWakeTag) continue;
+      if (tag == kListenTag) {
+        if (accept_paused_until_ == absl::InfinitePast()) AcceptBatch(now);
+        continue;
+      }
+      auto it = relays_.find(tag / 2);
+      if (it == relays_.end()) continue;  // Closed earlier in this batch (evicted).
+      if (!Service(*it->second, static_cast<int>(tag % 2), events[i].events, now)) Close(tag / 2);
+    }
+  }
+  relays_.clear();
+  open_.store(0);
+}
+
+void ControlGateway::Loop::AcceptBatch(absl::Time now) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    UniqueFd client(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (client.valid()) {
+      Admit(std::move(client), now);
+      continue;
+    }
+    const int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (IsResourceShortage(err)) {
+      accept_failed_.fetch_add(1);
+      LOG_EVERY_N(WARNING, 100) << "control gateway: accept failed: " << std::strerror(err)
+                                << "; retrying in " << kAcceptBackoff;
+      accept_paused_until_ = now + kAcceptBackoff;
+      // Stop watching the (still readable) listener meanwhile; should that fail, its events
+      // are ignored until the back-off ends.
+      Modify(listen_fd_.get(), 0, kListenTag);
+      return;
+    }
+    // Errors about one pending connection (ECONNABORTED, EPROTO, ...): go on with the next.
+  }
+}
+
+ControlGateway::Loop::Relay* ControlGateway::Loop::PickVictim(absl::Time now) {
+  Relay* silent = nullptr;
+  Relay* idle = nullptr;
+  for (const auto& [id, relay] : relays_) {
+    if (relay->client_bytes == 0 && now - relay->accepted >= kSilentGrace &&
+        (silent == nullptr || relay->accepted < silent->accepted)) {
+      silent = relay.get();
+    }
+    if (now - relay->last_activity >= kIdleGrace &&
+        (idle == nullptr || relay->last_activity < idle->last_activity)) {
+      idle = relay.get();
+    }
+  }
+  return silent != nullptr ? silent : idle;
+}
+
+void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
+  if (relays_.size() >= options_.max_connections) {
+    Relay* victim = PickVictim(now);
+    if (victim == nullptr) {
+      refused_.fetch_add(1);
+      LOG_EVERY_N(WARNING, 100) << "control gateway: " << options_.max_connections
+                                << " control connections open and all active; refused one ("
+                                << google::COUNTER << " so far)";
+      return;
+    }
+    evicted_.fetch_add(1);
+    LOG_EVERY_N(WARNING, 100) << "control gateway: at " << options_.max_connections
+                              << " control connections; closed an idle one for a new one ("
+                              << google::COUNTER << " so far)";
+    Close(victim->id);
+  }
+  absl::StatusOr<sockaddr_un> addr = UnixAddress(options_.backend_path);
+  UniqueFd backend(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!backend.valid() ||
+      ::connect(backend.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    backend_failed_.fetch_add(1);
+    PLOG_EVERY_N(WARNING, 100) << "control gateway: cannot reach the gRPC backend";
+    return;
+  }
+  auto relay = std::make_unique<Relay>();
+  relay->id = next_id_++;
+  relay->accepted = now;
+  relay->last_activity = now;
+  if (!Add(client.get(), EPOLLIN, relay->id * 2 + kClient) ||
+      !Add(backend.get(), EPOLLIN, relay->id * 2 + kBackend)) {
+    backend_failed_.fetch_add(1);
+    PLOG_EVERY_N(WARNING, 100) << "control gateway: epoll_ctl";
+    // Closing a descriptor removes it from the epoll set.
+    return;
+  }
+  relay->fd[kClient] = std::move(client);
+  relay->fd[kBackend] = std::move(backend);
+  relays_.emplace(relay->id, std::move(relay));
+  accepted_.fetch_add(1);
+  open_.store(relays_.size());
+}
+
+bool ControlGateway::Loop::Service(Relay& relay, int side, std::uint32_t events, absl::Time now) {
+  const int other = 1 - side;
+  if ((events & EPOLLERR) != 0) return false;
+  if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !relay.eof[side]) {
+    char buf[16 * 1024];
+    while (relay.out[other].size() < kBufferBytes) {
+      const std::size_t room = std::min(sizeof buf, kBufferBytes - relay.out[other].size());
+      const ssize_t n = ::read(relay.fd[side].get(), buf, room);
+      if (n > 0) {
+        relay.out[other].append(buf, static_cast<std::size_t>(n));
+        relay.last_activity = now;
+        if (side == kClient) relay.client_bytes += static_cast<std::uint64_t>(n);
+        continue;
+      }
+      if (n == 0) {
+        relay.eof[side] = true;
+        break;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      return false;  // ECONNRESET and friends.
+    }
+  } else if ((events & EPOLLHUP) != 0) {
+    return false;  // Hung up after its end of stream: nothing more will come or go.
+  }
+  for (int to : {kClient, kBackend}) {
+    std::string& pending = relay.out[to];
+    std::size_t written = 0;
+    while (written < pending.size()) {
+      const ssize_t n = ::send(relay.fd[to].get(), pending.data() + written,
+                               pending.size() - written, MSG_NOSIGNAL);
+      if (n > 0) {
+        written += static_cast<std::size_t>(n);
+        relay.last_activity = now;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return false;  // EPIPE, ECONNRESET: that side is gone.
+    }
+    pending.erase(0, written);
+  }
+  // No half-close: once either side has ended its stream and everything it sent is delivered,
+  // the connection is over (HTTP/2 ends streams in frames, not with TCP half-close).
+  for (int s : {kClient, kBackend}) {
+    if (relay.eof[s] && relay.out[1 - s].empty()) return false;
+  }
+  for (int s : {kClient, kBackend}) {
+    std::uint32_t want = 0;
+    if (!relay.eof[s] && relay.out[1 - s].size() < kBufferBytes) want |= EPOLLIN;
+    if (!relay.out[s].empty()) want |= EPOLLOUT;
+    if (want != relay.interest[s]) {
+      relay.interest[s] = want;
+      if (!Modify(relay.fd[s].get(), want, relay.id * 2 + static_cast<std::uint64_t>(s))) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void ControlGateway::Loop::Close(std::uint64_t id) {
+  relays_.erase(id);  // Closing both descriptors removes them from the epoll set.
+  open_.store(relays_.size());
+}
+
+absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
+    ControlGatewayOptions options) {
+  if (options.max_connections == 0) {
+    return absl::InvalidArgumentError("control max_connections must be at least 1");
+  }
+  if (absl::StatusOr<sockaddr_un> backend = UnixAddress(options.backend_path); !backend.ok()) {
+    return backend.status();
+  }
+  absl::StatusOr<UniqueFd> listen_fd;
+  int port = 0;
+  std::string unix_path;
+  if (absl::StartsWith(options.address, "unix:")) {
+    unix_path = options.address.substr(5);
+    listen_fd = ListenUnix(unix_path);
+  } else {
+    absl::StatusOr<std::pair<std::string, std::uint16_t>> host_port =
+        SplitHostPort(options.address);
+    if (!host_port.ok()) return host_port.status();
+    listen_fd = ListenTcp(host_port->first, host_port->second, kBacklog);
+    if (listen_fd.ok()) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      if (::getsockname(listen_fd->get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        return absl::ErrnoToStatus(errno, "getsockname");
+      }
+      port = addr.ss_family == AF_INET6
+                 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port)
+                 : ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+    }
+  }
+  if (!listen_fd.ok()) {
+    return absl::Status(
+        listen_fd.status().code(),
+        absl::StrCat("control address ", options.address, ": ", listen_fd.status().message()));
+  }
+  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd.valid()) return absl::ErrnoToStatus(errno, "epoll_create1");
+  UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd.valid()) return absl::ErrnoToStatus(errno, "eventfd");
+  auto loop = std::make_unique<Loop>(std::move(options), std::move(*listen_fd), std::move(epoll_fd),
+                                     std::move(wake_fd));
+  if (absl::Status status = loop->Register(); !status.ok()) return status;
+  return std::unique_ptr<ControlGateway>(
+      new ControlGateway(std::move(loop), port, std::move(unix_path)));
+}
+
+ControlGateway::ControlGateway(std::unique_ptr<Loop> loop, int port, std::string unix_path)
+    : loop_(std::move(loop)), port_(port), unix_path_(std::move(unix_path)) {
+  thread_ = std::thread([this] { loop_->Run(); });
+}
+
+ControlGateway::~ControlGateway() { Stop(); }
+
+void ControlGateway::Stop() {
+  if (stopped_.exchange(true)) return;
+  loop_->Wake();
+  thread_.join();
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+}
+
+ControlGatewayStats ControlGateway::stats() const { return loop_->stats(); }
+
+}  // namespace weft::control

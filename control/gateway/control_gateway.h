@@ -1,0 +1,100 @@
+// ControlGateway: the control plane's public endpoint. gRPC never listens where clients can
+// reach it: it listens on a private unix socket (the "backend", in a 0700 directory), and the
+// gateway accepts every control connection itself and relays its bytes — plaintext or TLS,
+// untouched — to a connection of its own to that backend.
+//
+// Why: gRPC 1.51's listener stops accepting for good after one EMFILE (grpc/grpc #16058, #20418,
+// #31080), and it has no connection cap, so a flood of control connections (or a data-plane
+// flood that uses up the process's descriptors) locked the operator out. The gateway
+//   - caps control connections (max_connections). At the cap a new connection evicts a
+//     connection that has sent nothing for kSilentGrace (an idle raw-TCP flood), or else the
+//     one idle longest if it has been idle for at least kIdleGrace (stalled TLS handshakes,
+//     clients that stopped reading); if none qualifies, the new connection is refused (closed).
+//     A legitimate client sends its preface (or TLS ClientHello) at once and so always finds a
+//     slot within kSilentGrace of a flood's start;
+//   - so bounds its descriptors: kDescriptorsPerConnection per connection (client socket, the
+//     relay's backend socket, and gRPC's end of it), which weftd keeps in its descriptor
+//     reserve, so neither the gateway nor gRPC ever meet EMFILE;
+//   - bounds memory: kBufferBytes per direction per connection; a side that does not read is
+//     not read for (TCP and HTTP/2 flow control push back to the sender);
+//   - leaves timeouts of the protocol to gRPC, which sees every connection: the handshake
+//     timeout (TLS handshake and HTTP/2 preface), keepalive and max idle (GRPC_ARG_* set by
+//     ControlPlane).
+// Should accept(2) still fail with EMFILE (descriptors used by something outside the budget),
+// the gateway backs off for kAcceptBackoff and tries again; it never stops listening.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "weft/unique_fd.h"
+
+namespace weft::control {
+
+struct ControlGatewayOptions {
+  // The public address: "HOST:PORT" (PORT may be 0; IPv6 hosts in brackets) or "unix:/path".
+  // A stale socket file at the unix path is replaced.
+  std::string address;
+  // The backend: the path of the unix socket gRPC listens on.
+  std::string backend_path;
+  // Most control connections open at once (>= 1).
+  std::size_t max_connections = 64;
+};
+
+// ControlGatewayStats: counts since Start.
+struct ControlGatewayStats {
+  std::uint64_t accepted = 0;        // Connections relayed to the backend.
+  std::uint64_t evicted = 0;         // Connections closed to make room for a new one.
+  std::uint64_t refused = 0;         // New connections closed at once: at the cap, none evictable.
+  std::uint64_t backend_failed = 0;  // New connections closed: the backend did not take them.
+  std::uint64_t accept_failed = 0;   // accept(2) failures on descriptors or memory (backed off).
+  std::size_t open = 0;              // Connections open now.
+};
+
+// ControlGateway: thread-safe. One thread of its own runs the accept and relay loop (epoll).
+class ControlGateway {
+ public:
+  // Descriptors one control connection costs the process while open.
+  static constexpr std::size_t kDescriptorsPerConnection = 3;
+  // Descriptors the gateway holds whatever its connections: listener, epoll, wake-up.
+  static constexpr std::size_t kFixedDescriptors = 3;
+  static constexpr std::size_t kBufferBytes = 64 * 1024;
+  static constexpr absl::Duration kSilentGrace = absl::Milliseconds(100);
+  static constexpr absl::Duration kIdleGrace = absl::Seconds(1);
+  static constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(100);
+
+  // Start binds the public address and starts the loop. Errors: INVALID_ARGUMENT (malformed
+  // address, max_connections 0, empty backend path), UNAVAILABLE (in use, not local),
+  // PERMISSION_DENIED, others from errno. Nothing is left open on error.
+  static absl::StatusOr<std::unique_ptr<ControlGateway>> Start(ControlGatewayOptions options);
+  ~ControlGateway();  // Stop()
+  ControlGateway(const ControlGateway&) = delete;
+  ControlGateway& operator=(const ControlGateway&) = delete;
+
+  // port: the bound TCP port; 0 for a unix address.
+  int port() const { return port_; }
+
+  // Stop closes the listener and every connection, joins the loop thread and removes a unix
+  // socket file. Idempotent; blocks until the loop has exited.
+  void Stop();
+
+  ControlGatewayStats stats() const;
+
+ private:
+  class Loop;
+  ControlGateway(std::unique_ptr<Loop> loop, int port, std::string unix_path);
+
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+  const int port_;
+  const std::string unix_path_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace weft::control

@@ -1,0 +1,186 @@
+// ControlGateway against a real unix-socket backend (an echo server on a thread of the test):
+// bytes are relayed both ways, the connection cap evicts silent then idle connections and
+// refuses when every connection is active, and Stop closes everything.
+#include "control/gateway/control_gateway.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/testing/loopback_client.h"
+#include "weft/unique_fd.h"
+
+namespace weft::control {
+namespace {
+
+using ::weft::testing::LoopbackClient;
+using ::weft::testing::WaitUntil;
+
+// EchoBackend: a unix-socket server that echoes every connection, on one poll() thread.
+class EchoBackend {
+ public:
+  EchoBackend() {
+    char dir[] = "/tmp/weft-gateway-test-XXXXXX";
+    dir_ = ::mkdtemp(dir);
+    path_ = dir_ + "/backend.sock";
+    listen_.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::bind(listen_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listen_.get(), 128), 0);
+    int pipe_fds[2];
+    EXPECT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    stop_read_.Reset(pipe_fds[0]);
+    stop_write_.Reset(pipe_fds[1]);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~EchoBackend() {
+    [[maybe_unused]] ssize_t r = ::write(stop_write_.get(), "x", 1);
+    thread_.join();
+    ::unlink(path_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Loop() {
+    std::vector<UniqueFd> peers;
+    while (true) {
+      std::vector<pollfd> fds = {{stop_read_.get(), POLLIN, 0}, {listen_.get(), POLLIN, 0}};
+      for (const UniqueFd& peer : peers) fds.push_back({peer.get(), POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+      if (fds[0].revents != 0) return;
+      if (fds[1].revents != 0) {
+        peers.emplace_back(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        connections_.fetch_add(1);
+      }
+      for (std::size_t i = 2; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) continue;
+        char buf[4096];
+        const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+        if (n > 0) {
+          [[maybe_unused]] ssize_t w = ::send(fds[i].fd, buf, n, MSG_NOSIGNAL);
+        } else {
+          peers[i - 2].Reset();
+          connections_.fetch_sub(1);
+        }
+      }
+      std::erase_if(peers, [](const UniqueFd& fd) { return !fd.valid(); });
+    }
+  }
+
+  std::string dir_;
+  std::string path_;
+  UniqueFd listen_;
+  UniqueFd stop_read_;
+  UniqueFd stop_write_;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+std::unique_ptr<ControlGateway> StartGateway(const EchoBackend& backend, std::size_t cap) {
+  absl::StatusOr<std::unique_ptr<ControlGateway>> gateway = ControlGateway::Start(
+      {.address = "127.0.0.1:0", .backend_path = backend.path(), .max_connections = cap});
+  EXPECT_TRUE(gateway.ok()) << gateway.status();
+  return gateway.ok() ? std::move(*gateway) : nullptr;
+}
+
+TEST(ControlGatewayTest, RelaysBytesBothWaysAndClosesWithEitherSide) {
+  EchoBackend backend;
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 4);
+  ASSERT_NE(gateway, nullptr);
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(client.ok());
+  const std::string big(200 * 1024, 'z');  // More than the relay's buffers hold at once.
+  std::thread writer([&] { EXPECT_TRUE(client->Send(big).ok()); });
+  absl::StatusOr<std::string> back = client->ReadExactly(big.size());
+  writer.join();
+  EXPECT_TRUE(back.ok() && *back == big) << back.status();
+  EXPECT_EQ(gateway->stats().open, 1u);
+  client->Close();
+  EXPECT_TRUE(WaitUntil([&] { return gateway->stats().open == 0 && backend.connections() == 0; }));
+}
+
+TEST(ControlGatewayTest, AtTheCapASilentConnectionMakesRoomForANewOne) {
+  EchoBackend backend;
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 2);
+  ASSERT_NE(gateway, nullptr);
+  std::vector<LoopbackClient> silent;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+    ASSERT_TRUE(client.ok());
+    silent.push_back(std::move(*client));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return gateway->stats().open == 2; }));
+  // Silent for kSilentGrace: a new client takes a slot (retrying while they are younger).
+  bool served = false;
+  ASSERT_TRUE(WaitUntil([&] {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+    if (!client.ok()) return false;
+    absl::StatusOr<std::string> echoed = client->Echo("hello", absl::Seconds(2));
+    served = echoed.ok() && *echoed == "hello";
+    return served;
+  }));
+  EXPECT_GE(gateway->stats().evicted, 1u);
+  // The oldest silent connection was the one closed.
+  EXPECT_TRUE(silent.front().ReadUntilClosed().ok());
+}
+
+TEST(ControlGatewayTest, AtTheCapWithEveryConnectionActiveANewOneIsRefused) {
+  EchoBackend backend;
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 1);
+  ASSERT_NE(gateway, nullptr);
+  absl::StatusOr<LoopbackClient> active = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(active.ok());
+  ASSERT_TRUE(active->Echo("busy").ok());
+  absl::StatusOr<LoopbackClient> refused = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(refused.ok());
+  absl::StatusOr<std::string> closed = refused->ReadUntilClosed(absl::Seconds(5));
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  EXPECT_TRUE(closed->empty());
+  EXPECT_EQ(gateway->stats().refused, 1u);
+  absl::StatusOr<std::string> still = active->Echo("still");
+  EXPECT_TRUE(still.ok() && *still == "still") << "the active connection was cut";
+}
+
+TEST(ControlGatewayTest, StopClosesEveryConnection) {
+  EchoBackend backend;
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 4);
+  ASSERT_NE(gateway, nullptr);
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->Echo("x").ok());
+  gateway->Stop();
+  EXPECT_TRUE(client->ReadUntilClosed().ok());
+  EXPECT_TRUE(WaitUntil([&] { return backend.connections() == 0; }));
+}
+
+TEST(ControlGatewayTest, BadOptionsAreInvalidArguments) {
+  EXPECT_EQ(ControlGateway::Start({.address = "nonsense", .backend_path = "/tmp/x.sock"})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ControlGateway::Start(
+                {.address = "127.0.0.1:0", .backend_path = "/tmp/x.sock", .max_connections = 0})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ControlGateway::Start({.address = "127.0.0.1:0", .backend_path = ""}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace weft::control
