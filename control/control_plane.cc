@@ -25,6 +25,7 @@ constexpr int kMaxConcurrentStreams = 100;
 // Keepalive pings find dead peers of long watch streams.
 constexpr absl::Duration kKeepaliveTime = absl::Seconds(60);
 constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(20);
+constexpr absl::Duration kPollerIdleRetirement = absl::Seconds(1);
 
 int Ms(absl::Duration d) {
   return static_cast<int>(std::min<std::int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
@@ -70,6 +71,10 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Ms(kKeepaliveTime));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Ms(kKeepaliveTimeout));
+  // Threads the sync server starts for a burst of calls retire after this long idle (gRPC's
+  // default is 10 s), so a flood's threads are gone soon after it.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC,
+                              Ms(kPollerIdleRetirement));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     remove_dir();

@@ -4,6 +4,7 @@
 #include <glog/logging.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -47,7 +48,8 @@ void DescriptorBudget::Release() {
 }
 
 absl::StatusOr<DescriptorBudgetPlan> SizeDescriptorBudget(std::uint64_t reserve,
-                                                          std::uint64_t min_listener_descriptors) {
+                                                          std::uint64_t min_listener_descriptors,
+                                                          std::uint64_t held_by_connections) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
     return absl::InternalError(absl::StrCat("getrlimit(RLIMIT_NOFILE): ", std::strerror(errno)));
@@ -58,7 +60,7 @@ absl::StatusOr<DescriptorBudgetPlan> SizeDescriptorBudget(std::uint64_t reserve,
   // An unlimited soft limit still stops at the kernel's per-process maximum; 2^30 is above any
   // fs.nr_open Linux allows by default.
   plan.limit = limit.rlim_cur == RLIM_INFINITY ? (1u << 30) : limit.rlim_cur;
-  plan.open = *open;
+  plan.open = *open - std::min(held_by_connections, *open);
   plan.reserve = reserve;
   const std::uint64_t needed = plan.open + plan.reserve + min_listener_descriptors;
   if (plan.limit < needed) {

@@ -352,8 +352,8 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
     return;
   }
   if (budget_ != nullptr && !budget_->TryAcquire()) {
+    Refuse(peer, RefusalReason::kDescriptorBudget);  // Counted before the client sees EOF.
     fd.Reset();
-    Refuse(peer, RefusalReason::kDescriptorBudget);
     LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": descriptor budget of "
                               << budget_->capacity() << " spent (" << google::COUNTER
                               << " so far)";

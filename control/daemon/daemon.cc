@@ -133,15 +133,15 @@ absl::Status Daemon::Start() {
   }
   control_plane_ = std::move(*plane);
 
-  absl::StatusOr<DescriptorBudgetPlan> plan =
-      SizeDescriptorBudget(descriptor_reserve_, kMinListenerDescriptors);
+  // Connections accepted since the listeners started hold budget already: they belong to the
+  // listeners' share, not to the process's fixed descriptors.
+  absl::StatusOr<DescriptorBudgetPlan> plan = SizeDescriptorBudget(
+      descriptor_reserve_, kMinListenerDescriptors, budget_->in_use());
   if (!plan.ok()) {
     Stop();
     return plan.status();
   }
-  // Connections accepted since the listeners started are among the open descriptors counted
-  // and hold budget already.
-  budget_->Resize(plan->listeners + budget_->in_use());
+  budget_->Resize(plan->listeners);
   LOG(INFO) << "descriptors: limit " << plan->limit << ", " << plan->open << " open at start, "
             << plan->reserve << " reserved (control plane: " << control_connections_
             << " connections), " << plan->listeners << " for listeners' connections";

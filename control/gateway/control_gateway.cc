@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -29,6 +30,8 @@ constexpr int kAcceptBatch = 64;
 constexpr int kBacklog = 1024;
 constexpr int kClient = 0;
 constexpr int kBackend = 1;
+// Relay::interest of a side removed from the epoll set (after its end of stream).
+constexpr std::uint32_t kDetached = ~std::uint32_t{0};
 
 bool IsResourceShortage(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -51,9 +54,17 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   if (!addr.ok()) return addr.status();
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
-  // Replace a stale socket left by a process that is gone, never any other kind of file.
+  // Replace a stale socket left by a process that is gone, never a live one or another file.
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe.valid() &&
+        ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("unix:", path, " is in use: another process listens on it"));
+    }
+    ::unlink(path.c_str());
+  }
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     const int err = errno;
     if (err == EADDRINUSE) {
@@ -229,15 +240,19 @@ void ControlGateway::Loop::AcceptBatch(absl::Time now) {
 }
 
 ControlGateway::Loop::Relay* ControlGateway::Loop::PickVictim(absl::Time now) {
+  // Ids grow with acceptance: among connections of one accept batch (same timestamps) the
+  // first accepted goes first.
   Relay* silent = nullptr;
   Relay* idle = nullptr;
   for (const auto& [id, relay] : relays_) {
-    if (relay->client_bytes == 0 && now - relay->accepted >= kSilentGrace &&
-        (silent == nullptr || relay->accepted < silent->accepted)) {
+    if (relay->client_bytes == 0 && now - relay->accepted >= options_.silent_grace &&
+        (silent == nullptr ||
+         std::tie(relay->accepted, relay->id) < std::tie(silent->accepted, silent->id))) {
       silent = relay.get();
     }
-    if (now - relay->last_activity >= kIdleGrace &&
-        (idle == nullptr || relay->last_activity < idle->last_activity)) {
+    if (now - relay->accepted >= options_.min_age &&
+        (idle == nullptr ||
+         std::tie(relay->last_activity, relay->id) < std::tie(idle->last_activity, idle->id))) {
       idle = relay.get();
     }
   }
@@ -245,8 +260,9 @@ ControlGateway::Loop::Relay* ControlGateway::Loop::PickVictim(absl::Time now) {
 }
 
 void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
+  Relay* victim = nullptr;
   if (relays_.size() >= options_.max_connections) {
-    Relay* victim = PickVictim(now);
+    victim = PickVictim(now);
     if (victim == nullptr) {
       refused_.fetch_add(1);
       LOG_EVERY_N(WARNING, 100) << "control gateway: " << options_.max_connections
@@ -254,12 +270,8 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
                                 << google::COUNTER << " so far)";
       return;
     }
-    evicted_.fetch_add(1);
-    LOG_EVERY_N(WARNING, 100) << "control gateway: at " << options_.max_connections
-                              << " control connections; closed an idle one for a new one ("
-                              << google::COUNTER << " so far)";
-    Close(victim->id);
   }
+  // Reach the backend before evicting anyone: a failure costs only the new connection.
   absl::StatusOr<sockaddr_un> addr = UnixAddress(options_.backend_path);
   UniqueFd backend(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!backend.valid() ||
@@ -267,6 +279,13 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
     backend_failed_.fetch_add(1);
     PLOG_EVERY_N(WARNING, 100) << "control gateway: cannot reach the gRPC backend";
     return;
+  }
+  if (victim != nullptr) {
+    evicted_.fetch_add(1);
+    LOG_EVERY_N(WARNING, 100) << "control gateway: at " << options_.max_connections
+                              << " control connections; closed an idle one for a new one ("
+                              << google::COUNTER << " so far)";
+    Close(victim->id);
   }
   auto relay = std::make_unique<Relay>();
   relay->id = next_id_++;
@@ -291,25 +310,35 @@ bool ControlGateway::Loop::Service(Relay& relay, int side, std::uint32_t events,
   if ((events & EPOLLERR) != 0) return false;
   if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !relay.eof[side]) {
     char buf[16 * 1024];
-    while (relay.out[other].size() < kBufferBytes) {
-      const std::size_t room = std::min(sizeof buf, kBufferBytes - relay.out[other].size());
+    while (!relay.eof[side] && relay.out[other].size() < options_.buffer_bytes) {
+      const std::size_t room =
+          std::min(sizeof buf, options_.buffer_bytes - relay.out[other].size());
       const ssize_t n = ::read(relay.fd[side].get(), buf, room);
       if (n > 0) {
         relay.out[other].append(buf, static_cast<std::size_t>(n));
         relay.last_activity = now;
         if (side == kClient) relay.client_bytes += static_cast<std::uint64_t>(n);
-        continue;
-      }
-      if (n == 0) {
+      } else if (n == 0) {
         relay.eof[side] = true;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         break;
+      } else {
+        return false;  // ECONNRESET and friends.
       }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
-      return false;  // ECONNRESET and friends.
     }
-  } else if ((events & EPOLLHUP) != 0) {
-    return false;  // Hung up after its end of stream: nothing more will come or go.
+    // A hung-up side is reported on every wait, whatever the interest: one whose remaining
+    // bytes cannot be taken now (the other side is not reading) would make the loop spin. Its
+    // peer is gone, so the connection is over.
+    if ((events & EPOLLHUP) != 0 && !relay.eof[side]) return false;
+  }
+  if (relay.eof[side] && relay.interest[side] != kDetached) {
+    // Nothing more comes from this side and nothing can be delivered to it (no half-close):
+    // stop watching it so that its hang-up does not wake the loop again.
+    ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, relay.fd[side].get(), nullptr);
+    relay.interest[side] = kDetached;
+    relay.out[side].clear();
   }
   for (int to : {kClient, kBackend}) {
     std::string& pending = relay.out[to];
@@ -328,14 +357,15 @@ bool ControlGateway::Loop::Service(Relay& relay, int side, std::uint32_t events,
     }
     pending.erase(0, written);
   }
-  // No half-close: once either side has ended its stream and everything it sent is delivered,
-  // the connection is over (HTTP/2 ends streams in frames, not with TCP half-close).
+  // Once either side has ended its stream and everything it sent is delivered, the connection
+  // is over (HTTP/2 ends streams in frames, not with TCP half-close).
   for (int s : {kClient, kBackend}) {
     if (relay.eof[s] && relay.out[1 - s].empty()) return false;
   }
   for (int s : {kClient, kBackend}) {
+    if (relay.interest[s] == kDetached) continue;
     std::uint32_t want = 0;
-    if (!relay.eof[s] && relay.out[1 - s].size() < kBufferBytes) want |= EPOLLIN;
+    if (!relay.eof[s] && relay.out[1 - s].size() < options_.buffer_bytes) want |= EPOLLIN;
     if (!relay.out[s].empty()) want |= EPOLLOUT;
     if (want != relay.interest[s]) {
       relay.interest[s] = want;
@@ -356,6 +386,9 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
     ControlGatewayOptions options) {
   if (options.max_connections == 0) {
     return absl::InvalidArgumentError("control max_connections must be at least 1");
+  }
+  if (options.buffer_bytes == 0) {
+    return absl::InvalidArgumentError("control gateway buffer_bytes must be at least 1");
   }
   if (absl::StatusOr<sockaddr_un> backend = UnixAddress(options.backend_path); !backend.ok()) {
     return backend.status();

@@ -6,16 +6,17 @@
 // Why: gRPC 1.51's listener stops accepting for good after one EMFILE (grpc/grpc #16058, #20418,
 // #31080), and it has no connection cap, so a flood of control connections (or a data-plane
 // flood that uses up the process's descriptors) locked the operator out. The gateway
-//   - caps control connections (max_connections). At the cap a new connection evicts a
-//     connection that has sent nothing for kSilentGrace (an idle raw-TCP flood), or else the
-//     one idle longest if it has been idle for at least kIdleGrace (stalled TLS handshakes,
-//     clients that stopped reading); if none qualifies, the new connection is refused (closed).
-//     A legitimate client sends its preface (or TLS ClientHello) at once and so always finds a
-//     slot within kSilentGrace of a flood's start;
+//   - caps control connections (max_connections). At the cap a new connection evicts the
+//     oldest connection that has sent nothing for silent_grace (an idle raw-TCP flood), or else
+//     the least recently active one among those older than min_age (stalled handshakes,
+//     clients that stopped reading, floods of busy connections); if none qualifies — every
+//     connection is younger than min_age — the new one is refused (closed). So every connection
+//     gets min_age to make its calls, and under any flood a legitimate client (which sends its
+//     preface or TLS ClientHello at once) finds a slot within about min_age;
 //   - so bounds its descriptors: kDescriptorsPerConnection per connection (client socket, the
 //     relay's backend socket, and gRPC's end of it), which weftd keeps in its descriptor
 //     reserve, so neither the gateway nor gRPC ever meet EMFILE;
-//   - bounds memory: kBufferBytes per direction per connection; a side that does not read is
+//   - bounds memory: buffer_bytes per direction per connection; a side that does not read is
 //     not read for (TCP and HTTP/2 flow control push back to the sender);
 //   - leaves timeouts of the protocol to gRPC, which sees every connection: the handshake
 //     timeout (TLS handshake and HTTP/2 preface), keepalive and max idle (GRPC_ARG_* set by
@@ -45,6 +46,12 @@ struct ControlGatewayOptions {
   std::string backend_path;
   // Most control connections open at once (>= 1).
   std::size_t max_connections = 64;
+  // At the cap, a connection that has sent nothing for this long may be replaced first.
+  absl::Duration silent_grace = absl::Milliseconds(100);
+  // At the cap, else the least recently active connection older than this may be replaced.
+  absl::Duration min_age = absl::Milliseconds(500);
+  // Bytes buffered per direction per connection.
+  std::size_t buffer_bytes = 64 * 1024;
 };
 
 // ControlGatewayStats: counts since Start.
@@ -64,14 +71,12 @@ class ControlGateway {
   static constexpr std::size_t kDescriptorsPerConnection = 3;
   // Descriptors the gateway holds whatever its connections: listener, epoll, wake-up.
   static constexpr std::size_t kFixedDescriptors = 3;
-  static constexpr std::size_t kBufferBytes = 64 * 1024;
-  static constexpr absl::Duration kSilentGrace = absl::Milliseconds(100);
-  static constexpr absl::Duration kIdleGrace = absl::Seconds(1);
   static constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(100);
 
   // Start binds the public address and starts the loop. Errors: INVALID_ARGUMENT (malformed
-  // address, max_connections 0, empty backend path), UNAVAILABLE (in use, not local),
-  // PERMISSION_DENIED, others from errno. Nothing is left open on error.
+  // address, max_connections or buffer_bytes 0, empty backend path), UNAVAILABLE (in use —
+  // for a unix path, another process answers on it — or not local), PERMISSION_DENIED, others
+  // from errno. Nothing is left open on error.
   static absl::StatusOr<std::unique_ptr<ControlGateway>> Start(ControlGatewayOptions options);
   ~ControlGateway();  // Stop()
   ControlGateway(const ControlGateway&) = delete;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 #include "absl/time/time.h"
 #include "server/internal/task_control.h"
@@ -49,17 +50,22 @@ bool ShutdownRequestedHere() {
 }
 
 // PollOnce waits for `fd`; `mask` (may be null) is the signal mask ppoll() installs while it
-// blocks, i.e. the one that lets the wake-up signal in.
-absl::Status PollOnce(int fd, IoInterest interest, const sigset_t* mask, Deadline deadline) {
+// blocks, i.e. the one that lets the wake-up signal in; `after_poll` runs after every ppoll()
+// return, before the shutdown flag is checked again (by this loop or the next Wait).
+template <typename AfterPoll>
+absl::Status PollOnce(int fd, IoInterest interest, const sigset_t* mask, Deadline deadline,
+                      AfterPoll after_poll) {
   while (true) {
     if (ShutdownRequestedHere()) return absl::CancelledError("task is shutting down");
     pollfd pfd = {fd, static_cast<short>(interest == IoInterest::kReadable ? POLLIN : POLLOUT), 0};
     timespec storage{};
     const int n = ::ppoll(&pfd, 1, TimeoutSpec(deadline, &storage), mask);
+    const int err = errno;
+    after_poll();
     if (n < 0) {
       // EINTR: a wake-up (or another signal); the loop head re-checks the flag.
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, "ppoll");
+      if (err == EINTR) continue;
+      return absl::ErrnoToStatus(err, "ppoll");
     }
     if (pfd.revents != 0) return absl::OkStatus();
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -71,7 +77,7 @@ absl::Status PollOnce(int fd, IoInterest interest, const sigset_t* mask, Deadlin
 class DeadlineOnlyWaiter final : public IoWaiter {
  public:
   absl::Status Wait(int fd, IoInterest interest, Deadline deadline) override {
-    return PollOnce(fd, interest, nullptr, deadline);
+    return PollOnce(fd, interest, nullptr, deadline, [] {});
   }
   void Wake() override {}
 };
@@ -105,14 +111,30 @@ PollWaiter::~PollWaiter() {
 }
 
 absl::Status PollWaiter::Wait(int fd, IoInterest interest, Deadline deadline) {
-  return PollOnce(fd, interest, &wait_mask_, deadline);
+  // Clearing the flag after each ppoll() and before the shutdown flag is checked again loses
+  // nothing: a Wake that found it set was preceded by its shutdown request, which that check
+  // sees. (A signal left pending meanwhile only ends a later ppoll() early.)
+  // The fences pair with Wake's: they order the shutdown request before the flag it found set,
+  // and the flag's clearing before the re-check.
+  return PollOnce(fd, interest, &wait_mask_, deadline, [this] {
+    wake_pending_.store(false);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  });
 }
 
 void PollWaiter::Wake() {
   // The signal is blocked outside ppoll(), so one sent before the owning thread waits stays
-  // pending and ends its next ppoll() at once: nothing is lost.
+  // pending and ends its next ppoll() at once: nothing is lost. One in flight is enough.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (wake_pending_.exchange(true)) return;
   const int err = ::pthread_kill(thread_, WakeSignal());
-  CHECK(err == 0) << "pthread_kill(WakeSignal): " << err;
+  if (err != 0) {
+    // EAGAIN: the user's queue of pending signals (RLIMIT_SIGPENDING) is full. The task then
+    // notices its stop at its next wait, or when the grace period ends and its socket is shut
+    // down; a later Wake tries again.
+    wake_pending_.store(false);
+    LOG_EVERY_N(WARNING, 100) << "cannot send the wake-up signal: " << std::strerror(err);
+  }
 }
 
 void PollWaiter::Reset() {
@@ -120,6 +142,7 @@ void PollWaiter::Reset() {
   const timespec zero{};
   while (::sigtimedwait(&wake, nullptr, &zero) > 0) {
   }
+  wake_pending_.store(false);
 }
 
 IoWaiter& DefaultWaiter() {

@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
+
 #include "server/internal/task_waiter.h"
 #include "weft/io_waiter.h"
 
@@ -39,6 +41,9 @@ class PollWaiter final : public TaskWaiter {
 
  private:
   const pthread_t thread_;
+  // A wake-up signal is on its way or pending: Wake sends at most one until the owning thread
+  // has taken it (real-time signals queue, and the queue is bounded by RLIMIT_SIGPENDING).
+  std::atomic<bool> wake_pending_{false};
   // The owning thread's signal mask while it waits: its own mask without WakeSignal().
   sigset_t wait_mask_;
   // Whether WakeSignal() was blocked before the constructor blocked it.

@@ -38,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "control/gateway/control_gateway.h"
 #include "gtest/gtest.h"
 #include "tests/testing/figure.h"
 #include "tests/testing/loopback_client.h"
@@ -442,9 +443,6 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
   });
   EXPECT_EQ(stopped.server().state(), v1::SERVER_STATE_STOPPED);
   kept.clear();
-  EXPECT_TRUE(
-      WaitUntil([&] { return testing::CountFdsOf(weftd_->pid()) <= idle_fds; }, kRecoveryBound))
-      << testing::CountFdsOf(weftd_->pid()) << " descriptors open, " << idle_fds << " at start";
 
   // The operator brings it back, and it serves.
   v1::Server rerun;
@@ -463,6 +461,16 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
   EXPECT_TRUE(echoed.ok() && *echoed == "back") << echoed.status();
   back->Close();
 
+  // Nothing leaked: the listener runs again as at the start, and the only connection left is
+  // the watcher's (client socket, the gateway's backend socket and gRPC's end of it).
+  const int expected_fds =
+      idle_fds + static_cast<int>(control::ControlGateway::kDescriptorsPerConnection);
+  EXPECT_TRUE(
+      WaitUntil([&] { return testing::CountFdsOf(weftd_->pid()) <= expected_fds; }, kRecoveryBound))
+      << testing::CountFdsOf(weftd_->pid()) << " descriptors open, " << expected_fds
+      << " expected (" << idle_fds << " at start, plus the watcher's connection)";
+  const int after_fds = testing::CountFdsOf(weftd_->pid());
+
   weftd_->process().Signal(SIGTERM);
   absl::StatusOr<int> status = weftd_->process().Wait(absl::Seconds(20));
   ASSERT_TRUE(status.ok()) << "no exit after SIGTERM";
@@ -474,10 +482,12 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
        .load = absl::StrCat(clients, " echo clients at once"),
        .fault = absl::StrCat("weftd RLIMIT_NOFILE=", limit),
        .figure = absl::StrFormat(
-           "%d served, %d shed (%d by the descriptor budget), 0 hung; %d/%d fds in use, CPU "
-           "%.1f%% of a core; slowest of 8 control calls on a new connection %d ms",
-           served, shed + connect_failed, static_cast<int>(budget_refusals), saturated_fds, limit,
-           *cpu * 100, static_cast<int>(absl::ToInt64Milliseconds(slowest))),
+           "%d served, %d shed (%d by the descriptor budget), 0 hung; fds %d before, %d/%d "
+           "flooded, %d after; CPU %.1f%% of a core; slowest of 8 control calls on a new "
+           "connection %d ms",
+           served, shed + connect_failed, static_cast<int>(budget_refusals), idle_fds,
+           saturated_fds, limit, after_fds, *cpu * 100,
+           static_cast<int>(absl::ToInt64Milliseconds(slowest))),
        .result = testing::ResultOfCurrentTest()});
 }
 
@@ -488,7 +498,11 @@ TEST_P(ControlLockoutTest, ControlEndpointFloodLeavesControlAndDataServing) {
   ASSERT_TRUE(existing->Echo("before").ok());
   // The baseline: one data client and one control call made (gRPC starts threads and
   // descriptors of its own on first use).
+  const int before_first_call = testing::CountFdsOf(weftd_->pid());
   ASSERT_TRUE(FirstAnswer().has_value()) << weftd_->process().Stderr();
+  // Its connection closes asynchronously; the baseline is taken once it has.
+  WaitUntil([&] { return testing::CountFdsOf(weftd_->pid()) <= before_first_call; },
+            kRecoveryBound);
   const int idle_fds = testing::CountFdsOf(weftd_->pid());
   const int idle_threads = testing::CountThreadsOf(weftd_->pid());
 
@@ -498,7 +512,7 @@ TEST_P(ControlLockoutTest, ControlEndpointFloodLeavesControlAndDataServing) {
   // First, while slots are free: clients that flood PINGs (each answered with a PING ACK) and never
   // read what comes back. Over TLS they complete a real handshake first (with the client
   // certificate under mutual TLS: a broken client, not an outsider).
-  const std::string pings = PingFlood(16000);
+  const std::string pings = PingFlood(2000);
   std::vector<TlsFlooder> tls_flooders;
   for (int i = 0; i < 50; ++i) {
     UniqueFd fd = Raw();
@@ -555,31 +569,41 @@ TEST_P(ControlLockoutTest, ControlEndpointFloodLeavesControlAndDataServing) {
     EXPECT_TRUE(got.ok()) << got.error_message();
   }
 
-  // The data plane serves the existing client and a new one.
+  // The data plane serves the existing client and new ones.
   absl::StatusOr<std::string> again = existing->Echo("during", kAnswerBound);
   EXPECT_TRUE(again.ok() && *again == "during") << again.status();
-  absl::StatusOr<LoopbackClient> fresh =
-      LoopbackClient::Connect(echo_port_, "127.0.0.1", kAnswerBound);
-  ASSERT_TRUE(fresh.ok()) << fresh.status();
-  absl::StatusOr<std::string> fresh_echo = fresh->Echo("new", kAnswerBound);
-  EXPECT_TRUE(fresh_echo.ok() && *fresh_echo == "new") << fresh_echo.status();
+  constexpr int kDataRequests = 100;
+  int data_served = 0;
+  for (int i = 0; i < kDataRequests; ++i) {
+    absl::StatusOr<LoopbackClient> fresh =
+        LoopbackClient::Connect(echo_port_, "127.0.0.1", kAnswerBound);
+    if (!fresh.ok()) continue;
+    absl::StatusOr<std::string> echoed = fresh->Echo("new", kAnswerBound);
+    if (echoed.ok() && *echoed == "new") ++data_served;
+  }
+  EXPECT_EQ(data_served, kDataRequests);
   const int flooded_fds = testing::CountFdsOf(weftd_->pid());
   EXPECT_LT(flooded_fds, GetParam().limit);
 
   // The flood ends: everything returns to where it was.
   flood.clear();
   tls_flooders.clear();
-  fresh->Close();
   const absl::Time ended = absl::Now();
   const bool fds_back =
       WaitUntil([&] { return testing::CountFdsOf(weftd_->pid()) <= idle_fds; }, kRecoveryBound);
-  EXPECT_TRUE(fds_back) << testing::CountFdsOf(weftd_->pid()) << " descriptors open, " << idle_fds
+  const int recovered_fds = testing::CountFdsOf(weftd_->pid());
+  EXPECT_TRUE(fds_back) << recovered_fds << " descriptors open, " << idle_fds
                         << " before the flood";
-  // gRPC's sync server keeps between one and two idle polling threads, whichever it had last.
+  // gRPC's own pools (event_engine, default-executor, global timers, sync-server pollers) grow
+  // by a few threads under a burst of calls and shrink on their own schedule, so a few stay;
+  // a thread per flood connection (850 of them) would not.
+  constexpr int kGrpcPoolSlack = 4;
   const bool threads_back = WaitUntil(
-      [&] { return testing::CountThreadsOf(weftd_->pid()) <= idle_threads + 1; }, kRecoveryBound);
-  EXPECT_TRUE(threads_back) << testing::CountThreadsOf(weftd_->pid()) << " threads, "
-                            << idle_threads << " before the flood";
+      [&] { return testing::CountThreadsOf(weftd_->pid()) <= idle_threads + kGrpcPoolSlack; },
+      kRecoveryBound);
+  const int recovered_threads = testing::CountThreadsOf(weftd_->pid());
+  EXPECT_TRUE(threads_back) << recovered_threads << " threads, " << idle_threads
+                            << " before the flood";
   const std::optional<absl::Duration> after = FirstAnswer();
   EXPECT_TRUE(after.has_value()) << "control did not answer after the flood";
   const absl::Duration recovery = absl::Now() - ended;
@@ -591,10 +615,12 @@ TEST_P(ControlLockoutTest, ControlEndpointFloodLeavesControlAndDataServing) {
                             " non-reading PING flooders"),
        .fault = absl::StrCat("weftd RLIMIT_NOFILE=", GetParam().limit),
        .figure = absl::StrFormat(
-           "first control answer %d ms; data plane served old and new clients; %d fds during "
-           "(%d idle), back to idle and control answering %d ms after the flood",
+           "first control answer %d ms; data plane served %d/%d new connections and the open "
+           "one; %d fds during (%d before), back to %d fds, %d threads (%d before) and control "
+           "answering %d ms after the flood",
            first.has_value() ? static_cast<int>(absl::ToInt64Milliseconds(*first)) : -1,
-           flooded_fds, idle_fds, static_cast<int>(absl::ToInt64Milliseconds(recovery))),
+           data_served, kDataRequests, flooded_fds, idle_fds, recovered_fds, recovered_threads,
+           idle_threads, static_cast<int>(absl::ToInt64Milliseconds(recovery))),
        .result = testing::ResultOfCurrentTest()});
 }
 

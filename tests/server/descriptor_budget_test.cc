@@ -124,7 +124,8 @@ class OneDescriptorPerConnectionTest : public ::testing::TestWithParam<std::stri
 TEST_P(OneDescriptorPerConnectionTest, NConnectionsCostNDescriptors) {
   ServerOptions options;
   options.handler = Echo;
-  if (GetParam() == "pool") options.manager = std::make_unique<PoolTaskManager>(PoolTaskManagerOptions{.threads = 8});
+  if (GetParam() == "pool")
+    options.manager = std::make_unique<PoolTaskManager>(PoolTaskManagerOptions{.threads = 8});
   if (GetParam() == "fiber") options.manager = std::make_unique<FiberTaskManager>();
   Server server(std::move(options));
   ASSERT_TRUE(server.Run().ok());

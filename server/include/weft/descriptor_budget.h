@@ -57,19 +57,22 @@ class DescriptorBudget {
 // DescriptorBudgetPlan: how a process's descriptor limit is divided.
 struct DescriptorBudgetPlan {
   std::uint64_t limit = 0;      // Soft RLIMIT_NOFILE, in descriptors.
-  std::uint64_t open = 0;       // Descriptors open when the plan was made.
+  std::uint64_t open = 0;       // Descriptors open when the plan was made, not counting
+                                // those of connections already in the budget.
   std::uint64_t reserve = 0;    // Kept back from listeners for everything else.
   std::uint64_t listeners = 0;  // limit - open - reserve: the budget's capacity.
 };
 
 // SizeDescriptorBudget divides the current soft RLIMIT_NOFILE: the descriptors open now (counted
-// in /proc/self/fd) stay where they are, `reserve` more are kept back, and the rest — at least
-// `min_listener_descriptors` — becomes the listeners' budget. Errors: FAILED_PRECONDITION when
-// the limit leaves fewer than `min_listener_descriptors` for listeners (the message gives every
-// figure, so an operator can raise the limit or lower the reserve); INTERNAL when the limit or
-// the open descriptors cannot be read. Thread-safe; call it at start-up, before the process
+// in /proc/self/fd), less `held_by_connections` (connections already holding budget, which stay
+// in the listeners' share), stay where they are; `reserve` more are kept back; the rest — at
+// least `min_listener_descriptors` — becomes the listeners' budget. Errors: FAILED_PRECONDITION
+// when the limit leaves fewer than `min_listener_descriptors` for listeners (the message gives
+// every figure, so an operator can raise the limit or lower the reserve); INTERNAL when the limit
+// or the open descriptors cannot be read. Thread-safe; call it at start-up, before the process
 // opens descriptors that it does not count in `reserve`.
 absl::StatusOr<DescriptorBudgetPlan> SizeDescriptorBudget(std::uint64_t reserve,
-                                                          std::uint64_t min_listener_descriptors);
+                                                          std::uint64_t min_listener_descriptors,
+                                                          std::uint64_t held_by_connections = 0);
 
 }  // namespace weft

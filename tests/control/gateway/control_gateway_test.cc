@@ -27,10 +27,12 @@ namespace {
 using ::weft::testing::LoopbackClient;
 using ::weft::testing::WaitUntil;
 
-// EchoBackend: a unix-socket server that echoes every connection, on one poll() thread.
+// EchoBackend: a unix-socket server that echoes every connection, on one poll() thread; or,
+// with `blast` > 0, sends that many bytes (as far as they fit at once) to each new connection
+// and echoes nothing.
 class EchoBackend {
  public:
-  EchoBackend() {
+  explicit EchoBackend(std::size_t blast = 0) : blast_(blast) {
     char dir[] = "/tmp/weft-gateway-test-XXXXXX";
     dir_ = ::mkdtemp(dir);
     path_ = dir_ + "/backend.sock";
@@ -54,6 +56,8 @@ class EchoBackend {
   }
   const std::string& path() const { return path_; }
   int connections() const { return connections_.load(); }
+  // CloseAll closes every accepted connection (at the loop's next wake-up).
+  void CloseAll() { [[maybe_unused]] ssize_t r = ::write(stop_write_.get(), "c", 1); }
 
  private:
   void Loop() {
@@ -62,16 +66,29 @@ class EchoBackend {
       std::vector<pollfd> fds = {{stop_read_.get(), POLLIN, 0}, {listen_.get(), POLLIN, 0}};
       for (const UniqueFd& peer : peers) fds.push_back({peer.get(), POLLIN, 0});
       if (::poll(fds.data(), fds.size(), -1) < 0) continue;
-      if (fds[0].revents != 0) return;
+      if (fds[0].revents != 0) {
+        char c = 0;
+        [[maybe_unused]] ssize_t r = ::read(stop_read_.get(), &c, 1);
+        if (c != 'c') return;
+        connections_.fetch_sub(static_cast<int>(peers.size()));
+        peers.clear();
+        continue;
+      }
       if (fds[1].revents != 0) {
         peers.emplace_back(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
         connections_.fetch_add(1);
+        if (blast_ > 0) {
+          const std::string bytes(blast_, 'b');
+          [[maybe_unused]] ssize_t w =
+              ::send(peers.back().get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
       }
       for (std::size_t i = 2; i < fds.size(); ++i) {
         if (fds[i].revents == 0) continue;
         char buf[4096];
         const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
         if (n > 0) {
+          if (blast_ > 0) continue;
           [[maybe_unused]] ssize_t w = ::send(fds[i].fd, buf, n, MSG_NOSIGNAL);
         } else {
           peers[i - 2].Reset();
@@ -82,6 +99,7 @@ class EchoBackend {
     }
   }
 
+  const std::size_t blast_;
   std::string dir_;
   std::string path_;
   UniqueFd listen_;
@@ -91,9 +109,13 @@ class EchoBackend {
   std::thread thread_;
 };
 
-std::unique_ptr<ControlGateway> StartGateway(const EchoBackend& backend, std::size_t cap) {
-  absl::StatusOr<std::unique_ptr<ControlGateway>> gateway = ControlGateway::Start(
-      {.address = "127.0.0.1:0", .backend_path = backend.path(), .max_connections = cap});
+std::unique_ptr<ControlGateway> StartGateway(const EchoBackend& backend, std::size_t cap,
+                                             absl::Duration min_age = absl::Milliseconds(500)) {
+  absl::StatusOr<std::unique_ptr<ControlGateway>> gateway =
+      ControlGateway::Start({.address = "127.0.0.1:0",
+                             .backend_path = backend.path(),
+                             .max_connections = cap,
+                             .min_age = min_age});
   EXPECT_TRUE(gateway.ok()) << gateway.status();
   return gateway.ok() ? std::move(*gateway) : nullptr;
 }
@@ -125,7 +147,7 @@ TEST(ControlGatewayTest, AtTheCapASilentConnectionMakesRoomForANewOne) {
     silent.push_back(std::move(*client));
   }
   ASSERT_TRUE(WaitUntil([&] { return gateway->stats().open == 2; }));
-  // Silent for kSilentGrace: a new client takes a slot (retrying while they are younger).
+  // Silent for silent_grace: a new client takes a slot (retrying while they are younger).
   bool served = false;
   ASSERT_TRUE(WaitUntil([&] {
     absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
@@ -139,9 +161,10 @@ TEST(ControlGatewayTest, AtTheCapASilentConnectionMakesRoomForANewOne) {
   EXPECT_TRUE(silent.front().ReadUntilClosed().ok());
 }
 
-TEST(ControlGatewayTest, AtTheCapWithEveryConnectionActiveANewOneIsRefused) {
+TEST(ControlGatewayTest, AtTheCapWithEveryConnectionYoungerThanTheMinimumAgeANewOneIsRefused) {
   EchoBackend backend;
-  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 1);
+  // A long minimum age: however slow this machine, the first connection is not replaceable.
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 1, absl::Minutes(10));
   ASSERT_NE(gateway, nullptr);
   absl::StatusOr<LoopbackClient> active = LoopbackClient::Connect(gateway->port());
   ASSERT_TRUE(active.ok());
@@ -154,6 +177,52 @@ TEST(ControlGatewayTest, AtTheCapWithEveryConnectionActiveANewOneIsRefused) {
   EXPECT_EQ(gateway->stats().refused, 1u);
   absl::StatusOr<std::string> still = active->Echo("still");
   EXPECT_TRUE(still.ok() && *still == "still") << "the active connection was cut";
+}
+
+TEST(ControlGatewayTest, AtTheCapTheLeastRecentlyActiveConnectionPastTheMinimumAgeMakesRoom) {
+  EchoBackend backend;
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 1, absl::Milliseconds(200));
+  ASSERT_NE(gateway, nullptr);
+  absl::StatusOr<LoopbackClient> idle = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(idle.ok());
+  ASSERT_TRUE(idle->Echo("once").ok());  // Not silent: it has sent bytes.
+  ASSERT_TRUE(WaitUntil([&] {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+    if (!client.ok()) return false;
+    absl::StatusOr<std::string> echoed = client->Echo("new", absl::Seconds(2));
+    return echoed.ok() && *echoed == "new";
+  }));
+  EXPECT_TRUE(idle->ReadUntilClosed().ok()) << "the idle connection was not the one closed";
+  EXPECT_GE(gateway->stats().evicted, 1u);
+}
+
+TEST(ControlGatewayTest, ABackendThatHangsUpWhileTheClientIsNotReadingEndsTheRelay) {
+  // The backend sends more than the relay buffers toward a client that never reads, then
+  // hangs up: its remaining bytes cannot be taken, and the relay must end rather than spin.
+  EchoBackend backend(/*blast=*/1 << 20);
+  absl::StatusOr<std::unique_ptr<ControlGateway>> started =
+      ControlGateway::Start({.address = "127.0.0.1:0",
+                             .backend_path = backend.path(),
+                             .max_connections = 4,
+                             .buffer_bytes = 4096});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<ControlGateway> gateway = std::move(*started);
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(client.ok());
+  const int small = 4096;
+  ::setsockopt(client->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  ASSERT_TRUE(WaitUntil([&] { return backend.connections() == 1; }));
+  backend.CloseAll();
+  EXPECT_TRUE(WaitUntil([&] { return gateway->stats().open == 0; }))
+      << "the relay outlived its backend";
+}
+
+TEST(ControlGatewayTest, AUnixPathInUseByALiveListenerIsNotTakenOver) {
+  EchoBackend backend;
+  absl::StatusOr<std::unique_ptr<ControlGateway>> taken = ControlGateway::Start(
+      {.address = absl::StrCat("unix:", backend.path()), .backend_path = backend.path()});
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kUnavailable) << taken.status();
 }
 
 TEST(ControlGatewayTest, StopClosesEveryConnection) {
@@ -169,10 +238,9 @@ TEST(ControlGatewayTest, StopClosesEveryConnection) {
 }
 
 TEST(ControlGatewayTest, BadOptionsAreInvalidArguments) {
-  EXPECT_EQ(ControlGateway::Start({.address = "nonsense", .backend_path = "/tmp/x.sock"})
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ControlGateway::Start({.address = "nonsense", .backend_path = "/tmp/x.sock"}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ControlGateway::Start(
                 {.address = "127.0.0.1:0", .backend_path = "/tmp/x.sock", .max_connections = 0})
                 .status()
