@@ -141,6 +141,20 @@ TEST(ServerDetailsTest, OneLinePerField) {
   EXPECT_THAT(details, HasSubstr("drain timeout:     30s\n"));
 }
 
+TEST(ServerDetailsTest, RefusalsAreBrokenDownByReason) {
+  v1::Server server = SampleServer();  // refused_total 5
+  v1::RefusalCount* budget = server.add_refused_by_reason();
+  budget->set_reason(v1::REFUSAL_REASON_DESCRIPTOR_BUDGET);
+  budget->set_count(3);
+  v1::RefusalCount* full = server.add_refused_by_reason();
+  full->set_reason(v1::REFUSAL_REASON_MANAGER_FULL);
+  full->set_count(2);
+  EXPECT_THAT(ServerDetails(server, absl::FromUnixSeconds(1010)),
+              HasSubstr("refused:           5 (descriptor-budget 3, manager-full 2)\n"));
+  EXPECT_THAT(ServerDetails(SampleServer(), absl::FromUnixSeconds(1010)),
+              HasSubstr("refused:           5\n"));
+}
+
 TEST(EventLineTest, NamesTheEventAndItsDetails) {
   v1::Event event;
   event.set_sequence(4);
