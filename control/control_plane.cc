@@ -3,16 +3,13 @@
 #include <glog/logging.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <stdlib.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "control/private_socket_dir.h"
 
 namespace weft::control {
 namespace {
@@ -31,32 +28,16 @@ int Ms(absl::Duration d) {
   return static_cast<int>(std::min<std::int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
 }
 
-absl::StatusOr<std::string> MakePrivateDirectory() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern =
-      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/weftd-control-XXXXXX");
-  if (::mkdtemp(pattern.data()) == nullptr) {  // Mode 0700.
-    return absl::InternalError(
-        absl::StrCat("cannot create a private directory for the control "
-                     "plane (",
-                     pattern, "): ", std::strerror(errno), "; set TMPDIR to a writable directory"));
-  }
-  return pattern;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOptions options,
                                                                   ControlService* service,
                                                                   HealthReporter* health) {
   if (options.address.empty()) return absl::InvalidArgumentError("control address is empty");
-  absl::StatusOr<std::string> dir = MakePrivateDirectory();
+  absl::StatusOr<std::string> dir = MakePrivateSocketDirectory();
   if (!dir.ok()) return dir.status();
-  const std::string backend_path = absl::StrCat(*dir, "/grpc.sock");
-  auto remove_dir = [&] {
-    ::unlink(backend_path.c_str());
-    ::rmdir(dir->c_str());
-  };
+  const std::string backend_path = PrivateSocketPath(*dir);
+  auto remove_dir = [&] { RemovePrivateSocketDirectory(*dir); };
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -126,8 +107,7 @@ void ControlPlane::Shutdown(absl::Duration grace) {
             << stats.refused << " (all active), " << stats.backend_failed
             << " failed to reach gRPC, accept failed " << stats.accept_failed << " times";
   health_->Detach();
-  ::unlink(absl::StrCat(private_dir_, "/grpc.sock").c_str());
-  ::rmdir(private_dir_.c_str());
+  RemovePrivateSocketDirectory(private_dir_);
 }
 
 }  // namespace weft::control
