@@ -112,21 +112,17 @@ PollWaiter::~PollWaiter() {
 
 absl::Status PollWaiter::Wait(int fd, IoInterest interest, Deadline deadline) {
   // Clearing the flag after each ppoll() and before the shutdown flag is checked again loses
-  // nothing: a Wake that found it set was preceded by its shutdown request, which that check
-  // sees. (A signal left pending meanwhile only ends a later ppoll() early.)
-  // The fences pair with Wake's: they order the shutdown request before the flag it found set,
-  // and the flag's clearing before the re-check.
-  return PollOnce(fd, interest, &wait_mask_, deadline, [this] {
-    wake_pending_.store(false);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  });
+  // nothing: a Wake that found it set exchanged it before this exchange, which therefore reads
+  // from (synchronises with) that Wake and sees its shutdown request. A signal left pending
+  // meanwhile only ends a later ppoll() early.
+  return PollOnce(fd, interest, &wait_mask_, deadline,
+                  [this] { wake_pending_.exchange(false, std::memory_order_acq_rel); });
 }
 
 void PollWaiter::Wake() {
   // The signal is blocked outside ppoll(), so one sent before the owning thread waits stays
   // pending and ends its next ppoll() at once: nothing is lost. One in flight is enough.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (wake_pending_.exchange(true)) return;
+  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
   const int err = ::pthread_kill(thread_, WakeSignal());
   if (err != 0) {
     // EAGAIN: the user's queue of pending signals (RLIMIT_SIGPENDING) is full. The task then
