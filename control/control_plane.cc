@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control/private_socket_dir.h"
+#include "control/unix_socket.h"
 
 namespace weft::control {
 namespace {
@@ -38,6 +39,12 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
   if (!dir.ok()) return dir.status();
   const std::string backend_path = PrivateSocketPath(*dir);
   auto remove_dir = [&] { RemovePrivateSocketDirectory(*dir); };
+  if (absl::StatusOr<sockaddr_un> fits = UnixSocketAddress(backend_path); !fits.ok()) {
+    remove_dir();
+    return absl::FailedPreconditionError(
+        absl::StrCat("the control plane's private socket: ", fits.status().message(),
+                     "; set TMPDIR to a shorter directory"));
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

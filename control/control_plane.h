@@ -35,9 +35,11 @@ struct ControlPlaneOptions {
 // ControlPlane: thread-safe. Borrows the service and the health reporter, which must outlive it.
 class ControlPlane {
  public:
-  // Start binds and starts serving. UNAVAILABLE if the address cannot be bound (in use, not
-  // local); INVALID_ARGUMENT if it is malformed; INTERNAL if the private directory or gRPC's
-  // backend listener cannot be created.
+  // Start binds and starts serving. Errors: those of ControlGateway::Start for the public
+  // address (INVALID_ARGUMENT malformed, UNAVAILABLE in use or not local, PERMISSION_DENIED,
+  // ...); FAILED_PRECONDITION when the private directory cannot be made (TMPDIR unwritable or
+  // too long for a socket path) or gRPC cannot start on it (with TLS: a key that does not match
+  // its certificate). Nothing is left running or on disk on error.
   static absl::StatusOr<std::unique_ptr<ControlPlane>> Start(ControlPlaneOptions options,
                                                              ControlService* service,
                                                              HealthReporter* health);

@@ -3,9 +3,7 @@
 #include <dirent.h>
 #include <glog/logging.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,7 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "weft/unique_fd.h"
+#include "control/unix_socket.h"
 
 namespace weft::control {
 namespace {
@@ -28,18 +26,6 @@ constexpr time_t kStaleAfterSeconds = 60;
 std::string TempDirectory() {
   const char* tmp = std::getenv("TMPDIR");
   return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-}
-
-// NobodyListensOn: connecting to the unix socket at `path` is refused.
-bool NobodyListensOn(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!probe.valid()) return false;
-  return ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
-         errno == ECONNREFUSED;
 }
 
 void SweepStaleDirectories(const std::string& tmp) {
@@ -73,7 +59,7 @@ absl::StatusOr<std::string> MakePrivateSocketDirectory() {
   SweepStaleDirectories(tmp);
   std::string pattern = absl::StrCat(tmp, "/", kPrefix, "XXXXXX");
   if (::mkdtemp(pattern.data()) == nullptr) {  // Mode 0700.
-    return absl::InternalError(
+    return absl::FailedPreconditionError(
         absl::StrCat("cannot create a private directory for the control plane (", pattern,
                      "): ", std::strerror(errno), "; set TMPDIR to a writable directory"));
   }

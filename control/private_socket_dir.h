@@ -12,7 +12,7 @@ namespace weft::control {
 // MakePrivateSocketDirectory first removes stale directories of this user's earlier weftd
 // processes (named weftd-control-*, whose socket file is at least a minute old and refuses
 // connections: nobody listens on it any more), then creates a new one and returns its path.
-// Errors: INTERNAL when the directory cannot be created (the message names $TMPDIR).
+// Errors: FAILED_PRECONDITION when the directory cannot be created (the message names $TMPDIR).
 // Thread-safe; blocks on file system calls.
 absl::StatusOr<std::string> MakePrivateSocketDirectory();
 

@@ -148,6 +148,10 @@ class Validator {
       Error(tree, ctype, "drain_delay", -1, "control.drain_delay",
             std::string(delay.status().message()));
     }
+    if (config_.descriptors().reserve() > (1u << 24)) {
+      Error(&tree_, Config::descriptor(), "descriptors", -1, "descriptors.reserve",
+            "must be at most 16777216");
+    }
     if (control.max_connections() > 65536) {
       Error(tree, ctype, "max_connections", -1, "control.max_connections",
             "must be at most 65536");

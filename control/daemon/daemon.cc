@@ -46,6 +46,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   daemon->control_connections_ = ControlConnectionLimit(control, SoftDescriptorLimit());
   daemon->descriptor_reserve_ =
       DescriptorReserve(config.descriptors(), daemon->control_connections_);
+  if (const std::uint64_t needed =
+          daemon->control_connections_ * ControlGateway::kDescriptorsPerConnection;
+      daemon->descriptor_reserve_ < needed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "descriptors.reserve ", daemon->descriptor_reserve_, " cannot hold the control plane's ",
+        daemon->control_connections_, " connections (", ControlGateway::kDescriptorsPerConnection,
+        " descriptors each: ", needed, "); raise the reserve or lower control.max_connections"));
+  }
   // Refuse a limit that cannot work before anything binds; Start measures again at the end.
   if (absl::StatusOr<DescriptorBudgetPlan> plan =
           SizeDescriptorBudget(daemon->descriptor_reserve_, kMinListenerDescriptors);

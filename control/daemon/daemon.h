@@ -53,8 +53,6 @@ class Daemon {
   // control_port: the control plane's TCP port (0 for a unix socket, or before Start).
   int control_port() const;
   const ServerSet& servers() const { return servers_; }
-  // The listeners' shared descriptor budget (sized at the end of Start).
-  const DescriptorBudget& descriptor_budget() const { return *budget_; }
 
  private:
   Daemon() = default;

@@ -11,8 +11,9 @@ namespace weft::control {
 
 // kMinListenerDescriptors: weftd refuses to start if its listeners would get fewer.
 inline constexpr std::uint64_t kMinListenerDescriptors = 16;
-// kInternalDescriptors: kept back beyond the control connections for gRPC's own descriptors
-// (epoll, wake-ups, its backend listener), the gateway's fixed ones, log files and /proc reads.
+// kInternalDescriptors: kept back beyond the control connections for what the process opens
+// after Start has measured it: descriptors gRPC creates on demand, gRPC's end of a relay it has
+// not closed yet after the gateway replaced it, an accept being shed, log files, /proc reads.
 inline constexpr std::uint64_t kInternalDescriptors = 51;
 
 // ControlConnectionLimit: control.max_connections, or by default `rlimit` / 64 between 4 and

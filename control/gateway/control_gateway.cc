@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "control/unix_socket.h"
 #include "weft/listen_socket.h"
 
 namespace weft::control {
@@ -37,39 +38,26 @@ bool IsResourceShortage(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
-absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    return absl::InvalidArgumentError(absl::StrCat("unix socket path \"", path,
-                                                   "\" is empty or longer than ",
-                                                   sizeof addr.sun_path - 1, " bytes"));
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  return addr;
-}
-
 absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
-  absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(path);
   if (!addr.ok()) return addr.status();
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
   // Replace a stale socket left by a process that is gone, never a live one or another file.
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (probe.valid() &&
-        ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("unix:", path, " is in use: another process listens on it"));
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unix:", path, " exists and is not a socket"));
+    }
+    if (!NobodyListensOn(path)) {
+      return absl::UnavailableError(absl::StrCat(
+          "unix:", path, " is in use (another process listens on it) or cannot be probed"));
     }
     ::unlink(path.c_str());
   }
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     const int err = errno;
-    if (err == EADDRINUSE) {
-      return absl::UnavailableError(absl::StrCat("unix:", path, " exists and is not a socket"));
-    }
     return absl::ErrnoToStatus(err, absl::StrCat("bind unix:", path));
   }
   if (::listen(fd.get(), kBacklog) != 0) return absl::ErrnoToStatus(errno, "listen");
@@ -266,13 +254,14 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
     if (victim == nullptr) {
       refused_.fetch_add(1);
       LOG_EVERY_N(WARNING, 100) << "control gateway: " << options_.max_connections
-                                << " control connections open and all active; refused one ("
+                                << " control connections open, none replaceable (all younger "
+                                   "than min_age); refused one ("
                                 << google::COUNTER << " so far)";
       return;
     }
   }
   // Reach the backend before evicting anyone: a failure costs only the new connection.
-  absl::StatusOr<sockaddr_un> addr = UnixAddress(options_.backend_path);
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(options_.backend_path);
   UniqueFd backend(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!backend.valid() ||
       ::connect(backend.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
@@ -390,9 +379,14 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
   if (options.buffer_bytes == 0) {
     return absl::InvalidArgumentError("control gateway buffer_bytes must be at least 1");
   }
-  if (absl::StatusOr<sockaddr_un> backend = UnixAddress(options.backend_path); !backend.ok()) {
+  if (absl::StatusOr<sockaddr_un> backend = UnixSocketAddress(options.backend_path);
+      !backend.ok()) {
     return backend.status();
   }
+  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd.valid()) return absl::ErrnoToStatus(errno, "epoll_create1");
+  UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd.valid()) return absl::ErrnoToStatus(errno, "eventfd");
   absl::StatusOr<UniqueFd> listen_fd;
   int port = 0;
   std::string unix_path;
@@ -420,13 +414,12 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
         listen_fd.status().code(),
         absl::StrCat("control address ", options.address, ": ", listen_fd.status().message()));
   }
-  UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd.valid()) return absl::ErrnoToStatus(errno, "epoll_create1");
-  UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd.valid()) return absl::ErrnoToStatus(errno, "eventfd");
   auto loop = std::make_unique<Loop>(std::move(options), std::move(*listen_fd), std::move(epoll_fd),
                                      std::move(wake_fd));
-  if (absl::Status status = loop->Register(); !status.ok()) return status;
+  if (absl::Status status = loop->Register(); !status.ok()) {
+    if (!unix_path.empty()) ::unlink(unix_path.c_str());
+    return status;
+  }
   return std::unique_ptr<ControlGateway>(
       new ControlGateway(std::move(loop), port, std::move(unix_path)));
 }

@@ -69,8 +69,6 @@ class ControlGateway {
  public:
   // Descriptors one control connection costs the process while open.
   static constexpr std::size_t kDescriptorsPerConnection = 3;
-  // Descriptors the gateway holds whatever its connections: listener, epoll, wake-up.
-  static constexpr std::size_t kFixedDescriptors = 3;
   static constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(100);
 
   // Start binds the public address and starts the loop. Errors: INVALID_ARGUMENT (malformed

@@ -26,11 +26,15 @@ void InstallWakeHandlerOnce() {
     action.sa_flags = 0;
     struct sigaction previous {};
     PCHECK(::sigaction(WakeSignal(), &action, &previous) == 0) << "sigaction(WakeSignal)";
-    // The signal is documented as Weft's (weft/io_waiter.h); a program that set its own
-    // disposition for it would lose wake-ups or its own handler. Say so instead.
-    CHECK(previous.sa_handler == SIG_DFL)
-        << "signal SIGRTMIN+4 already has a disposition; Weft's thread-based task managers use "
-           "it to wake blocked I/O (see weft/io_waiter.h)";
+    // A handler of the program's own for this signal is a conflict in the program (a bug):
+    // say so rather than lose its wake-ups or ours. SIG_IGN may merely be inherited from the
+    // parent across exec: taken over, with a note.
+    CHECK(previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN)
+        << "signal SIGRTMIN+4 has a handler of the program's; Weft's thread-based task managers "
+           "use it to wake blocked I/O (see weft/io_waiter.h)";
+    if (previous.sa_handler == SIG_IGN) {
+      LOG(WARNING) << "SIGRTMIN+4 was ignored (inherited?); Weft now uses it to wake blocked I/O";
+    }
     return true;
   }();
   (void)installed;

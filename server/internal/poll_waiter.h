@@ -16,10 +16,10 @@
 namespace weft::internal {
 
 // WakeSignal: the signal PollWaiter::Wake sends, SIGRTMIN + 4. Weft installs a handler that
-// does nothing (once, on the first PollWaiter) and keeps the signal blocked on every thread
-// that owns a PollWaiter, unblocking it only inside ppoll(), so a wake-up is never lost and no
-// other system call of a handler is interrupted. A program using Weft must not ignore, handle
-// or send this signal itself.
+// does nothing (once, on the first PollWaiter; see weft/io_waiter.h for an existing
+// disposition) and keeps the signal blocked on every thread that owns a PollWaiter, unblocking
+// it only inside ppoll(), so a wake-up is never lost and no other system call of a handler is
+// interrupted. A program using Weft must not ignore, handle or send this signal itself.
 int WakeSignal();
 
 // PollWaiter: constructed, used and destroyed on one thread (the "owning thread"); Wait and

@@ -93,7 +93,7 @@ TEST_F(PrivateSocketDirTest, AnUnwritableTmpdirIsAnErrorNamingIt) {
   ::setenv("TMPDIR", "/proc/no-such-dir", 1);
   absl::StatusOr<std::string> made = MakePrivateSocketDirectory();
   ASSERT_FALSE(made.ok());
-  EXPECT_EQ(made.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(made.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(made.status().message().find("TMPDIR"), absl::string_view::npos) << made.status();
 }
 

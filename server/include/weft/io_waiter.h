@@ -5,11 +5,11 @@
 // descriptor of its own); the fiber manager's waiter parks the task on its scheduler's epoll
 // instead of blocking the thread, and handler code does not change.
 //
-// The wake-up signal is SIGRTMIN+4. The first thread-based task that waits installs a handler
-// for it that does nothing (and CHECK-fails if the program had set a disposition of its own);
-// the signal is blocked on task threads except inside ppoll(), so it never interrupts other
-// system calls of a handler. A program using Weft's thread-based managers must leave SIGRTMIN+4
-// alone.
+// The wake-up signal is SIGRTMIN+4. The first worker thread of a thread-based manager installs
+// a handler for it that does nothing (an inherited SIG_IGN is taken over with a warning; a
+// handler of the program's own is a conflict and CHECK-fails); the signal is blocked on worker
+// threads except inside ppoll(), so it never interrupts other system calls of a handler. A
+// program using Weft's thread-based managers must leave SIGRTMIN+4 alone.
 #pragma once
 
 #include "absl/status/status.h"

@@ -24,7 +24,8 @@ class ServerImpl;
 struct ServerStats {
   ServerState state = ServerState::kStopped;
   std::uint64_t accepted = 0;  // Connections handed to the task manager.
-  std::uint64_t refused = 0;   // Connections accepted and closed at once (limit, full, no fds).
+  // Connections accepted and closed at once (limit, full, no fds, descriptor budget, stopping).
+  std::uint64_t refused = 0;
   // refused, by reason: indexed by static_cast<int>(RefusalReason).
   std::array<std::uint64_t, kRefusalReasonCount> refused_by_reason{};
   std::uint64_t failed = 0;    // Handlers that ended by throwing (ThreadShutdown excluded).

@@ -119,6 +119,8 @@ TEST_F(ConfigLoaderTest, ControlSecuritySettingsAreChecked) {
               HasSubstr("control.handshake_timeout: must be between 100ms and 5m"));
   EXPECT_THAT(Error("control { handshake_timeout: \"soon\" }"),
               HasSubstr("control.handshake_timeout"));
+  EXPECT_THAT(Error("descriptors { reserve: 20000000 }"),
+              HasSubstr("descriptors.reserve: must be at most 16777216"));
   EXPECT_TRUE(Parse("control { max_connections: 8 handshake_timeout: \"2s\" } "
                     "descriptors { reserve: 100 }")
                   .ok());

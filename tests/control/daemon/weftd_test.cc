@@ -367,6 +367,19 @@ TEST(WeftdCommandLineTest, ADescriptorLimitTooLowForTheReserveFailsStartUpWithTh
   EXPECT_THAT(weftd.process->Stderr(), HasSubstr("raise the limit"));
 }
 
+TEST(WeftdCommandLineTest, AReserveThatCannotHoldTheControlConnectionsFailsStartUp) {
+  const std::string config =
+      "control { address: \"127.0.0.1:0\" max_connections: 20 }\n"
+      "descriptors { reserve: 30 }\n";
+  Weftd refused;
+  EXPECT_FALSE(StartWeftd(config, &refused).ok());
+  absl::StatusOr<int> status = refused.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_THAT(refused.process->Stderr(),
+              HasSubstr("descriptors.reserve 30 cannot hold the control plane's 20 connections"));
+}
+
 TEST(WeftdCommandLineTest, JsonLogsAreOneObjectPerLine) {
   Weftd weftd;
   ASSERT_TRUE(StartWeftd(kConfig, &weftd, {"--log-format", "json"}).ok());
