@@ -110,8 +110,8 @@ void ControlPlane::Shutdown(absl::Duration grace) {
   gateway_->Stop();
   const ControlGatewayStats stats = gateway_->stats();
   LOG(INFO) << "control plane stopped; its gateway relayed " << stats.accepted
-            << " connections, evicted " << stats.evicted << " idle ones at the cap, refused "
-            << stats.refused << " (all active), " << stats.backend_failed
+            << " connections, replaced " << stats.evicted << " at the cap, refused "
+            << stats.refused << " (none replaceable), " << stats.backend_failed
             << " failed to reach gRPC, accept failed " << stats.accept_failed << " times";
   health_->Detach();
   RemovePrivateSocketDirectory(private_dir_);

@@ -271,9 +271,10 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
   }
   if (victim != nullptr) {
     evicted_.fetch_add(1);
-    LOG_EVERY_N(WARNING, 100) << "control gateway: at " << options_.max_connections
-                              << " control connections; closed an idle one for a new one ("
-                              << google::COUNTER << " so far)";
+    LOG_EVERY_N(WARNING, 100)
+        << "control gateway: at " << options_.max_connections
+        << " control connections; replaced a silent or the least recently active one ("
+        << google::COUNTER << " so far)";
     Close(victim->id);
   }
   auto relay = std::make_unique<Relay>();

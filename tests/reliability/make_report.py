@@ -26,7 +26,9 @@ import sys
 
 FIGURE = re.compile(r"WEFT_FIGURE (\{.*\})\s*$")
 # ctest -V prefixes each output line with the test number, e.g. "12: WEFT_FIGURE {...}".
-RESULT = re.compile(r"^\s*\d+/\d+ Test\s+#\d+: (\S+) \.+\s*(\*{0,3}\s*)?(\w[\w ]*?)\s+[\d.]+ sec")
+# Parameterised tests carry "  # GetParam() = ..." after their name.
+RESULT = re.compile(
+    r"^\s*\d+/\d+ Test\s+#\d+: (\S+)(?:\s+#.*?)? \.+\s*(\*{0,3}\s*)?(\w[\w ]*?)\s+[\d.]+ sec")
 
 
 def machine():
