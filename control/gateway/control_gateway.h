@@ -11,8 +11,8 @@
 //     the least recently active one among those older than min_age (stalled handshakes,
 //     clients that stopped reading, floods of busy connections); if none qualifies — every
 //     connection is younger than min_age — the new one is refused (closed). So every connection
-//     gets min_age to make its calls, and under any flood a legitimate client (which sends its
-//     preface or TLS ClientHello at once) finds a slot within about min_age;
+//     that speaks gets min_age to make its calls, and under any flood a legitimate client (which
+//     sends its preface or TLS ClientHello at once) finds a slot within about min_age;
 //   - so bounds its descriptors: kDescriptorsPerConnection per connection (client socket, the
 //     relay's backend socket, and gRPC's end of it), which weftd keeps in its descriptor
 //     reserve, so neither the gateway nor gRPC ever meet EMFILE;
@@ -40,7 +40,7 @@ namespace weft::control {
 
 struct ControlGatewayOptions {
   // The public address: "HOST:PORT" (PORT may be 0; IPv6 hosts in brackets) or "unix:/path".
-  // A stale socket file at the unix path is replaced.
+  // A socket file at the unix path is replaced only if nobody listens on it.
   std::string address;
   // The backend: the path of the unix socket gRPC listens on.
   std::string backend_path;
@@ -58,7 +58,7 @@ struct ControlGatewayOptions {
 struct ControlGatewayStats {
   std::uint64_t accepted = 0;        // Connections relayed to the backend.
   std::uint64_t evicted = 0;         // Connections closed to make room for a new one.
-  std::uint64_t refused = 0;         // New connections closed at once: at the cap, none evictable.
+  std::uint64_t refused = 0;         // New connections closed at once: at the cap, none replaceable.
   std::uint64_t backend_failed = 0;  // New connections closed: the backend did not take them.
   std::uint64_t accept_failed = 0;   // accept(2) failures on descriptors or memory (backed off).
   std::size_t open = 0;              // Connections open now.
@@ -84,7 +84,7 @@ class ControlGateway {
   int port() const { return port_; }
 
   // Stop closes the listener and every connection, joins the loop thread and removes a unix
-  // socket file. Idempotent; blocks until the loop has exited.
+  // socket file; the first call blocks until the loop has exited, later ones return at once.
   void Stop();
 
   ControlGatewayStats stats() const;
