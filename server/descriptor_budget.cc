@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <glog/logging.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "weft/descriptor_limit.h"
 
 namespace weft {
 namespace {
@@ -50,16 +50,10 @@ void DescriptorBudget::Release() {
 absl::StatusOr<DescriptorBudgetPlan> SizeDescriptorBudget(std::uint64_t reserve,
                                                           std::uint64_t min_listener_descriptors,
                                                           std::uint64_t held_by_connections) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    return absl::InternalError(absl::StrCat("getrlimit(RLIMIT_NOFILE): ", std::strerror(errno)));
-  }
   absl::StatusOr<std::uint64_t> open = CountOpenDescriptors();
   if (!open.ok()) return open.status();
   DescriptorBudgetPlan plan;
-  // An unlimited soft limit still stops at the kernel's per-process maximum; 2^30 is above any
-  // fs.nr_open Linux allows by default.
-  plan.limit = limit.rlim_cur == RLIM_INFINITY ? (1u << 30) : limit.rlim_cur;
+  plan.limit = SoftDescriptorLimit();
   plan.open = *open - std::min(held_by_connections, *open);
   plan.reserve = reserve;
   const std::uint64_t needed = plan.open + plan.reserve + min_listener_descriptors;

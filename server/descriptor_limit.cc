@@ -30,6 +30,15 @@ absl::Status ErrnoError(const char* call, int error) {
 
 }  // namespace
 
+std::uint64_t SoftDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+      limit.rlim_cur > static_cast<rlim_t>(kMaxSoftDescriptorLimit)) {
+    return kMaxSoftDescriptorLimit;
+  }
+  return limit.rlim_cur;
+}
+
 absl::StatusOr<DescriptorLimit> RaiseDescriptorLimit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return ErrnoError("getrlimit", errno);

@@ -1,7 +1,5 @@
 #include "control/daemon/descriptor_plan.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 
 #include "control/gateway/control_gateway.h"
@@ -17,15 +15,6 @@ std::uint64_t DescriptorReserve(const config::v1::Descriptors& descriptors,
                                 std::size_t control_connections) {
   if (descriptors.reserve() > 0) return descriptors.reserve();
   return control_connections * ControlGateway::kDescriptorsPerConnection + kInternalDescriptors;
-}
-
-std::uint64_t SoftDescriptorLimit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
-      limit.rlim_cur > (rlim_t{1} << 30)) {
-    return std::uint64_t{1} << 30;
-  }
-  return limit.rlim_cur;
 }
 
 }  // namespace weft::control

@@ -25,7 +25,4 @@ std::size_t ControlConnectionLimit(const config::v1::Control& control, std::uint
 std::uint64_t DescriptorReserve(const config::v1::Descriptors& descriptors,
                                 std::size_t control_connections);
 
-// SoftDescriptorLimit: the current soft RLIMIT_NOFILE (2^30 when unlimited or unreadable).
-std::uint64_t SoftDescriptorLimit();
-
 }  // namespace weft::control

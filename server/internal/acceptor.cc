@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "absl/time/time.h"
 #include "server/internal/socket.h"
 #include "server/internal/sync.h"
+#include "weft/descriptor_limit.h"
 
 namespace weft::internal {
 namespace {
@@ -28,17 +28,14 @@ constexpr absl::Duration kMaxBackoff = absl::Milliseconds(200);
 // the soft RLIMIT_NOFILE less a headroom of 1/8 of it (at least 8, at most 64). The kernel
 // hands out the lowest free number, so a connection numbered at or above the ceiling means that
 // fewer than `headroom` descriptors are left for the rest of the process — a control plane's
-// own accept (gRPC in weftd gives up listening for good on EMFILE), log files, a thread's
-// wake-up eventfd. Such a connection is shed like one accepted at EMFILE. Re-read on every
+// own accept, log files. Such a connection is shed like one accepted at EMFILE. (A
+// DescriptorBudget, when the server has one, sheds long before this.) Re-read on every
 // wake-up: the limit may change at run time.
 int DescriptorCeiling() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
-      limit.rlim_cur > static_cast<rlim_t>(1 << 30)) {
-    return 1 << 30;
-  }
-  const rlim_t headroom = std::clamp<rlim_t>(limit.rlim_cur / 8, 8, 64);
-  return static_cast<int>(limit.rlim_cur > headroom ? limit.rlim_cur - headroom : 0);
+  const std::uint64_t limit = SoftDescriptorLimit();
+  if (limit >= kMaxSoftDescriptorLimit) return static_cast<int>(kMaxSoftDescriptorLimit);
+  const std::uint64_t headroom = std::clamp<std::uint64_t>(limit / 8, 8, 64);
+  return static_cast<int>(limit > headroom ? limit - headroom : 0);
 }
 
 UniqueFd OpenReserve() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }

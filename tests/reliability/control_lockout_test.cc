@@ -39,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "control/gateway/control_gateway.h"
+#include "control/tls_credentials.h"
 #include "gtest/gtest.h"
 #include "tests/testing/figure.h"
 #include "tests/testing/loopback_client.h"
@@ -219,6 +220,18 @@ class ControlLockoutTest : public ::testing::TestWithParam<Setup> {
     ASSERT_TRUE(weftd.ok()) << weftd.status();
     weftd_ = std::move(*weftd);
     echo_port_ = weftd_->port("echo");
+    std::optional<control::ClientTlsFiles> tls;
+    if (IsTls(transport)) {
+      tls = control::ClientTlsFiles{.ca_file = pki_.Cert("ca")};
+      if (transport == Transport::kMutualTls) {
+        tls->cert_file = pki_.Cert("client");
+        tls->key_file = pki_.Key("client");
+      }
+    }
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        control::MakeChannelCredentials(tls);
+    ASSERT_TRUE(credentials.ok()) << credentials.status();
+    credentials_ = std::move(*credentials);
     ASSERT_NE(echo_port_, 0);
   }
 
@@ -229,33 +242,12 @@ class ControlLockoutTest : public ::testing::TestWithParam<Setup> {
 
   // Stub returns a stub on a new channel with a subchannel of its own.
   std::unique_ptr<v1::Control::Stub> Stub() {
-    const Transport transport = GetParam().transport;
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (IsTls(transport)) {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = ReadFile(pki_.Cert("ca"));
-      if (transport == Transport::kMutualTls) {
-        ssl.pem_private_key = ReadFile(pki_.Key("client"));
-        ssl.pem_cert_chain = ReadFile(pki_.Cert("client"));
-      }
-      credentials = grpc::SslCredentials(ssl);
-    }
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    const std::string target = transport == Transport::kUnix
+    const std::string target = GetParam().transport == Transport::kUnix
                                    ? absl::StrCat("unix:", unix_path_)
                                    : absl::StrCat("127.0.0.1:", weftd_->control_port());
-    return v1::Control::NewStub(grpc::CreateCustomChannel(target, credentials, args));
-  }
-
-  static std::string ReadFile(const std::string& path) {
-    std::string out;
-    if (FILE* f = std::fopen(path.c_str(), "rb")) {
-      char buf[4096];
-      for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-      std::fclose(f);
-    }
-    return out;
+    return v1::Control::NewStub(grpc::CreateCustomChannel(target, credentials_, args));
   }
 
   static void Bound(grpc::ClientContext* context, absl::Duration bound = kAnswerBound) {
@@ -284,6 +276,7 @@ class ControlLockoutTest : public ::testing::TestWithParam<Setup> {
 
   testing::TestPki pki_;
   std::string unix_path_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::unique_ptr<WeftdProcess> weftd_;
   std::uint16_t echo_port_ = 0;
 };

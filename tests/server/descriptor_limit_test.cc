@@ -47,5 +47,15 @@ TEST(DescriptorLimitTest, ALimitAlreadyAtTheHardLimitIsLeftAlone) {
   EXPECT_EQ(Current().rlim_cur, limit.rlim_max);
 }
 
+TEST(DescriptorLimitTest, SoftDescriptorLimitReadsTheCurrentSoftLimit) {
+  rlimit limit = Current();
+  limit.rlim_cur = 200;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+  EXPECT_EQ(SoftDescriptorLimit(), 200u);
+  limit.rlim_cur = 300;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+  EXPECT_EQ(SoftDescriptorLimit(), 300u) << "read anew on every call";
+}
+
 }  // namespace
 }  // namespace weft

@@ -68,8 +68,8 @@ struct DescriptorBudgetPlan {
 // in the listeners' share), stay where they are; `reserve` more are kept back; the rest — at
 // least `min_listener_descriptors` — becomes the listeners' budget. Errors: FAILED_PRECONDITION
 // when the limit leaves fewer than `min_listener_descriptors` for listeners (the message gives
-// every figure, so an operator can raise the limit or lower the reserve); INTERNAL when the limit
-// or the open descriptors cannot be read. Thread-safe; call it at start-up, before the process
+// every figure, so an operator can raise the limit or lower the reserve); INTERNAL when the open
+// descriptors cannot be read (the limit is SoftDescriptorLimit()). Thread-safe; call it at start-up, before the process
 // opens descriptors that it does not count in `reserve`.
 absl::StatusOr<DescriptorBudgetPlan> SizeDescriptorBudget(std::uint64_t reserve,
                                                           std::uint64_t min_listener_descriptors,

@@ -25,4 +25,13 @@ struct DescriptorLimit {
 // or setrlimit fails; the limit is then unchanged.
 absl::StatusOr<DescriptorLimit> RaiseDescriptorLimit();
 
+// kMaxSoftDescriptorLimit: what SoftDescriptorLimit reports for an unlimited (or larger) limit;
+// above any fs.nr_open Linux allows by default.
+inline constexpr std::uint64_t kMaxSoftDescriptorLimit = std::uint64_t{1} << 30;
+
+// SoftDescriptorLimit returns the current soft RLIMIT_NOFILE in descriptors, or
+// kMaxSoftDescriptorLimit when it is unlimited, larger, or cannot be read. Thread-safe; cheap (one
+// system call), so callers re-read it rather than cache it: the limit may change at run time.
+std::uint64_t SoftDescriptorLimit();
+
 }  // namespace weft
