@@ -27,35 +27,50 @@ std::shared_ptr<ServerObserver> HealthReporter::ObserverFor(std::string name) {
 }
 
 void HealthReporter::Attach(grpc::HealthCheckServiceInterface* health) {
-  MutexLock lock(&mu_);
-  health_ = health;
-  PublishLocked();
+  {
+    MutexLock lock(&mu_);
+    health_ = health;
+    PublishAllLocked();
+  }
+  publish_.Flush();
 }
 
 void HealthReporter::Detach() {
-  MutexLock lock(&mu_);
-  health_ = nullptr;
+  {
+    MutexLock lock(&mu_);
+    health_ = nullptr;
+  }
+  publish_.Flush();  // Publications queued before Detach still name the old service.
 }
 
 void HealthReporter::SetListenerServing(const std::string& name, bool serving) {
-  MutexLock lock(&mu_);
-  listeners_[name] = serving;
-  if (health_ != nullptr) health_->SetServingStatus(name, serving && !draining_);
+  {
+    MutexLock lock(&mu_);
+    listeners_[name] = serving;
+    PublishLocked(name, serving && !draining_);
+  }
+  publish_.Flush();
 }
 
 void HealthReporter::SetDraining(bool draining) {
-  MutexLock lock(&mu_);
-  draining_ = draining;
-  PublishLocked();
+  {
+    MutexLock lock(&mu_);
+    draining_ = draining;
+    PublishAllLocked();
+  }
+  publish_.Flush();
 }
 
-void HealthReporter::PublishLocked() {
+void HealthReporter::PublishAllLocked() {
+  PublishLocked("", !draining_);
+  PublishLocked(kControlServiceName, !draining_);
+  for (const auto& [name, serving] : listeners_) PublishLocked(name, serving && !draining_);
+}
+
+void HealthReporter::PublishLocked(const std::string& service, bool serving) {
   if (health_ == nullptr) return;
-  health_->SetServingStatus("", !draining_);
-  health_->SetServingStatus(kControlServiceName, !draining_);
-  for (const auto& [name, serving] : listeners_) {
-    health_->SetServingStatus(name, serving && !draining_);
-  }
+  publish_.Post(
+      [health = health_, service, serving] { health->SetServingStatus(service, serving); });
 }
 
 }  // namespace weft::control

@@ -9,12 +9,16 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "server/internal/serial_delivery.h"
 #include "server/internal/sync.h"
 #include "weft/server_observer.h"
 
 namespace weft::control {
 
-// HealthReporter: thread-safe.
+// HealthReporter: thread-safe. gRPC's health service is never called under mu_: each change
+// queues its publications on publish_ (in the order of the changes, so the last status
+// published is the last one recorded) and the changing thread delivers them once it has
+// released mu_. Lock order: mu_, then publish_'s leaf lock.
 class HealthReporter {
  public:
   // ControlServiceName is the health service name of the control plane itself.
@@ -27,6 +31,8 @@ class HealthReporter {
   // Attach starts reporting to `health` (owned by the gRPC server, which must outlive the
   // reporter's use: call Detach before it is destroyed) and publishes every known status.
   void Attach(grpc::HealthCheckServiceInterface* health) ABSL_LOCKS_EXCLUDED(mu_);
+  // Detach stops reporting; when it returns, no call into the detached service is running or
+  // will be made.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
 
   // SetListenerServing records and publishes one listener's status.
@@ -37,9 +43,13 @@ class HealthReporter {
   void SetDraining(bool draining) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void PublishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PublishAllLocked queues the publication of every status.
+  void PublishAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PublishLocked queues the publication of one status.
+  void PublishLocked(const std::string& service, bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Mutex mu_;
+  SerialDelivery publish_;
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::flat_hash_map<std::string, bool> listeners_ ABSL_GUARDED_BY(mu_);
   bool draining_ ABSL_GUARDED_BY(mu_) = false;

@@ -8,8 +8,10 @@
 
 #include <glog/logging.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "server/internal/acceptor.h"
+#include "server/internal/serial_delivery.h"
 #include "server/internal/socket.h"
 #include "server/internal/sync.h"
 #include "server/internal/task_control.h"
@@ -57,6 +59,7 @@ class ServerImpl {
   absl::Status Run() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
   StopReport Stop(absl::Duration grace) ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
   void StopAccepting() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_) {
+    absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the lock is released.
     MutexLock lock(&lifecycle_);
     StopAcceptingLocked();
   }
@@ -126,6 +129,8 @@ class ServerImpl {
   DescriptorBudget* budget() const { return budget_.get(); }
 
  private:
+  // SetState changes the state and queues its kStateChanged event on state_events_; whoever
+  // changed it delivers the event (Flush) once it holds no lock.
   void SetState(ServerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Refuse(const Endpoint& peer, RefusalReason reason);
   void StopAcceptingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_) ABSL_LOCKS_EXCLUDED(mu_);
@@ -136,6 +141,8 @@ class ServerImpl {
   // RunLoopOnCaller serves on the Run caller's thread (managers without threads).
   void RunLoopOnCaller() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Lock order: lifecycle_, then mu_; state_events_' own lock is a leaf under both. No observer
+  // callback runs under any of them (see ServerObserver).
   Mutex lifecycle_;  // Serialises Run, Stop and StopAccepting.
   std::thread acceptor_thread_ ABSL_GUARDED_BY(lifecycle_);
 
@@ -155,6 +162,8 @@ class ServerImpl {
   std::uint16_t bound_port_ ABSL_GUARDED_BY(mu_) = 0;
   bool loop_on_caller_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time started_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // State events, queued under mu_ in the order the states were taken.
+  SerialDelivery state_events_;
 
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
@@ -164,6 +173,7 @@ class ServerImpl {
 };
 
 absl::Status ServerImpl::Run() {
+  absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the locks are released.
   MutexLock lifecycle(&lifecycle_);
   std::string address;
   std::uint16_t port;
@@ -208,6 +218,7 @@ absl::Status ServerImpl::Run() {
     return absl::OkStatus();
   }
   lifecycle_.Unlock();
+  state_events_.Flush();  // kRunning is seen before the first connection is served.
   RunLoopOnCaller();
   lifecycle_.Lock();
   return absl::OkStatus();
@@ -247,6 +258,7 @@ void ServerImpl::StopAcceptingLocked() {
 }
 
 StopReport ServerImpl::Stop(absl::Duration grace) {
+  absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the locks are released.
   MutexLock lifecycle(&lifecycle_);
   TaskManager* manager;
   {
@@ -302,11 +314,12 @@ ServerStats ServerImpl::stats() const {
 
 void ServerImpl::SetState(ServerState state) {
   state_ = state;
-  // Observers must not block (see ServerObserver), so this is safe under mu_; it keeps state
-  // events in the order the states were taken.
   ServerEvent event{.kind = ServerEvent::Kind::kStateChanged};
   event.state = state;
-  Emit(std::move(event));
+  event.time = absl::Now();
+  state_events_.Post([this, event] {
+    if (observer_ != nullptr) observer_->OnEvent(event);
+  });
 }
 
 void ServerImpl::Emit(ServerEvent event) const {
@@ -326,8 +339,8 @@ void ServerImpl::Refuse(const Endpoint& peer, RefusalReason reason) {
 
 void ServerImpl::OnShed(const Endpoint& peer) {
   Refuse(peer, RefusalReason::kDescriptorsExhausted);
-  LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString()
-                            << ": out of file descriptors (" << google::COUNTER << " so far)";
+  LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": out of file descriptors ("
+                            << google::COUNTER << " so far)";
 }
 
 void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
@@ -355,8 +368,7 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
     Refuse(peer, RefusalReason::kDescriptorBudget);  // Counted before the client sees EOF.
     fd.Reset();
     LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": descriptor budget of "
-                              << budget_->capacity() << " spent (" << google::COUNTER
-                              << " so far)";
+                              << budget_->capacity() << " spent (" << google::COUNTER << " so far)";
     return;
   }
   ConnectionTicket ticket(this, peer);

@@ -44,8 +44,13 @@ struct ServerEvent {
 };
 
 // ServerObserver: OnEvent is called on data-plane threads (the acceptor, task threads, and
-// callers of Run/Stop), concurrently, without Weft locks held. It must be thread-safe, return
-// quickly and never block (buffer and drop instead), and must not call back into the Server.
+// callers of Run/Stop/StopAccepting), concurrently, and never with a Weft lock held: it may take
+// its own locks and read the Server (state(), stats(), address(), ...). State events arrive in
+// the order the states were taken, each before the Run, Stop or StopAccepting that caused it
+// returns (when calls race, the state events of one may be delivered on the other's thread).
+// It must be thread-safe, must not throw, should return quickly (buffer and drop rather than
+// block: task events are delivered on the threads serving connections), and must not call Run,
+// Stop or StopAccepting.
 class ServerObserver {
  public:
   virtual ~ServerObserver() = default;

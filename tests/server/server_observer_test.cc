@@ -1,0 +1,215 @@
+// ServerObserver's contract: events are delivered with no Weft lock held, state events in the
+// order the states were taken and before the call that caused them returns.
+
+#include "weft/server.h"
+
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "server/internal/sync.h"
+#include "weft/connection.h"
+#include "weft/deadline.h"
+#include "weft/fiber_task_manager.h"
+#include "weft/pool_task_manager.h"
+#include "weft/server_observer.h"
+#include "weft/server_options.h"
+#include "weft/single_threaded_task_manager.h"
+#include "weft/threaded_task_manager.h"
+
+namespace weft {
+namespace {
+
+constexpr absl::Duration kPrompt = absl::Seconds(5);
+
+void CloseAtOnce(Connection&, const HandlerArgs&) {}
+
+// LockProbingObserver: on every state event it asks another thread to take the Server's locks
+// (stats() takes its state lock; set_task_manager takes the lifecycle lock too) and waits for
+// that thread with a deadline. If the event were delivered under either lock, the probe could
+// not finish: the probe is recorded as failed instead of deadlocking the test.
+class LockProbingObserver final : public ServerObserver {
+ public:
+  ~LockProbingObserver() override {
+    for (std::thread& probe : probes_) probe.join();
+  }
+
+  void set_server(Server* server) { server_ = server; }
+
+  void OnEvent(const ServerEvent& event) override {
+    if (event.kind != ServerEvent::Kind::kStateChanged) return;
+    auto done = std::make_shared<Notification>();
+    std::thread probe([server = server_, done] {
+      (void)server->stats();
+      (void)server->set_task_manager(std::make_unique<ThreadedTaskManager>());
+      done->Notify();
+    });
+    const bool finished = done->WaitForNotificationWithTimeout(kPrompt);
+    MutexLock lock(&mu_);
+    probes_.push_back(std::move(probe));  // Joined at the end: a stuck probe ends with the lock.
+    states_.push_back(event.state);
+    if (!finished) ++stuck_probes_;
+    changed_.SignalAll();
+  }
+
+  // AwaitStates waits until `count` state events have arrived; false at the deadline.
+  bool AwaitStates(std::size_t count, Deadline deadline) {
+    MutexLock lock(&mu_);
+    return changed_.AwaitUntil(
+        &mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return states_.size() >= count; },
+        deadline);
+  }
+
+  std::vector<ServerState> states() {
+    MutexLock lock(&mu_);
+    return states_;
+  }
+  int stuck_probes() {
+    MutexLock lock(&mu_);
+    return stuck_probes_;
+  }
+
+ private:
+  Server* server_ = nullptr;
+  Mutex mu_;
+  CondVar changed_;
+  std::vector<std::thread> probes_ ABSL_GUARDED_BY(mu_);
+  std::vector<ServerState> states_ ABSL_GUARDED_BY(mu_);
+  int stuck_probes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+enum class ManagerKind { kThreaded, kPool, kFiber, kSingleThreaded };
+
+TaskManagerPtr MakeManager(ManagerKind kind) {
+  switch (kind) {
+    case ManagerKind::kThreaded:
+      return std::make_unique<ThreadedTaskManager>();
+    case ManagerKind::kPool:
+      return std::make_unique<PoolTaskManager>(PoolTaskManagerOptions{.threads = 2});
+    case ManagerKind::kFiber:
+      return std::make_unique<FiberTaskManager>();
+    case ManagerKind::kSingleThreaded:
+      return std::make_unique<SingleThreadedTaskManager>();
+  }
+  return nullptr;
+}
+
+class ServerObserverTest : public ::testing::TestWithParam<ManagerKind> {};
+
+TEST_P(ServerObserverTest, StateEventsAreDeliveredWithoutServerLocksAndBeforeTheCallReturns) {
+  auto observer = std::make_shared<LockProbingObserver>();
+  ServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.handler = CloseAtOnce;
+  options.manager = MakeManager(GetParam());
+  options.observer = observer;
+  auto server = std::make_unique<Server>(std::move(options));
+  observer->set_server(server.get());
+  const bool runs_on_caller = server->task_manager().RunsTasksOnCaller();
+
+  std::thread runner;
+  if (runs_on_caller) {
+    // Run serves on its caller until stopped; kRunning is delivered before it starts serving.
+    runner = std::thread([&] { EXPECT_TRUE(server->Run().ok()); });
+    ASSERT_TRUE(observer->AwaitStates(1, DeadlineAfter(kPrompt)));
+  } else {
+    ASSERT_TRUE(server->Run().ok());
+  }
+  EXPECT_EQ(observer->states(), std::vector<ServerState>{ServerState::kRunning});
+  server->StopAccepting();
+  EXPECT_EQ(observer->states().back(), ServerState::kNotAccepting);
+  server->Stop(absl::ZeroDuration());
+  if (runner.joinable()) runner.join();
+  EXPECT_EQ(observer->states(),
+            (std::vector<ServerState>{ServerState::kRunning, ServerState::kNotAccepting,
+                                      ServerState::kStopped}));
+  EXPECT_EQ(observer->stuck_probes(), 0) << "a state event was delivered under a Server lock";
+  server.reset();
+}
+
+INSTANTIATE_TEST_SUITE_P(Managers, ServerObserverTest,
+                         ::testing::Values(ManagerKind::kThreaded, ManagerKind::kPool,
+                                           ManagerKind::kFiber, ManagerKind::kSingleThreaded),
+                         [](const ::testing::TestParamInfo<ManagerKind>& info) {
+                           switch (info.param) {
+                             case ManagerKind::kThreaded:
+                               return "Threaded";
+                             case ManagerKind::kPool:
+                               return "Pool";
+                             case ManagerKind::kFiber:
+                               return "Fiber";
+                             case ManagerKind::kSingleThreaded:
+                               return "SingleThreaded";
+                           }
+                           return "Unknown";
+                         });
+
+// RecordingObserver: records state events in delivery order.
+class RecordingObserver final : public ServerObserver {
+ public:
+  void OnEvent(const ServerEvent& event) override {
+    if (event.kind != ServerEvent::Kind::kStateChanged) return;
+    MutexLock lock(&mu_);
+    states_.push_back(event.state);
+  }
+  std::vector<ServerState> states() {
+    MutexLock lock(&mu_);
+    return states_;
+  }
+
+ private:
+  Mutex mu_;
+  std::vector<ServerState> states_ ABSL_GUARDED_BY(mu_);
+};
+
+bool IsTransition(ServerState from, ServerState to) {
+  switch (from) {
+    case ServerState::kStopped:
+      return to == ServerState::kRunning;
+    case ServerState::kRunning:
+      return to == ServerState::kNotAccepting;
+    case ServerState::kNotAccepting:
+      return to == ServerState::kRunning || to == ServerState::kStopped;
+  }
+  return false;
+}
+
+TEST(ServerObserverOrderTest, RacingRunStopAndStopAcceptingDeliverStatesInTheOrderTaken) {
+  auto observer = std::make_shared<RecordingObserver>();
+  ServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.handler = CloseAtOnce;
+  options.observer = observer;
+  Server server(std::move(options));
+  constexpr int kRounds = 200;
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    for (int i = 0; i < kRounds; ++i) (void)server.Run();
+  });
+  threads.emplace_back([&] {
+    for (int i = 0; i < kRounds; ++i) server.StopAccepting();
+  });
+  threads.emplace_back([&] {
+    for (int i = 0; i < kRounds; ++i) server.Stop(absl::ZeroDuration());
+  });
+  for (std::thread& thread : threads) thread.join();
+  server.Stop(absl::ZeroDuration());
+
+  const std::vector<ServerState> states = observer->states();
+  ASSERT_FALSE(states.empty());
+  EXPECT_EQ(states.front(), ServerState::kRunning);
+  EXPECT_EQ(states.back(), ServerState::kStopped);
+  for (std::size_t i = 1; i < states.size(); ++i) {
+    ASSERT_TRUE(IsTransition(states[i - 1], states[i]))
+        << "event " << i << ": " << ServerStateName(states[i - 1]) << " -> "
+        << ServerStateName(states[i]);
+  }
+}
+
+}  // namespace
+}  // namespace weft
