@@ -93,21 +93,23 @@ void Acceptor::Stop() {
 }
 
 Acceptor::ShedResult Acceptor::ShedOne() {
-  // Weft's other descriptor allocations (task waiters) take this lock too, so none of them can
-  // take the slot the reserve frees for the moment of the accept.
-  MutexLock lock(&DescriptorReserveMutex());
-  if (!reserve_fd_.valid()) reserve_fd_ = OpenReserve();
-  if (!reserve_fd_.valid()) return ShedResult::kNoReserve;
-  reserve_fd_.Reset();
   sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  UniqueFd fd(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
-                        SOCK_NONBLOCK | SOCK_CLOEXEC));
-  const bool shed = fd.valid();
-  fd.Reset();
-  reserve_fd_ = OpenReserve();
-  if (!shed) return ShedResult::kNothingPending;
-  on_shed_(EndpointFromSockaddr(addr));
+  {
+    // Weft's other descriptor allocations (task waiters) take this lock too, so none of them
+    // can take the slot the reserve frees for the moment of the accept.
+    MutexLock lock(&DescriptorReserveMutex());
+    if (!reserve_fd_.valid()) reserve_fd_ = OpenReserve();
+    if (!reserve_fd_.valid()) return ShedResult::kNoReserve;
+    reserve_fd_.Reset();
+    socklen_t len = sizeof addr;
+    UniqueFd fd(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC));
+    const bool shed = fd.valid();
+    fd.Reset();
+    reserve_fd_ = OpenReserve();
+    if (!shed) return ShedResult::kNothingPending;
+  }
+  on_shed_(EndpointFromSockaddr(addr));  // The observer it reaches runs without the lock.
   return ShedResult::kShed;
 }
 
