@@ -40,6 +40,10 @@ class ConnectionTicket {
   // admitted_id is shared with the task's on_admitted callback, which stores the id.
   const std::shared_ptr<std::atomic<TaskId>>& admitted_id() const { return admitted_id_; }
   void MarkRan() { ran_ = true; }
+  // Close stops counting the connection as open and returns its descriptor to the budget,
+  // before the ticket is destroyed: called once the connection's socket is closed, so that an
+  // observer told kTaskFinished already sees it gone from ServerStats::open.
+  void Close();
 
  private:
   ServerImpl* server_;
@@ -405,9 +409,13 @@ void ServerImpl::Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& han
   // Finished is reported however the handler ends, ThreadShutdown included.
   struct ReportFinished {
     const ServerImpl* server;
+    ConnectionTicket* ticket;
     ServerEvent* event;
-    ~ReportFinished() { server->Emit(*event); }
-  } report{this, &event};
+    ~ReportFinished() {
+      ticket->Close();
+      server->Emit(*event);
+    }
+  } report{this, &ticket, &event};
 
   const int raw = fd.Release();
   Connection connection(raw, peer, LocalEndpoint(raw), limits);
@@ -431,16 +439,23 @@ ConnectionTicket::ConnectionTicket(ServerImpl* server, Endpoint peer)
   server_->open().fetch_add(1);
 }
 
-ConnectionTicket::~ConnectionTicket() {
-  if (server_ == nullptr) return;  // Moved from.
+void ConnectionTicket::Close() {
+  if (server_ == nullptr) return;  // Moved from, or closed.
   server_->open().fetch_sub(1);
   if (server_->budget() != nullptr) server_->budget()->Release();
+  server_ = nullptr;
+}
+
+ConnectionTicket::~ConnectionTicket() {
+  if (server_ == nullptr) return;  // Moved from, or closed.
+  ServerImpl* const server = server_;
+  Close();
   const TaskId id = admitted_id_->load();
   if (ran_ || id == 0) return;
   ServerEvent event{.kind = ServerEvent::Kind::kTaskRemoved};
   event.task_id = id;
   event.peer = peer_;
-  server_->Emit(std::move(event));
+  server->Emit(std::move(event));
 }
 
 }  // namespace internal

@@ -16,9 +16,6 @@
 namespace weft::control {
 namespace {
 
-// While draining, how often the remaining connections are counted.
-constexpr absl::Duration kDrainPoll = absl::Milliseconds(50);
-
 Role RoleFromConfig(config::v1::Role role) {
   return role == config::v1::ROLE_OPERATOR ? Role::kOperator : Role::kViewer;
 }
@@ -87,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   for (const config::v1::Listener& listener : config.listeners()) {
     auto observer = std::make_shared<FanoutObserver>(
         std::vector<std::shared_ptr<ServerObserver>>{daemon->events_.ObserverFor(listener.name()),
-                                                     daemon->health_.ObserverFor(listener.name())});
+                                                     daemon->health_.ObserverFor(listener.name()),
+                                                     daemon->drain_waiter_.Observer()});
     absl::StatusOr<ManagedServer> server =
         BuildListener(listener, registry, std::move(observer), daemon->budget_);
     if (!server.ok()) {
@@ -157,12 +155,13 @@ absl::Status Daemon::Start() {
   return absl::OkStatus();
 }
 
-void Daemon::Drain(const Notification& abort) {
+void Daemon::Drain() {
   health_.SetDraining(true);
   if (drain_delay_ > absl::ZeroDuration()) {
     LOG(INFO) << "draining: health NOT_SERVING; still accepting for the drain delay ("
               << absl::FormatDuration(drain_delay_) << ") while load balancers stop routing here";
-    if (abort.WaitForNotificationWithTimeout(drain_delay_)) {
+    drain_waiter_.Wait([] { return false; }, absl::Now() + drain_delay_);
+    if (drain_waiter_.aborted()) {
       for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
       return;
     }
@@ -175,17 +174,14 @@ void Daemon::Drain(const Notification& abort) {
     managed->server->StopAccepting();
     drain = std::max(drain, managed->drain_timeout);
   }
-  const absl::Time deadline = absl::Now() + drain;
-  auto open_connections = [this] {
-    std::size_t open = 0;
-    for (const ManagedServer* managed : servers_.All()) open += managed->server->stats().open;
-    return open;
-  };
-  std::size_t open = open_connections();
-  while (open > 0 && absl::Now() < deadline) {
-    if (abort.WaitForNotificationWithTimeout(kDrainPoll)) break;
-    open = open_connections();
-  }
+  std::size_t open = 0;
+  drain_waiter_.Wait(
+      [&] {
+        open = 0;
+        for (const ManagedServer* managed : servers_.All()) open += managed->server->stats().open;
+        return open == 0;
+      },
+      absl::Now() + drain);
   if (open > 0) {
     LOG(WARNING) << "drain ended with " << open << " connections still open; closing them";
   } else {

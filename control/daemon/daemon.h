@@ -11,6 +11,7 @@
 #include "control/auth.h"
 #include "control/control_plane.h"
 #include "control/control_service.h"
+#include "control/daemon/drain_waiter.h"
 #include "control/event_hub.h"
 #include "control/health_reporter.h"
 #include "control/server_set.h"
@@ -21,8 +22,8 @@
 
 namespace weft::control {
 
-// Daemon: Start, Drain and Stop are called from one thread (weftd's main thread); the abort
-// notification passed to Drain may be notified from anywhere.
+// Daemon: Start, Drain and Stop are called from one thread (weftd's main thread, or Drain on
+// a thread it joins); AbortDrain from anywhere.
 class Daemon {
  public:
   // Create builds (but does not start) every listener and loads tokens and TLS files.
@@ -42,10 +43,14 @@ class Daemon {
   // Drain is the graceful shutdown: health turns NOT_SERVING; the listeners keep accepting for
   // control.drain_delay (so that load balancers and readiness probes see NOT_SERVING and stop
   // routing here before the sockets close); then every listener stops accepting, open
-  // connections get up to the longest drain_timeout to end on their own, and the listeners are
-  // stopped (remaining connections shut down). Notifying `abort` ends either wait at once. The
-  // control plane keeps answering until Stop.
-  void Drain(const Notification& abort);
+  // connections get up to the longest drain_timeout to end on their own (the drain wakes as
+  // each one ends: it returns as soon as the last has), and the listeners are stopped
+  // (remaining connections shut down). The control plane keeps answering until Stop.
+  void Drain();
+
+  // AbortDrain ends Drain's waits at once (the listeners are then stopped with zero grace).
+  // Thread-safe; may be called before, during or after Drain.
+  void AbortDrain() { drain_waiter_.Abort(); }
 
   // Stop stops every listener at once (zero grace) and the control plane. Idempotent.
   void Stop();
@@ -69,6 +74,7 @@ class Daemon {
   std::shared_ptr<DescriptorBudget> budget_ = std::make_shared<DescriptorBudget>();
   EventHub events_{/*capacity=*/1024, /*max_subscribers=*/1024};
   HealthReporter health_;
+  DrainWaiter drain_waiter_;
   std::unique_ptr<Authenticator> auth_;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   ServerSet servers_;

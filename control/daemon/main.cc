@@ -180,17 +180,16 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
-  weft::Notification abort;
   weft::Notification drained;
   std::thread drainer([&] {
-    (*daemon)->Drain(abort);
+    (*daemon)->Drain();
     drained.Notify();
   });
   const timespec poll{0, 100 * 1000 * 1000};
   while (!drained.HasBeenNotified()) {
     if (sigtimedwait(&signals, nullptr, &poll) > 0) {
       LOG(WARNING) << "second signal: stopping at once";
-      abort.Notify();
+      (*daemon)->AbortDrain();
       break;
     }
   }

@@ -24,7 +24,9 @@ inline constexpr int kRefusalReasonCount = 5;
 const char* RefusalReasonName(RefusalReason reason);
 
 // ServerEvent: one thing that happened. Events of one task arrive in order:
-// kTaskAdded, then kTaskStarted and kTaskFinished, or kTaskRemoved if it never ran.
+// kTaskAdded, then kTaskStarted and kTaskFinished, or kTaskRemoved if it never ran. By the time
+// kTaskFinished or kTaskRemoved is delivered the connection is closed and no longer counted in
+// ServerStats::open, so an observer may wait for connections to end by these events.
 struct ServerEvent {
   enum class Kind {
     kTaskAdded,           // Admitted by the manager (task_id, peer).
