@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "control/proto_conversion.h"
 #include "control/status_conversion.h"
+#include "control/watch_reactor.h"
 
 namespace weft::control {
 namespace {
@@ -21,8 +22,6 @@ constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 constexpr absl::Duration kDefaultStopTaskTimeout = absl::Seconds(5);
-// How often a WatchEvents stream checks whether its client went away.
-constexpr absl::Duration kWatchPoll = absl::Milliseconds(200);
 
 absl::StatusOr<int> PageSize(int requested) {
   if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
@@ -266,36 +265,19 @@ grpc::Status ControlService::RemoveTask(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::WatchEvents(grpc::ServerContext* context,
-                                         const v1::WatchEventsRequest* request,
-                                         grpc::ServerWriter<v1::Event>* writer) {
-  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "WatchEvents"));
+grpc::ServerWriteReactor<v1::Event>* ControlService::WatchEvents(
+    grpc::CallbackServerContext* context, const v1::WatchEventsRequest* request) {
+  if (absl::Status status = auth_->Authorize(*context, Role::kViewer, "WatchEvents");
+      !status.ok()) {
+    return WatchReactor::Failed(ToGrpcStatus(status));
+  }
   if (!request->server().empty()) {
-    WEFT_RETURN_IF_ERROR(FindServer(*servers_, request->server()).status());
-  }
-  WEFT_ASSIGN_OR_RETURN(subscription, events_->Subscribe(request->server()));
-  // Headers go out at once so the client knows the watch is established.
-  writer->SendInitialMetadata();
-  while (!context->IsCancelled()) {
-    std::optional<Subscription::Delivery> delivery =
-        subscription->Next(DeadlineAfter(kWatchPoll));
-    if (!delivery.has_value()) {
-      if (subscription->cancelled()) break;
-      continue;
+    if (absl::StatusOr<ManagedServer*> server = FindServer(*servers_, request->server());
+        !server.ok()) {
+      return WatchReactor::Failed(ToGrpcStatus(server.status()));
     }
-    v1::Event event;
-    if (delivery->event.has_value()) {
-      event = EventToProto(*delivery->event);
-    } else {
-      event.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
-      event.set_dropped_events(delivery->dropped);
-      *event.mutable_time() = TimeToProto(absl::Now());
-    }
-    event.set_sequence(delivery->sequence);
-    if (!writer->Write(event)) break;
   }
-  events_->Unsubscribe(subscription);
-  return grpc::Status::OK;
+  return WatchReactor::Start(events_, &watch_dispatcher_, request->server());
 }
 
 }  // namespace weft::control

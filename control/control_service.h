@@ -7,6 +7,7 @@
 #include "control/auth.h"
 #include "control/event_hub.h"
 #include "control/server_set.h"
+#include "control/watch_dispatcher.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control {
@@ -15,7 +16,8 @@ namespace weft::control {
 // and the authenticator, which must outlive it. Every method authorises first (viewer for
 // reads, operator for the rest), validates its request, and reports errors with canonical codes
 // through one conversion point; no method throws.
-class ControlService final : public v1::Control::Service {
+// WatchEvents runs on gRPC's callback API (see WatchReactor); the other methods on the sync API.
+class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<v1::Control::Service> {
  public:
   ControlService(const ServerSet* servers, EventHub* events, const Authenticator* auth);
 
@@ -41,13 +43,14 @@ class ControlService final : public v1::Control::Service {
                         v1::StopTaskResponse* response) override;
   grpc::Status RemoveTask(grpc::ServerContext* context, const v1::RemoveTaskRequest* request,
                           v1::RemoveTaskResponse* response) override;
-  grpc::Status WatchEvents(grpc::ServerContext* context, const v1::WatchEventsRequest* request,
-                           grpc::ServerWriter<v1::Event>* writer) override;
+  grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext* context,
+                                                   const v1::WatchEventsRequest* request) override;
 
  private:
   const ServerSet* const servers_;
   EventHub* const events_;
   const Authenticator* const auth_;
+  WatchDispatcher watch_dispatcher_;
 };
 
 }  // namespace weft::control

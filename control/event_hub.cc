@@ -24,27 +24,60 @@ class NamedObserver final : public ServerObserver {
 Subscription::Subscription(std::string server_filter, std::size_t capacity)
     : server_filter_(std::move(server_filter)), capacity_(capacity) {}
 
-void Subscription::Offer(const std::shared_ptr<const NamedEvent>& event) {
-  if (!server_filter_.empty() && event->server != server_filter_) return;
+void Subscription::SetListener(Listener listener) {
   MutexLock lock(&mu_);
-  if (cancelled_) return;
-  if (queued_events_ >= capacity_) {
-    // Record the gap where it happens; consecutive drops share one gap item.
-    if (queue_.empty() || queue_.back().event != nullptr) queue_.push_back(Item{});
-    ++queue_.back().dropped;
-    return;
-  }
-  queue_.push_back(Item{event, 0});
-  ++queued_events_;
-  ready_.Signal();
+  listener_ = std::make_shared<Listener>(std::move(listener));
 }
 
-std::optional<Subscription::Delivery> Subscription::Next(Deadline deadline) {
+void Subscription::ClearListener() {
   MutexLock lock(&mu_);
-  const bool ready = ready_.AwaitUntil(
-      &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_ || !queue_.empty(); },
-      deadline);
-  if (!ready || cancelled_) return std::nullopt;
+  listener_.reset();
+  armed_ = false;
+  listener_returned_.Await(
+      &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return listener_calls_ == 0; });
+}
+
+std::shared_ptr<Subscription::Listener> Subscription::TakeArmedLocked() {
+  if (!armed_ || listener_ == nullptr) return nullptr;
+  armed_ = false;
+  ++listener_calls_;
+  return listener_;
+}
+
+void Subscription::CallListener(const std::shared_ptr<Listener>& listener) {
+  if (listener == nullptr) return;
+  (*listener)();
+  MutexLock lock(&mu_);
+  --listener_calls_;
+  listener_returned_.SignalAll();
+}
+
+void Subscription::Offer(const std::shared_ptr<const NamedEvent>& event) {
+  if (!server_filter_.empty() && event->server != server_filter_) return;
+  std::shared_ptr<Listener> listener;
+  {
+    MutexLock lock(&mu_);
+    if (cancelled_) return;
+    if (queued_events_ >= capacity_) {
+      // Record the gap where it happens; consecutive drops share one gap item.
+      if (queue_.empty() || queue_.back().event != nullptr) queue_.push_back(Item{});
+      ++queue_.back().dropped;
+    } else {
+      queue_.push_back(Item{event, 0});
+      ++queued_events_;
+    }
+    listener = TakeArmedLocked();
+  }
+  CallListener(listener);
+}
+
+std::optional<Subscription::Delivery> Subscription::TryNext() {
+  MutexLock lock(&mu_);
+  if (cancelled_) return Delivery{.ended = true};
+  if (queue_.empty()) {
+    armed_ = true;
+    return std::nullopt;
+  }
   Item item = std::move(queue_.front());
   queue_.pop_front();
   Delivery delivery;
@@ -61,9 +94,15 @@ std::optional<Subscription::Delivery> Subscription::Next(Deadline deadline) {
 }
 
 void Subscription::Cancel() {
-  MutexLock lock(&mu_);
-  cancelled_ = true;
-  ready_.SignalAll();
+  std::shared_ptr<Listener> listener;
+  {
+    MutexLock lock(&mu_);
+    cancelled_ = true;
+    queue_.clear();
+    queued_events_ = 0;
+    listener = TakeArmedLocked();
+  }
+  CallListener(listener);
 }
 
 bool Subscription::cancelled() const {
@@ -80,35 +119,41 @@ std::shared_ptr<ServerObserver> EventHub::ObserverFor(std::string server) {
 
 absl::StatusOr<std::shared_ptr<Subscription>> EventHub::Subscribe(std::string server_filter) {
   MutexLock lock(&mu_);
-  if (subscribers_.size() >= max_subscribers_) {
+  if (subscribers_->size() >= max_subscribers_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many event watchers (limit ", max_subscribers_, ")"));
   }
   auto subscription = std::make_shared<Subscription>(std::move(server_filter), capacity_);
-  subscribers_.push_back(subscription);
-  subscriber_count_.store(subscribers_.size());
+  auto next = std::make_shared<SubscriberList>(*subscribers_);
+  next->push_back(subscription);
+  subscribers_ = std::move(next);
+  subscriber_count_.store(subscribers_->size());
   return subscription;
 }
 
 void EventHub::Unsubscribe(const std::shared_ptr<Subscription>& subscription) {
   subscription->Cancel();
   MutexLock lock(&mu_);
-  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), subscription),
-                     subscribers_.end());
-  subscriber_count_.store(subscribers_.size());
+  auto next = std::make_shared<SubscriberList>(*subscribers_);
+  next->erase(std::remove(next->begin(), next->end(), subscription), next->end());
+  subscribers_ = std::move(next);
+  subscriber_count_.store(subscribers_->size());
+}
+
+std::shared_ptr<const EventHub::SubscriberList> EventHub::Snapshot() const {
+  MutexLock lock(&mu_);
+  return subscribers_;
 }
 
 void EventHub::CancelAll() {
-  MutexLock lock(&mu_);
-  for (const auto& subscription : subscribers_) subscription->Cancel();
+  for (const auto& subscription : *Snapshot()) subscription->Cancel();
 }
 
 void EventHub::Publish(const NamedEvent& event) {
   if (subscriber_count_.load(std::memory_order_relaxed) == 0) return;
   // One copy, made before taking the lock, shared by every subscriber.
   const auto shared = std::make_shared<const NamedEvent>(event);
-  MutexLock lock(&mu_);
-  for (const auto& subscription : subscribers_) subscription->Offer(shared);
+  for (const auto& subscription : *Snapshot()) subscription->Offer(shared);
 }
 
 std::size_t EventHub::subscriber_count() const { return subscriber_count_.load(); }

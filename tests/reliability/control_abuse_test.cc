@@ -332,8 +332,8 @@ TEST_F(ControlAbuseTest, ManyWatchersThatNeverReadLeaveWeftdResponsiveAndBounded
   EXPECT_LT(worst_unary, kUnaryBound) << "weftd answered a unary call in " << worst_unary;
   // Memory bound: each watcher may buffer its 1024 events, plus gRPC's per-stream buffers.
   const std::int64_t growth = rss_flooded - rss_idle;
-  // Measured: about 100 KiB per watcher with full buffers (events are shared between
-  // subscribers' queues; gRPC's per-stream buffers and the stream's thread dominate).
+  // Measured: about 40 KiB per watcher with full buffers (events are shared between
+  // subscribers' queues; gRPC's per-stream buffers dominate: a stream holds no thread).
   const std::int64_t bound_kb = (testing::kSanitized ? 8 : 1) * (32 * 1024 + watchers * 160LL);
   EXPECT_LT(growth, bound_kb) << "weftd RSS grew by " << growth << " KiB";
 

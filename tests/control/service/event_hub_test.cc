@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 namespace weft::control {
 namespace {
 
@@ -13,8 +16,9 @@ NamedEvent Event(const std::string& server, TaskId id) {
   return NamedEvent{server, event};
 }
 
+// NextNow: events are published synchronously, so what was published is there already.
 std::optional<Subscription::Delivery> NextNow(Subscription& subscription) {
-  return subscription.Next(DeadlineAfter(absl::Seconds(5)));
+  return subscription.TryNext();
 }
 
 TEST(EventHubTest, ASlowSubscriberLosesEventsAndIsToldWhereAndHowMany) {
@@ -64,13 +68,66 @@ TEST(EventHubTest, FiltersByServerName) {
   EXPECT_EQ(delivery->sequence, 1u);
 }
 
-TEST(EventHubTest, NextTimesOutAndCancelWakesIt) {
+TEST(EventHubTest, AnEmptyTryNextArmsTheListenerWhichTheNextEventCallsOnce) {
   EventHub hub(8, 4);
   auto subscription = hub.Subscribe("").value();
-  EXPECT_FALSE(subscription->Next(DeadlineAfter(absl::Milliseconds(20))).has_value());
+  int calls = 0;
+  subscription->SetListener([&] { ++calls; });
+  hub.Publish(Event("a", 1));
+  EXPECT_EQ(calls, 0) << "not armed: nobody asked";
+  ASSERT_TRUE(subscription->TryNext().has_value());
+  EXPECT_FALSE(subscription->TryNext().has_value());  // Arms.
+  hub.Publish(Event("a", 2));
+  hub.Publish(Event("a", 3));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(subscription->TryNext()->event->event.task_id, 2u);
+  EXPECT_EQ(subscription->TryNext()->event->event.task_id, 3u);
+  subscription->ClearListener();
+}
+
+TEST(EventHubTest, CancelCallsAnArmedListenerAndTryNextThenSaysEnded) {
+  EventHub hub(8, 4);
+  auto subscription = hub.Subscribe("").value();
+  int calls = 0;
+  subscription->SetListener([&] { ++calls; });
+  EXPECT_FALSE(subscription->TryNext().has_value());
   hub.CancelAll();
-  EXPECT_FALSE(subscription->Next(kNoDeadline).has_value());
+  EXPECT_EQ(calls, 1);
+  std::optional<Subscription::Delivery> end = subscription->TryNext();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(end->ended);
   EXPECT_TRUE(subscription->cancelled());
+  subscription->ClearListener();
+}
+
+TEST(EventHubTest, ClearListenerWaitsForARunningCallAndNoCallFollows) {
+  EventHub hub(8, 4);
+  auto subscription = hub.Subscribe("").value();
+  Notification in_listener;
+  Notification release;
+  std::atomic<int> calls{0};
+  subscription->SetListener([&] {
+    ++calls;
+    in_listener.Notify();
+    ASSERT_TRUE(release.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  });
+  EXPECT_FALSE(subscription->TryNext().has_value());
+  std::thread publisher([&] { hub.Publish(Event("a", 1)); });
+  ASSERT_TRUE(in_listener.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  Notification cleared;
+  std::thread clearer([&] {
+    subscription->ClearListener();
+    cleared.Notify();
+  });
+  EXPECT_FALSE(cleared.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+  release.Notify();
+  EXPECT_TRUE(cleared.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  publisher.join();
+  clearer.join();
+  EXPECT_TRUE(subscription->TryNext().has_value());
+  EXPECT_FALSE(subscription->TryNext().has_value());
+  hub.Publish(Event("a", 2));
+  EXPECT_EQ(calls.load(), 1);
 }
 
 TEST(EventHubTest, SubscribersBeyondTheLimitAreRefused) {
