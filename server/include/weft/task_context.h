@@ -1,6 +1,7 @@
 // The per-task context a running task can query: the seed's *shutdown* flag and task id.
 //
-// Each built-in manager sets the context for the thread (or, later, the fiber) running a task.
+// Each built-in manager sets the context for what runs a task: the thread of the threaded, pool
+// and single-threaded managers, the fiber of FiberTaskManager (switched with the fiber).
 // Outside a task every function here is a harmless no-op.
 #pragma once
 
