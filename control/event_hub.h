@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/server_observer.h"
 
 namespace weft::control {
