@@ -2,7 +2,8 @@
 // standard library's pthread-based primitives.
 //
 // Part of weft::base: any Weft component (server/, control/, client-cli/, tests, bench) may
-// include it; it is not part of the library's installed API.
+// include it. Installed with the library (whose public headers need weft/base/deadline.h), but
+// not a supported API for programs using Weft.
 //
 // Why not absl::Mutex: Debian's Abseil is not built with ThreadSanitizer, so TSan cannot see
 // the happens-before edges absl::Mutex and absl::Notification create and reports every guarded
