@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "weft/base/proto_time.h"
 
 namespace weft::cli {
 namespace {
@@ -309,13 +310,13 @@ absl::StatusOr<v1::StopServerResponse> TargetClient::StopServer(
   request.set_name(name);
   absl::Duration extra = kFallbackDrain;
   if (drain.has_value()) {
-    *request.mutable_drain_timeout() = ProtoDuration(*drain);
+    *request.mutable_drain_timeout() = DurationToProto(*drain);
     extra = *drain;
   } else {
     // The call may take the server's configured drain: learn it to set the deadline.
     absl::StatusOr<v1::Server> server = GetServer(name);
     if (!server.ok()) return server.status();
-    if (server->has_drain_timeout()) extra = FromProto(server->drain_timeout());
+    if (server->has_drain_timeout()) extra = DurationFromProto(server->drain_timeout());
   }
   return Unary<v1::StopServerResponse>(
       Object("stop", name),
@@ -342,8 +343,8 @@ absl::StatusOr<std::vector<v1::Task>> TargetClient::ListTasks(
   v1::ListTasksRequest request;
   request.set_server(server);
   request.set_page_size(kPageSize);
-  if (min_age.has_value()) *request.mutable_min_age() = ProtoDuration(*min_age);
-  if (min_idle.has_value()) *request.mutable_min_idle() = ProtoDuration(*min_idle);
+  if (min_age.has_value()) *request.mutable_min_age() = DurationToProto(*min_age);
+  if (min_idle.has_value()) *request.mutable_min_idle() = DurationToProto(*min_idle);
   absl::flat_hash_set<std::string> tokens;
   for (int page = 0; page < kMaxPages; ++page) {
     absl::StatusOr<v1::ListTasksResponse> response = Unary<v1::ListTasksResponse>(
@@ -366,7 +367,7 @@ absl::StatusOr<v1::StopTaskResponse> TargetClient::StopTask(const std::string& s
   v1::StopTaskRequest request;
   request.set_server(server);
   request.set_task_id(id);
-  if (timeout.has_value()) *request.mutable_timeout() = ProtoDuration(*timeout);
+  if (timeout.has_value()) *request.mutable_timeout() = DurationToProto(*timeout);
   return Unary<v1::StopTaskResponse>(
       absl::StrCat("stop task ", id, " of ", Object("", server)),
       [&](grpc::ClientContext* c, v1::StopTaskResponse* r) {
@@ -472,23 +473,6 @@ absl::StatusOr<std::unique_ptr<TargetClient::EventStream>> TargetClient::Watch(
   // The server sends its headers once subscribed; after this, no event is missed.
   stream->reader_->WaitForInitialMetadata();
   return stream;
-}
-
-google::protobuf::Duration ProtoDuration(absl::Duration duration) {
-  google::protobuf::Duration proto;
-  const std::int64_t seconds = absl::IDivDuration(duration, absl::Seconds(1), &duration);
-  proto.set_seconds(seconds);
-  proto.set_nanos(
-      static_cast<std::int32_t>(absl::IDivDuration(duration, absl::Nanoseconds(1), &duration)));
-  return proto;
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
 }
 
 }  // namespace weft::cli

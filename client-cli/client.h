@@ -70,7 +70,7 @@ class CancelGroup {
 
  private:
   // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented (see
-  // server/internal/sync.h).
+  // weft/base/sync.h).
   mutable std::mutex mu_;
   std::vector<grpc::ClientContext*> contexts_;  // Guarded by mu_.
   bool cancelled_ = false;                      // Guarded by mu_.
@@ -157,11 +157,5 @@ class TargetClient {
   std::unique_ptr<v1::Control::Stub> control_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
-
-// ProtoDuration converts for requests.
-google::protobuf::Duration ProtoDuration(absl::Duration duration);
-// FromProto converts a response's duration or timestamp.
-absl::Duration FromProto(const google::protobuf::Duration& duration);
-absl::Time FromProto(const google::protobuf::Timestamp& timestamp);
 
 }  // namespace weft::cli

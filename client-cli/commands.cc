@@ -17,7 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "client-cli/output.h"
 #include "client-cli/top.h"
-#include "weft/json_quote.h"
+#include "weft/base/proto_time.h"
 
 namespace weft::cli {
 namespace {
@@ -87,7 +87,7 @@ void Write(const CommandContext& context, const std::string& text) {
 // EmitJson writes the document: `value` renders a target's successful result.
 template <typename T>
 void EmitJson(const CommandContext& context, const std::vector<absl::StatusOr<T>>& results,
-              absl::string_view key, const std::function<std::string(const T&)>& value) {
+              absl::string_view key, const std::function<weft::Json(const T&)>& value) {
   JsonDocument document;
   const std::vector<Target>& targets = context.invocation.global.targets;
   for (std::size_t i = 0; i < targets.size(); ++i) {
@@ -100,20 +100,27 @@ void EmitJson(const CommandContext& context, const std::vector<absl::StatusOr<T>
   Write(context, document.Render());
 }
 
-// JsonObject renders an object from already-JSON members followed by those of `message`.
-std::string JsonObject(const std::vector<std::pair<std::string, std::string>>& members,
-                       const google::protobuf::Message* message = nullptr) {
-  std::vector<std::string> parts;
-  for (const auto& [key, value] : members)
-    parts.push_back(absl::StrCat(JsonQuote(key), ":", value));
+// JsonObject makes an object of `members` followed by the fields of `message`.
+weft::Json JsonObject(const std::vector<std::pair<std::string, weft::Json>>& members,
+                      const google::protobuf::Message* message = nullptr) {
+  weft::Json object = weft::Json::object();
+  for (const auto& [key, value] : members) object[key] = value;
   if (message != nullptr) {
-    const std::string json = MessageJson(*message);  // "{...}"
-    if (json.size() > 2) parts.push_back(json.substr(1, json.size() - 2));
+    for (const auto& [key, value] : MessageToJson(*message).items()) object[key] = value;
   }
-  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
+  return object;
 }
 
-std::string JsonUint64(std::uint64_t value) { return absl::StrCat("\"", value, "\""); }
+// JsonUint64 writes a 64-bit integer as protobuf's JSON mapping does: as a string.
+weft::Json JsonUint64(std::uint64_t value) { return absl::StrCat(value); }
+
+// MessagesToJson makes an array of `messages`.
+template <typename M>
+weft::Json MessagesToJson(const std::vector<M>& messages) {
+  weft::Json array = weft::Json::array();
+  for (const M& message : messages) array.push_back(MessageToJson(message));
+  return array;
+}
 
 // EmitServerRows: commands whose result is one server per target (run, stop-accepting,
 // limits) print it as a `servers` row.
@@ -121,7 +128,7 @@ absl::Status EmitServerResults(const CommandContext& context,
                                const std::vector<absl::StatusOr<v1::Server>>& results) {
   if (Json(context)) {
     EmitJson<v1::Server>(context, results, "server",
-                         [](const v1::Server& server) { return MessageJson(server); });
+                         [](const v1::Server& server) { return MessageToJson(server); });
   } else if (AnyOk(results)) {
     Table table(Headers(context, ServerHeaders(Wide(context))));
     const absl::Time now = absl::Now();
@@ -156,14 +163,9 @@ absl::Status RunServersCommand(const CommandContext& context) {
   const auto results = PerTarget<std::vector<v1::Server>>(
       context, [](TargetClient& client) { return client.ListServers(); });
   if (Json(context)) {
-    EmitJson<std::vector<v1::Server>>(context, results, "servers",
-                                      [](const std::vector<v1::Server>& servers) {
-                                        std::vector<std::string> values;
-                                        for (const v1::Server& s : servers) {
-                                          values.push_back(MessageJson(s));
-                                        }
-                                        return JsonArray(values);
-                                      });
+    EmitJson<std::vector<v1::Server>>(
+        context, results, "servers",
+        [](const std::vector<v1::Server>& servers) { return MessagesToJson(servers); });
   } else if (AnyOk(results)) {
     Table table(Headers(context, ServerHeaders(Wide(context))));
     const absl::Time now = absl::Now();
@@ -185,7 +187,7 @@ absl::Status RunServerCommand(const CommandContext& context) {
       PerTarget<v1::Server>(context, [&](TargetClient& client) { return client.GetServer(name); });
   if (Json(context)) {
     EmitJson<v1::Server>(context, results, "server",
-                         [](const v1::Server& server) { return MessageJson(server); });
+                         [](const v1::Server& server) { return MessageToJson(server); });
   } else {
     const absl::Time now = absl::Now();
     std::vector<std::string> blocks;
@@ -233,17 +235,17 @@ absl::Status RunStopCommand(const CommandContext& context) {
   if (Json(context)) {
     EmitJson<v1::StopServerResponse>(
         context, results, "stopServer",
-        [](const v1::StopServerResponse& response) { return MessageJson(response); });
+        [](const v1::StopServerResponse& response) { return MessageToJson(response); });
   } else if (AnyOk(results)) {
     Table table(Headers(context, {"NAME", "STATE", "COOPERATIVE", "FORCED", "DROPPED", "ELAPSED"}));
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i].ok()) continue;
       const v1::StopServerResponse& r = *results[i];
-      table.AddRow(
-          Row(context, context.invocation.global.targets[i],
-              {r.server().name(), ServerStateName(r.server().state()),
-               absl::StrCat(r.cooperative_tasks()), absl::StrCat(r.forced_tasks()),
-               absl::StrCat(r.dropped_tasks()), FormatDurationShort(FromProto(r.elapsed()))}));
+      table.AddRow(Row(
+          context, context.invocation.global.targets[i],
+          {r.server().name(), ServerStateName(r.server().state()),
+           absl::StrCat(r.cooperative_tasks()), absl::StrCat(r.forced_tasks()),
+           absl::StrCat(r.dropped_tasks()), FormatDurationShort(DurationFromProto(r.elapsed()))}));
     }
     Write(context, table.Render());
   }
@@ -272,14 +274,9 @@ absl::Status RunTasksCommand(const CommandContext& context) {
         return all;
       });
   if (Json(context)) {
-    EmitJson<std::vector<v1::Task>>(context, results, "tasks",
-                                    [](const std::vector<v1::Task>& tasks) {
-                                      std::vector<std::string> values;
-                                      for (const v1::Task& t : tasks) {
-                                        values.push_back(MessageJson(t));
-                                      }
-                                      return JsonArray(values);
-                                    });
+    EmitJson<std::vector<v1::Task>>(
+        context, results, "tasks",
+        [](const std::vector<v1::Task>& tasks) { return MessagesToJson(tasks); });
   } else if (AnyOk(results)) {
     Table table(Headers(context, TaskHeaders(Wide(context))));
     for (std::size_t i = 0; i < results.size(); ++i) {
@@ -301,7 +298,7 @@ absl::Status RunTaskStopCommand(const CommandContext& context) {
   if (Json(context)) {
     EmitJson<v1::StopTaskResponse>(context, results, "stopTask",
                                    [&](const v1::StopTaskResponse& response) {
-                                     return JsonObject({{"server", JsonQuote(invocation.server)},
+                                     return JsonObject({{"server", invocation.server},
                                                         {"taskId", JsonUint64(invocation.task_id)}},
                                                        &response);
                                    });
@@ -311,7 +308,7 @@ absl::Status RunTaskStopCommand(const CommandContext& context) {
       if (!results[i].ok()) continue;
       table.AddRow(Row(context, invocation.global.targets[i],
                        {invocation.server, absl::StrCat(invocation.task_id), "stopped",
-                        FormatDurationShort(FromProto(results[i]->elapsed()))}));
+                        FormatDurationShort(DurationFromProto(results[i]->elapsed()))}));
     }
     Write(context, table.Render());
   }
@@ -328,7 +325,7 @@ absl::Status RunTaskRemoveCommand(const CommandContext& context) {
   if (Json(context)) {
     EmitJson<bool>(context, results, "removeTask", [&](const bool&) {
       return JsonObject(
-          {{"server", JsonQuote(invocation.server)}, {"taskId", JsonUint64(invocation.task_id)}});
+          {{"server", invocation.server}, {"taskId", JsonUint64(invocation.task_id)}});
     });
   } else if (AnyOk(results)) {
     Table table(Headers(context, {"SERVER", "ID", "RESULT"}));
@@ -351,9 +348,8 @@ absl::Status RunHealthCommand(const CommandContext& context) {
   if (Json(context)) {
     EmitJson<ServingStatus>(context, results, "health", [&](const ServingStatus& status) {
       return JsonObject(
-          {{"service", JsonQuote(service)},
-           {"status",
-            JsonQuote(grpc::health::v1::HealthCheckResponse::ServingStatus_Name(status))}});
+          {{"service", service},
+           {"status", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(status)}});
     });
   } else if (AnyOk(results)) {
     Table table(Headers(context, {"SERVICE", "STATUS"}));
@@ -410,8 +406,10 @@ absl::Status RunWatchCommand(const CommandContext& context) {
       while (std::optional<v1::Event> event = (*stream)->Next()) {
         std::string line;
         if (Json(context)) {
-          line = absl::StrCat("{\"target\":", JsonQuote(client.target().name),
-                              ",\"event\":", MessageJson(*event), "}");
+          weft::Json json = weft::Json::object();
+          json["target"] = client.target().name;
+          json["event"] = MessageToJson(*event);
+          line = weft::JsonDump(json);
         } else {
           line = absl::StrCat(Multi(context) ? absl::StrCat(client.target().name, "  ") : "",
                               EventLine(*event, Wide(context), zone));

@@ -8,20 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "weft/json_quote.h"
+#include "weft/base/names.h"
+#include "weft/base/proto_time.h"
 
 namespace weft::cli {
 namespace {
 
 constexpr char kColumnGap[] = "   ";
-
-absl::Time TimeFromProto(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
-}
-
-absl::Duration DurationFromProto(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-}
 
 std::string Timestamp(const google::protobuf::Timestamp& timestamp, bool present) {
   if (!present) return "-";
@@ -79,41 +72,41 @@ std::string TerminalSafe(absl::string_view text) {
 std::string ServerStateName(v1::ServerState state) {
   switch (state) {
     case v1::SERVER_STATE_RUNNING:
-      return "running";
+      return names::kServerRunning;
     case v1::SERVER_STATE_NOT_ACCEPTING:
-      return "not-accepting";
+      return names::kServerNotAccepting;
     case v1::SERVER_STATE_STOPPED:
-      return "stopped";
+      return names::kServerStopped;
     default:
-      return "unknown";
+      return names::kUnknown;
   }
 }
 
 std::string TaskStateName(v1::TaskState state) {
   switch (state) {
     case v1::TASK_STATE_QUEUED:
-      return "queued";
+      return names::kTaskQueued;
     case v1::TASK_STATE_RUNNING:
-      return "running";
+      return names::kTaskRunning;
     case v1::TASK_STATE_STOPPING:
-      return "stopping";
+      return names::kTaskStopping;
     default:
-      return "unknown";
+      return names::kUnknown;
   }
 }
 
 std::string ManagerKindName(v1::ManagerKind kind) {
   switch (kind) {
     case v1::MANAGER_KIND_THREADED:
-      return "threaded";
+      return names::kManagerThreaded;
     case v1::MANAGER_KIND_POOL:
-      return "pool";
+      return names::kManagerPool;
     case v1::MANAGER_KIND_SINGLE:
-      return "single";
+      return names::kManagerSingle;
     case v1::MANAGER_KIND_FIBER:
-      return "fiber";
+      return names::kManagerFiber;
     default:
-      return "unknown";
+      return names::kUnknown;
   }
 }
 
@@ -141,17 +134,17 @@ std::string EventTypeName(v1::EventType type) {
 std::string RefusalReasonName(v1::RefusalReason reason) {
   switch (reason) {
     case v1::REFUSAL_REASON_MAX_CONNECTIONS:
-      return "max-connections";
+      return names::kRefusalMaxConnections;
     case v1::REFUSAL_REASON_MANAGER_FULL:
-      return "manager-full";
+      return names::kRefusalManagerFull;
     case v1::REFUSAL_REASON_DESCRIPTORS_EXHAUSTED:
-      return "descriptors-exhausted";
+      return names::kRefusalDescriptorsExhausted;
     case v1::REFUSAL_REASON_STOPPING:
-      return "stopping";
+      return names::kRefusalStopping;
     case v1::REFUSAL_REASON_DESCRIPTOR_BUDGET:
-      return "descriptor-budget";
+      return names::kRefusalDescriptorBudget;
     default:
-      return "unknown";
+      return names::kUnknown;
   }
 }
 
@@ -354,24 +347,30 @@ std::string MessageJson(const google::protobuf::Message& message) {
   return json;
 }
 
-void JsonDocument::Add(absl::string_view target, absl::string_view key,
-                       absl::string_view json_value) {
-  entries_.push_back(
-      absl::StrCat("{\"target\":", JsonQuote(target), ",", JsonQuote(key), ":", json_value, "}"));
+Json MessageToJson(const google::protobuf::Message& message) {
+  absl::StatusOr<Json> json = JsonParse(MessageJson(message));
+  CHECK(json.ok()) << "protobuf wrote JSON nlohmann cannot read: " << json.status();
+  return *std::move(json);
+}
+
+void JsonDocument::Add(absl::string_view target, absl::string_view key, Json value) {
+  Json entry = Json::object();
+  entry["target"] = std::string(target);
+  entry[std::string(key)] = std::move(value);
+  entries_.push_back(std::move(entry));
 }
 
 void JsonDocument::AddError(absl::string_view target, const absl::Status& status) {
-  Add(target, "error",
-      absl::StrCat("{\"code\":", JsonQuote(absl::StatusCodeToString(status.code())),
-                   ",\"message\":", JsonQuote(status.message()), "}"));
+  Json error = Json::object();
+  error["code"] = absl::StatusCodeToString(status.code());
+  error["message"] = std::string(status.message());
+  Add(target, "error", std::move(error));
 }
 
 std::string JsonDocument::Render() const {
-  return absl::StrCat("{\"targets\":[", absl::StrJoin(entries_, ","), "]}\n");
-}
-
-std::string JsonArray(const std::vector<std::string>& values) {
-  return absl::StrCat("[", absl::StrJoin(values, ","), "]");
+  Json document = Json::object();
+  document["targets"] = entries_;
+  return JsonDump(document) + "\n";
 }
 
 }  // namespace weft::cli

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "weft/base/json.h"
 #include "weft/control/v1/control.pb.h"
 
 namespace weft::cli {
@@ -81,23 +82,23 @@ std::string EventLine(const v1::Event& event, bool wide, absl::TimeZone zone);
 // every scalar field present even when zero (so the document's shape does not vary).
 std::string MessageJson(const google::protobuf::Message& message);
 
+// MessageToJson is MessageJson as a Json value (fields in the same order), to nest in a document.
+Json MessageToJson(const google::protobuf::Message& message);
+
 // JsonDocument: the one document of a -o json run,
 //   {"targets":[{"target":"HOST:PORT", KEY: VALUE}, {"target":"...","error":{...}}]}
 // Thread-compatible.
 class JsonDocument {
  public:
-  // Add appends a target's result: `json_value` is already JSON.
-  void Add(absl::string_view target, absl::string_view key, absl::string_view json_value);
+  // Add appends a target's result.
+  void Add(absl::string_view target, absl::string_view key, Json value);
   // AddError appends a target's failure: {"code":"NOT_FOUND","message":"..."}.
   void AddError(absl::string_view target, const absl::Status& status);
-  // Render returns the document and a newline.
+  // Render returns the document (see JsonDump) and a newline.
   std::string Render() const;
 
  private:
-  std::vector<std::string> entries_;
+  Json entries_ = Json::array();
 };
-
-// JsonArray joins already-JSON values into an array.
-std::string JsonArray(const std::vector<std::string>& values);
 
 }  // namespace weft::cli

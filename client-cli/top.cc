@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client-cli/output.h"
+#include "weft/base/proto_time.h"
 
 namespace weft::cli {
 namespace {
@@ -240,8 +241,8 @@ std::string RenderTop(const TopFrame& frame, int width, int height) {
         absl::StrCat(t.id()),
         t.peer(),
         TaskStateName(t.state()),
-        FormatDurationShort(FromProto(t.age())),
-        FormatDurationShort(FromProto(t.idle())),
+        FormatDurationShort(DurationFromProto(t.age())),
+        FormatDurationShort(DurationFromProto(t.idle())),
         FormatBytes(t.bytes_in()),
         FormatBytes(t.bytes_out()),
         absl::StrCat(FormatBytes(static_cast<std::uint64_t>(rows[i].rate)), "/s")};

@@ -14,7 +14,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/server_observer.h"
 
 namespace weft::control {

@@ -9,8 +9,8 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/container/flat_hash_map.h"
-#include "server/internal/serial_delivery.h"
-#include "server/internal/sync.h"
+#include "weft/base/serial_delivery.h"
+#include "weft/base/sync.h"
 #include "weft/server_observer.h"
 
 namespace weft::control {

@@ -81,22 +81,6 @@ std::uint32_t Clamp32(std::uint64_t value) {
 
 }  // namespace
 
-google::protobuf::Timestamp TimeToProto(absl::Time time) {
-  const timespec ts = absl::ToTimespec(time);
-  google::protobuf::Timestamp out;
-  out.set_seconds(ts.tv_sec);
-  out.set_nanos(static_cast<std::int32_t>(ts.tv_nsec));
-  return out;
-}
-
-google::protobuf::Duration DurationToProto(absl::Duration duration) {
-  google::protobuf::Duration out;
-  const std::int64_t seconds = absl::IDivDuration(duration, absl::Seconds(1), &duration);
-  out.set_seconds(seconds);
-  out.set_nanos(static_cast<std::int32_t>(absl::ToInt64Nanoseconds(duration)));
-  return out;
-}
-
 absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& duration,
                                                  const char* field, absl::Duration max) {
   const std::int64_t seconds = duration.seconds();
@@ -112,7 +96,7 @@ absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duratio
     return absl::InvalidArgumentError(
         absl::StrCat(field, " must be at most ", absl::FormatDuration(max)));
   }
-  return absl::Seconds(seconds) + absl::Nanoseconds(nanos);
+  return weft::DurationFromProto(duration);
 }
 
 v1::Server ServerToProto(const ManagedServer& managed) {

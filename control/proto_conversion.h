@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "control/event_hub.h"
 #include "control/server_set.h"
+#include "weft/base/proto_time.h"
 #include "weft/control/v1/control.pb.h"
 #include "weft/task.h"
 
@@ -24,12 +25,8 @@ v1::Task TaskToProto(const TaskInfo& task, const std::string& server);
 // EventToProto renders an event (sequence set by the caller).
 v1::Event EventToProto(const NamedEvent& event);
 
-// TimeToProto / DurationToProto: infinite values are the caller's business (they are left
-// unset by the converters above).
-google::protobuf::Timestamp TimeToProto(absl::Time time);
-google::protobuf::Duration DurationToProto(absl::Duration duration);
-
-// DurationFromProto validates a request duration: INVALID_ARGUMENT naming `field` if it is
+// DurationFromProto validates a request duration (the plain conversions, TimeToProto and
+// friends, are in weft/base/proto_time.h): INVALID_ARGUMENT naming `field` if it is
 // malformed (seconds and nanos of different signs, nanos out of range), negative, or above
 // `max`.
 absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& duration,

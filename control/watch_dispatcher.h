@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "absl/functional/any_invocable.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 
 namespace weft::control {
 

@@ -8,8 +8,9 @@
 #include <glog/logging.h>
 
 #include "server/internal/fiber_scheduler.h"
-#include "server/internal/sync.h"
 #include "server/internal/task_table.h"
+#include "weft/base/names.h"
+#include "weft/base/sync.h"
 #include "weft/fiber.h"
 
 namespace weft {
@@ -19,7 +20,7 @@ std::unique_ptr<internal::TaskTable> NewFiberTable(const FiberTaskManagerOptions
   std::size_t threads = options.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   internal::TaskTableOptions table{
-      .kind = "fiber",
+      .kind = names::kManagerFiber,
       .model = ExecutionModel::kFiber,
       .limit = options.limit,
       .max_queued = options.limit.has_value() ? options.max_queued : 0,

@@ -11,10 +11,11 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "server/internal/acceptor.h"
-#include "server/internal/serial_delivery.h"
+#include "weft/base/serial_delivery.h"
 #include "server/internal/socket.h"
-#include "server/internal/sync.h"
 #include "server/internal/task_control.h"
+#include "weft/base/names.h"
+#include "weft/base/sync.h"
 #include "weft/task_context.h"
 #include "weft/threaded_task_manager.h"
 
@@ -463,29 +464,29 @@ ConnectionTicket::~ConnectionTicket() {
 const char* RefusalReasonName(RefusalReason reason) {
   switch (reason) {
     case RefusalReason::kMaxConnections:
-      return "max_connections";
+      return names::kRefusalMaxConnections;
     case RefusalReason::kManagerFull:
-      return "manager_full";
+      return names::kRefusalManagerFull;
     case RefusalReason::kDescriptorsExhausted:
-      return "descriptors_exhausted";
+      return names::kRefusalDescriptorsExhausted;
     case RefusalReason::kStopping:
-      return "stopping";
+      return names::kRefusalStopping;
     case RefusalReason::kDescriptorBudget:
-      return "descriptor_budget";
+      return names::kRefusalDescriptorBudget;
   }
-  return "unknown";
+  return names::kUnknown;
 }
 
 const char* ServerStateName(ServerState state) {
   switch (state) {
     case ServerState::kStopped:
-      return "stopped";
+      return names::kServerStopped;
     case ServerState::kRunning:
-      return "running";
+      return names::kServerRunning;
     case ServerState::kNotAccepting:
-      return "not_accepting";
+      return names::kServerNotAccepting;
   }
-  return "unknown";
+  return names::kUnknown;
 }
 
 Server::Server(ServerOptions options)

@@ -1,8 +1,11 @@
 #include "weft/single_threaded_task_manager.h"
 
+#include "weft/base/names.h"
+
 namespace weft {
 
 SingleThreadedTaskManager::SingleThreadedTaskManager(SingleThreadedTaskManagerOptions options)
-    : TaskManagerBase("single", ExecutionModel::kCallerThread, 1, options.max_queued) {}
+    : TaskManagerBase(names::kManagerSingle, ExecutionModel::kCallerThread, 1,
+                      options.max_queued) {}
 
 }  // namespace weft

@@ -1,143 +1,67 @@
 #include "bench/common/json_line.h"
 
 #include <cmath>
-#include <cstdio>
+#include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "weft/json_quote.h"
 
 namespace weft::bench {
 
-void JsonLine::SetRaw(absl::string_view key, std::string rendered) {
-  for (auto& [k, v] : fields_) {
-    if (k == key) {
-      v = std::move(rendered);
-      return;
-    }
-  }
-  fields_.emplace_back(std::string(key), std::move(rendered));
+void JsonLine::Set(absl::string_view key, absl::string_view value) {
+  fields_[std::string(key)] = std::string(value);
 }
-
-void JsonLine::Set(absl::string_view key, absl::string_view value) { SetRaw(key, JsonQuote(value)); }
 
 void JsonLine::Set(absl::string_view key, double value) {
   if (!std::isfinite(value)) {
-    SetRaw(key, "null");
+    fields_[std::string(key)] = nullptr;
     return;
   }
-  SetRaw(key, absl::StrFormat("%.6g", value));
+  // Round to 6 significant digits: the figures carry no more, and the lines stay short.
+  double rounded = 0;
+  if (!absl::SimpleAtod(absl::StrFormat("%.6g", value), &rounded)) rounded = value;
+  fields_[std::string(key)] = rounded;
 }
 
-void JsonLine::Set(absl::string_view key, std::int64_t value) { SetRaw(key, absl::StrCat(value)); }
+void JsonLine::Set(absl::string_view key, std::int64_t value) { fields_[std::string(key)] = value; }
 void JsonLine::Set(absl::string_view key, std::uint64_t value) {
-  SetRaw(key, absl::StrCat(value));
+  fields_[std::string(key)] = value;
 }
-void JsonLine::SetBool(absl::string_view key, bool value) {
-  SetRaw(key, value ? "true" : "false");
-}
+void JsonLine::SetBool(absl::string_view key, bool value) { fields_[std::string(key)] = value; }
 
-std::string JsonLine::ToString() const {
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [key, value] : fields_) {
-    if (!first) out += ",";
-    first = false;
-    absl::StrAppend(&out, JsonQuote(key), ":", value);
-  }
-  out += "}";
-  return out;
-}
+std::string JsonLine::ToString() const { return JsonDump(fields_); }
 
 std::string JsonRecord::String(const std::string& key, const std::string& fallback) const {
   const auto it = values.find(key);
-  return it == values.end() ? fallback : it->second;
+  if (it == values.end() || it->is_null()) return fallback;
+  if (it->is_string()) return it->get<std::string>();
+  return JsonDump(*it);
 }
 
 std::optional<double> JsonRecord::Number(const std::string& key) const {
   const auto it = values.find(key);
   if (it == values.end()) return std::nullopt;
-  if (it->second == "true") return 1.0;
-  if (it->second == "false") return 0.0;
+  if (it->is_boolean()) return it->get<bool>() ? 1.0 : 0.0;
+  if (it->is_number()) return it->get<double>();
   double value = 0;
-  if (!absl::SimpleAtod(it->second, &value)) return std::nullopt;
-  return value;
+  if (it->is_string() && absl::SimpleAtod(it->get<std::string>(), &value)) return value;
+  return std::nullopt;
 }
 
 absl::StatusOr<JsonRecord> ParseJsonLine(absl::string_view line) {
-  JsonRecord record;
-  std::size_t i = 0;
-  auto skip = [&] {
-    while (i < line.size() && absl::ascii_isspace(static_cast<unsigned char>(line[i]))) ++i;
-  };
-  auto fail = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("JSON line: ", what, " at offset ", i));
-  };
-  // ParseString reads a quoted string at i into *out.
-  auto parse_string = [&](std::string* out) -> bool {
-    if (i >= line.size() || line[i] != '"') return false;
-    ++i;
-    while (i < line.size() && line[i] != '"') {
-      if (line[i] == '\\' && i + 1 < line.size()) {
-        ++i;
-        switch (line[i]) {
-          case 'n':
-            *out += '\n';
-            break;
-          case 't':
-            *out += '\t';
-            break;
-          case 'u':
-            // Only control characters are escaped this way by JsonLine; keep them lossy.
-            *out += '?';
-            i += 4;
-            break;
-          default:
-            *out += line[i];
-        }
-      } else {
-        *out += line[i];
-      }
-      ++i;
-    }
-    if (i >= line.size()) return false;
-    ++i;
-    return true;
-  };
-  skip();
-  if (i >= line.size() || line[i] != '{') return fail("expected '{'");
-  ++i;
-  skip();
-  if (i < line.size() && line[i] == '}') return record;
-  while (true) {
-    skip();
-    std::string key;
-    if (!parse_string(&key)) return fail("expected a key");
-    skip();
-    if (i >= line.size() || line[i] != ':') return fail("expected ':'");
-    ++i;
-    skip();
-    std::string value;
-    if (i < line.size() && line[i] == '"') {
-      if (!parse_string(&value)) return fail("unterminated string");
-    } else {
-      while (i < line.size() && line[i] != ',' && line[i] != '}' &&
-             !absl::ascii_isspace(static_cast<unsigned char>(line[i]))) {
-        value += line[i++];
-      }
-      if (value.empty()) return fail("expected a value");
-    }
-    record.values[key] = std::move(value);
-    skip();
-    if (i < line.size() && line[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (i < line.size() && line[i] == '}') return record;
-    return fail("expected ',' or '}'");
+  absl::StatusOr<Json> json = JsonParse(line);
+  if (!json.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("JSON line: ", json.status().message()));
   }
+  if (!json->is_object()) return absl::InvalidArgumentError("JSON line: expected an object");
+  for (const auto& [key, value] : json->items()) {
+    if (value.is_object() || value.is_array()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("JSON line: the value of \"", key, "\" is not flat"));
+    }
+  }
+  return JsonRecord{.values = *std::move(json)};
 }
 
 }  // namespace weft::bench

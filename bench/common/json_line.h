@@ -4,14 +4,12 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "weft/base/json.h"
 
 namespace weft::bench {
 
@@ -20,32 +18,34 @@ class JsonLine {
  public:
   void Set(absl::string_view key, absl::string_view value);
   void Set(absl::string_view key, const char* value) { Set(key, absl::string_view(value)); }
+  // Set(double) keeps 6 significant digits; a non-finite value is written as null.
   void Set(absl::string_view key, double value);
   void Set(absl::string_view key, std::int64_t value);
   void Set(absl::string_view key, std::uint64_t value);
   void Set(absl::string_view key, int value) { Set(key, static_cast<std::int64_t>(value)); }
   void SetBool(absl::string_view key, bool value);
 
-  // ToString renders the object on one line, without a trailing newline.
+  // ToString renders the object on one line, without a trailing newline (see weft::JsonDump).
   std::string ToString() const;
 
  private:
-  void SetRaw(absl::string_view key, std::string rendered);
-  std::vector<std::pair<std::string, std::string>> fields_;
+  Json fields_ = Json::object();
 };
 
-// JsonRecord: a parsed flat object; numbers and booleans are kept as text, read them with the
-// accessors.
+// JsonRecord: a parsed flat object.
 struct JsonRecord {
-  std::map<std::string, std::string> values;
+  Json values = Json::object();
 
-  // String returns the value of `key` (strings unescaped), or `fallback`.
+  // String returns the value of `key`: a string as it is, a number or boolean as JSON text;
+  // `fallback` when absent or null.
   std::string String(const std::string& key, const std::string& fallback = "") const;
-  // Number returns the numeric value of `key` (booleans as 0/1), or nullopt.
+  // Number returns the numeric value of `key` (booleans as 0/1, numeric strings parsed), or
+  // nullopt.
   std::optional<double> Number(const std::string& key) const;
 };
 
-// ParseJsonLine parses one flat object; INVALID_ARGUMENT on anything else.
+// ParseJsonLine parses one object whose values are strings, numbers, booleans or null;
+// INVALID_ARGUMENT on anything else.
 absl::StatusOr<JsonRecord> ParseJsonLine(absl::string_view line);
 
 }  // namespace weft::bench

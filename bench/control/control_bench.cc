@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/common/json_line.h"
+#include "weft/base/proto_time.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace {
@@ -178,9 +179,7 @@ int RunTasks(const Flags& flags, v1::Control::Stub& stub) {
     context.set_deadline(DeadlineIn(absl::Seconds(flags.drain_s + 60)));
     v1::StopServerRequest request;
     request.set_name(flags.server);
-    request.mutable_drain_timeout()->set_seconds(static_cast<std::int64_t>(flags.drain_s));
-    request.mutable_drain_timeout()->set_nanos(
-        static_cast<std::int32_t>((flags.drain_s - static_cast<std::int64_t>(flags.drain_s)) * 1e9));
+    *request.mutable_drain_timeout() = weft::DurationToProto(absl::Seconds(flags.drain_s));
     v1::StopServerResponse response;
     const absl::Time start = absl::Now();
     const grpc::Status status = stub.StopServer(&context, request, &response);
@@ -190,8 +189,7 @@ int RunTasks(const Flags& flags, v1::Control::Stub& stub) {
       ok = false;
     } else {
       json.Set("stop_ms", stop_ms);
-      json.Set("stop_server_elapsed_ms", response.elapsed().seconds() * 1e3 +
-                                             response.elapsed().nanos() / 1e6);
+      json.Set("stop_server_elapsed_ms", ToMillis(weft::DurationFromProto(response.elapsed())));
       json.Set("stop_cooperative", static_cast<std::uint64_t>(response.cooperative_tasks()));
       json.Set("stop_forced", static_cast<std::uint64_t>(response.forced_tasks()));
       json.Set("stop_dropped", static_cast<std::uint64_t>(response.dropped_tasks()));

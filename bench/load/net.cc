@@ -9,8 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "weft/base/address.h"
 
 namespace weft::bench {
 namespace {
@@ -53,47 +54,27 @@ std::string SocketAddress::ToString() const {
 }
 
 absl::StatusOr<SocketAddress> ParseLoopbackTarget(const std::string& text) {
-  std::string host;
-  std::string port_text;
-  if (!text.empty() && text[0] == '[') {
-    const std::size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return absl::InvalidArgumentError(absl::StrCat("bad target \"", text, "\"; want [::1]:PORT"));
-    }
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("bad target \"", text, "\"; want HOST:PORT"));
-    }
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
+  absl::StatusOr<Address> address = ParseAddress(text);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad target \"", text, "\": ", address.status().message()));
   }
-  std::uint32_t port = 0;
-  if (!absl::SimpleAtoi(port_text, &port) || port == 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("bad port in target \"", text, "\""));
+  if (address->kind != Address::Kind::kTcp) {
+    return absl::InvalidArgumentError(absl::StrCat("bad target \"", text, "\"; want HOST:PORT"));
   }
-  if (host == "localhost") host = "127.0.0.1";
+  if (!address->loopback) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("refusing non-loopback target ", address->host, ": only 127.0.0.0/8 and ::1"));
+  }
+  // A loopback TCP address: "localhost", an IPv4 literal in 127.0.0.0/8, or IPv6's loopback.
+  if (absl::EqualsIgnoreCase(address->host, "localhost")) {
+    return Ipv4(kLoopbackNet | 1, address->port);
+  }
   in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    const std::uint32_t address = ntohl(v4.s_addr);
-    if ((address & 0xff000000u) != kLoopbackNet) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("refusing non-loopback target ", host, ": only 127.0.0.0/8 and ::1"));
-    }
-    return Ipv4(address, static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, address->host.c_str(), &v4) == 1) {
+    return Ipv4(ntohl(v4.s_addr), address->port);
   }
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-    if (std::memcmp(&v6, &in6addr_loopback, sizeof v6) != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("refusing non-loopback target ", host, ": only 127.0.0.0/8 and ::1"));
-    }
-    return Ipv6Loopback(static_cast<std::uint16_t>(port));
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("bad host \"", host, "\"; want a numeric loopback address"));
+  return Ipv6Loopback(address->port);
 }
 
 SourcePool::SourcePool(const SocketAddress& target, int initial)

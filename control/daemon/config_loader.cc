@@ -1,7 +1,5 @@
 #include "control/daemon/config_loader.h"
 
-#include <arpa/inet.h>
-
 #include <cerrno>
 #include <fstream>
 #include <set>
@@ -19,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "weft/base/address.h"
 
 namespace weft::control {
 namespace {
@@ -115,9 +114,11 @@ class Validator {
     const auto* tree = Nested(&tree_, type, "control", -1);
     const auto* ctype = config::v1::Control::descriptor();
     const std::string address = control.address().empty() ? "127.0.0.1:7070" : control.address();
-    if (!absl::StartsWith(address, "unix:") && address.rfind(':') == std::string::npos) {
+    if (absl::StatusOr<Address> parsed = ParseAddress(address, {.allow_port_zero = true});
+        !parsed.ok()) {
       Error(tree, ctype, "address", -1, "control.address",
-            "must be HOST:PORT or unix:/path, e.g. \"127.0.0.1:7070\"");
+            absl::StrCat("must be HOST:PORT or unix:/path, e.g. \"127.0.0.1:7070\" (",
+                         parsed.status().message(), ")"));
     }
     const bool has_tls = control.has_tls();
     if (has_tls) {
@@ -281,26 +282,6 @@ absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text,
     return absl::InvalidArgumentError("a duration must not be negative");
   }
   return duration;
-}
-
-bool IsLoopbackAddress(absl::string_view address) {
-  absl::string_view rest = address;
-  if (absl::StartsWith(rest, "unix:")) return true;
-  std::string host;
-  if (absl::ConsumePrefix(&rest, "[")) {
-    const size_t end = rest.find(']');
-    if (end == absl::string_view::npos) return false;
-    host = std::string(rest.substr(0, end));
-  } else {
-    const size_t colon = rest.rfind(':');
-    host = std::string(colon == absl::string_view::npos ? rest : rest.substr(0, colon));
-  }
-  if (host == "localhost") return true;
-  in_addr v4;
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6;
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
 }
 
 absl::StatusOr<Config> ParseConfig(absl::string_view text, absl::string_view source,

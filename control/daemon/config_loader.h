@@ -41,8 +41,4 @@ absl::StatusOr<config::v1::Config> LoadConfigFile(const std::string& path,
 absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text,
                                                    absl::Duration fallback);
 
-// IsLoopbackAddress is true for "unix:" paths and for hosts that are loopback literals or
-// "localhost" ("127.0.0.1:7070", "[::1]:7070", "localhost:7070").
-bool IsLoopbackAddress(absl::string_view address);
-
 }  // namespace weft::control

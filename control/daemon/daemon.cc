@@ -8,10 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/descriptor_plan.h"
-#include "weft/descriptor_limit.h"
 #include "control/daemon/listener_builder.h"
 #include "control/fanout_observer.h"
 #include "control/tls_credentials.h"
+#include "weft/base/address.h"
+#include "weft/descriptor_limit.h"
 
 namespace weft::control {
 namespace {

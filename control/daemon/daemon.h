@@ -15,7 +15,7 @@
 #include "control/event_hub.h"
 #include "control/health_reporter.h"
 #include "control/server_set.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/config/v1/config.pb.h"
 #include "weft/descriptor_budget.h"
 #include "weft/handlers/handler_registry.h"

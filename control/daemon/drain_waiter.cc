@@ -1,7 +1,7 @@
 #include "control/daemon/drain_waiter.h"
 
 #include "absl/time/clock.h"
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
 
 namespace weft::control {
 

@@ -7,7 +7,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/server_observer.h"
 
 namespace weft::control {

@@ -4,20 +4,27 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "weft/json_quote.h"
+#include "weft/base/json.h"
 
 namespace weft::control {
+
+std::string JsonLogLine(google::LogSeverity severity, const struct ::tm& time,
+                        absl::string_view source, absl::string_view message) {
+  Json line = Json::object();
+  line["time"] =
+      absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02dZ", time.tm_year + 1900, time.tm_mon + 1,
+                      time.tm_mday, time.tm_hour, time.tm_min, time.tm_sec);
+  line["severity"] = google::GetLogSeverityName(severity);
+  line["source"] = std::string(source);
+  line["message"] = std::string(message);
+  return JsonDump(line) + "\n";
+}
 
 void JsonLogSink::send(google::LogSeverity severity, const char*, const char* base_filename,
                        int line, const struct ::tm* tm_time, const char* message,
                        size_t message_len) {
-  const std::string text = absl::StrCat(
-      absl::StrFormat(R"({"time":"%04d-%02d-%02dT%02d:%02d:%02dZ","severity":"%s",)",
-                      tm_time->tm_year + 1900, tm_time->tm_mon + 1, tm_time->tm_mday,
-                      tm_time->tm_hour, tm_time->tm_min, tm_time->tm_sec,
-                      google::GetLogSeverityName(severity)),
-      R"("source":)", JsonQuote(absl::StrCat(base_filename, ":", line)), R"(,"message":)",
-      JsonQuote(absl::string_view(message, message_len)), "}\n");
+  const std::string text = JsonLogLine(severity, *tm_time, absl::StrCat(base_filename, ":", line),
+                                       absl::string_view(message, message_len));
   [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, text.data(), text.size());
 }
 

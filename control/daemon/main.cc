@@ -23,7 +23,7 @@
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
 #include "control/daemon/json_log_sink.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/descriptor_limit.h"
 
 namespace {

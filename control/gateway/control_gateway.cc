@@ -15,11 +15,10 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "control/unix_socket.h"
+#include "weft/base/address.h"
 #include "weft/listen_socket.h"
 
 namespace weft::control {
@@ -62,18 +61,6 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   }
   if (::listen(fd.get(), kBacklog) != 0) return absl::ErrnoToStatus(errno, "listen");
   return fd;
-}
-
-// SplitHostPort splits "HOST:PORT" / "[V6]:PORT".
-absl::StatusOr<std::pair<std::string, std::uint16_t>> SplitHostPort(absl::string_view address) {
-  const std::size_t colon = address.rfind(':');
-  std::uint32_t port = 0;
-  if (colon == absl::string_view::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("control address \"", address, "\" must be HOST:PORT or unix:/path"));
-  }
-  return std::make_pair(std::string(address.substr(0, colon)), static_cast<std::uint16_t>(port));
 }
 
 }  // namespace
@@ -391,14 +378,17 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
   absl::StatusOr<UniqueFd> listen_fd;
   int port = 0;
   std::string unix_path;
-  if (absl::StartsWith(options.address, "unix:")) {
-    unix_path = options.address.substr(5);
+  absl::StatusOr<Address> address = ParseAddress(options.address, {.allow_port_zero = true});
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("control address \"", options.address,
+                                                   "\" must be HOST:PORT or unix:/path: ",
+                                                   address.status().message()));
+  }
+  if (address->kind == Address::Kind::kUnix) {
+    unix_path = address->unix_path;
     listen_fd = ListenUnix(unix_path);
   } else {
-    absl::StatusOr<std::pair<std::string, std::uint16_t>> host_port =
-        SplitHostPort(options.address);
-    if (!host_port.ok()) return host_port.status();
-    listen_fd = ListenTcp(host_port->first, host_port->second, kBacklog);
+    listen_fd = ListenTcp(address->host, address->port, kBacklog);
     if (listen_fd.ok()) {
       sockaddr_storage addr{};
       socklen_t len = sizeof addr;

@@ -16,8 +16,8 @@
 #include "absl/types/span.h"
 #include "server/handlers/builtin_handlers.h"
 #include "server/handlers/http_request_parser.h"
+#include "weft/base/deadline.h"
 #include "weft/connection.h"
-#include "weft/deadline.h"
 #include "weft/task_context.h"
 
 namespace weft::handlers_internal {

@@ -14,7 +14,7 @@
 
 #include "absl/time/time.h"
 #include "server/internal/socket.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/descriptor_limit.h"
 
 namespace weft::internal {
@@ -65,6 +65,11 @@ bool IsResourceShortage(int err) {
 }
 
 }  // namespace
+
+Mutex& DescriptorReserveMutex() {
+  static Mutex* const mu = new Mutex();  // Never destroyed: used until the process exits.
+  return *mu;
+}
 
 absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(UniqueFd listen_fd, OnAccept on_accept,
                                                            OnShed on_shed) {

@@ -10,8 +10,9 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
-#include "weft/unique_fd.h"
+#include "weft/base/sync.h"
 #include "weft/endpoint.h"
+#include "weft/unique_fd.h"
 
 namespace weft::internal {
 
@@ -55,5 +56,10 @@ class Acceptor {
   const OnShed on_shed_;
   std::atomic<bool> stopping_{false};
 };
+
+// DescriptorReserveMutex: held by the acceptor while it briefly frees its reserve descriptor
+// to shed a connection under EMFILE, and by Weft's own descriptor allocations on task threads,
+// so that they cannot take that slot and leave the acceptor without a reserve.
+Mutex& DescriptorReserveMutex();
 
 }  // namespace weft::internal

@@ -20,6 +20,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/internal/acceptor.h"
 #include "server/internal/task_control.h"
 #include "weft/unique_fd.h"
 

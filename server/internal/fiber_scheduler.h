@@ -14,9 +14,9 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "server/internal/sync.h"
 #include "server/internal/task_waiter.h"
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
+#include "weft/base/sync.h"
 
 namespace weft::internal {
 

@@ -31,7 +31,7 @@ void InstallWakeHandlerOnce() {
     // parent across exec: taken over, with a note.
     CHECK(previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN)
         << "signal SIGRTMIN+4 has a handler of the program's; Weft's thread-based task managers "
-           "use it to wake blocked I/O (see weft/io_waiter.h)";
+           "use it to wake blocked I/O (see weft/task_manager.h)";
     if (previous.sa_handler == SIG_IGN) {
       LOG(WARNING) << "SIGRTMIN+4 was ignored (inherited?); Weft now uses it to wake blocked I/O";
     }

@@ -10,13 +10,13 @@
 
 #include <atomic>
 
+#include "server/internal/io_waiter.h"
 #include "server/internal/task_waiter.h"
-#include "weft/io_waiter.h"
 
 namespace weft::internal {
 
 // WakeSignal: the signal PollWaiter::Wake sends, SIGRTMIN + 4. Weft installs a handler that
-// does nothing (once, on the first PollWaiter; see weft/io_waiter.h for an existing
+// does nothing (once, on the first PollWaiter; see io_waiter.h for an existing
 // disposition) and keeps the signal blocked on every thread that owns a PollWaiter, unblocking
 // it only inside ppoll(), so a wake-up is never lost and no other system call of a handler is
 // interrupted. A program using Weft must not ignore, handle or send this signal itself.

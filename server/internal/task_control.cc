@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "weft/base/names.h"
 #include "weft/task_context.h"
 
 namespace weft {
@@ -139,13 +140,13 @@ std::optional<TaskId> CurrentTaskId() {
 const char* TaskStateName(TaskState state) {
   switch (state) {
     case TaskState::kQueued:
-      return "queued";
+      return names::kTaskQueued;
     case TaskState::kRunning:
-      return "running";
+      return names::kTaskRunning;
     case TaskState::kStopping:
-      return "stopping";
+      return names::kTaskStopping;
   }
-  return "unknown";
+  return names::kUnknown;
 }
 
 }  // namespace weft

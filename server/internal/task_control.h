@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <string>
 
-#include "server/internal/sync.h"
+#include "server/internal/io_waiter.h"
 #include "server/internal/task_waiter.h"
-#include "weft/io_waiter.h"
+#include "weft/base/sync.h"
 #include "weft/task.h"
 
 namespace weft::internal {

@@ -15,9 +15,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "server/internal/fiber_scheduler.h"
-#include "server/internal/sync.h"
 #include "server/internal/task_control.h"
 #include "server/internal/task_waiter.h"
+#include "weft/base/sync.h"
 #include "weft/task_manager_base.h"
 
 namespace weft::internal {

@@ -4,7 +4,7 @@
 // task table and the task's control block need beyond IoWaiter.
 #pragma once
 
-#include "weft/io_waiter.h"
+#include "server/internal/io_waiter.h"
 
 namespace weft::internal {
 

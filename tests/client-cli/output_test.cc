@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/json_samples.h"
 
 namespace weft::cli {
 namespace {
@@ -206,7 +207,8 @@ TEST(JsonTest, MessagesUseLowerCamelCaseAndPrintZeroFields) {
 
 TEST(JsonTest, DocumentHoldsOneEntryPerTarget) {
   JsonDocument document;
-  document.Add("127.0.0.1:1", "servers", JsonArray({"{\"name\":\"a\"}", "{\"name\":\"b\"}"}));
+  document.Add("127.0.0.1:1", "servers",
+               Json::array({Json{{"name", "a"}}, Json{{"name", "b"}}}));
   document.AddError("127.0.0.1:2", absl::NotFoundError("server \"x\" not found"));
   const std::string rendered = document.Render();
   EXPECT_EQ(rendered,
@@ -216,6 +218,24 @@ TEST(JsonTest, DocumentHoldsOneEntryPerTarget) {
   google::protobuf::Struct parsed;
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(rendered, &parsed).ok());
   EXPECT_EQ(JsonDocument().Render(), "{\"targets\":[]}\n");
+}
+
+TEST(JsonTest, DocumentsAndMessagesCarryEveryStringUnchanged) {
+  for (const std::string& sample : weft::testing::JsonRoundTripSamples()) {
+    v1::Server server;
+    server.set_name(sample);
+    JsonDocument document;
+    document.Add(sample, "server", MessageToJson(server));
+    document.AddError("t", absl::InternalError(sample));
+    const std::string rendered = document.Render();
+    ASSERT_EQ(rendered.find('\n'), rendered.size() - 1) << rendered;
+    absl::StatusOr<Json> parsed = JsonParse(rendered);
+    ASSERT_TRUE(parsed.ok()) << parsed.status() << " for " << rendered;
+    const Json& targets = (*parsed)["targets"];
+    EXPECT_EQ(targets[0]["target"].get<std::string>(), sample);
+    EXPECT_EQ(targets[0]["server"]["name"].get<std::string>(), sample);
+    EXPECT_EQ(targets[1]["error"]["message"].get<std::string>(), sample);
+  }
 }
 
 TEST(TerminalSafeTest, EscapesControlBytesOnly) {

@@ -75,6 +75,9 @@ TEST(ParseTargetTest, ParsesHostPort) {
   EXPECT_TRUE(ParseTarget("localhost:1")->local);
   EXPECT_TRUE(ParseTarget("LOCALHOST:65535")->local);
   EXPECT_FALSE(ParseTarget("10.0.0.1:7070")->local);
+  // A name is local only when it is "localhost": "127.x" must be an IPv4 literal.
+  EXPECT_TRUE(ParseTarget("127.9.9.9:1")->local);
+  EXPECT_FALSE(ParseTarget("127.evil.example:7070")->local);
 }
 
 TEST(ParseTargetTest, ParsesBracketedIpv6) {

@@ -30,9 +30,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/internal/sync.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/sync.h"
 
 namespace weft {
 namespace {

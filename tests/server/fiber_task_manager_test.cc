@@ -16,13 +16,13 @@
 #include <glog/logging.h>
 #include <gtest/gtest.h>
 
-#include "server/internal/sync.h"
-#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/pipe.h"
+#include "weft/base/sync.h"
 #include "weft/connection.h"
 #include "weft/fiber.h"
 #include "weft/task_context.h"
+#include "weft/unique_fd.h"
 
 namespace weft {
 namespace {

@@ -10,9 +10,9 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 #include "weft/connection.h"
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
 #include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
 #include "weft/server_observer.h"

@@ -29,9 +29,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "server/internal/sync.h"
-#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/sync.h"
 #include "weft/connection.h"
 #include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
@@ -40,6 +39,7 @@
 #include "weft/task.h"
 #include "weft/task_context.h"
 #include "weft/threaded_task_manager.h"
+#include "weft/unique_fd.h"
 
 namespace weft {
 namespace {

@@ -11,9 +11,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "server/internal/sync.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/pipe.h"
+#include "weft/base/sync.h"
 #include "weft/connection.h"
 #include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"

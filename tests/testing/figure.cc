@@ -2,23 +2,23 @@
 
 #include <cstdio>
 
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "weft/json_quote.h"
+#include "weft/base/json.h"
 
 namespace weft::testing {
 
 void ReportFigure(const Figure& figure) {
-  const std::string line = absl::StrCat(
-      "WEFT_FIGURE {\"scenario\":", JsonQuote(figure.scenario),
-      ",\"load\":", JsonQuote(figure.load), ",\"fault\":", JsonQuote(figure.fault),
-      ",\"figure\":", JsonQuote(figure.figure), ",\"result\":", JsonQuote(figure.result), "}\n");
+  Json json = Json::object();
+  json["scenario"] = figure.scenario;
+  json["load"] = figure.load;
+  json["fault"] = figure.fault;
+  json["figure"] = figure.figure;
+  json["result"] = figure.result;
+  const std::string line = "WEFT_FIGURE " + JsonDump(json) + "\n";
   std::fputs(line.c_str(), stdout);
   std::fflush(stdout);
 }
 
-std::string ResultOfCurrentTest() {
-  return ::testing::Test::HasFailure() ? "fail" : "pass";
-}
+std::string ResultOfCurrentTest() { return ::testing::Test::HasFailure() ? "fail" : "pass"; }
 
 }  // namespace weft::testing

@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
 #include "weft/endpoint.h"
 
 namespace weft {

@@ -21,6 +21,8 @@ enum class RefusalReason {
 // kRefusalReasonCount: the number of RefusalReason values (they are numbered from 0).
 inline constexpr int kRefusalReasonCount = 5;
 
+// RefusalReasonName returns the reason as users read it, e.g. "max-connections",
+// "descriptor-budget" (weft/base/names.h).
 const char* RefusalReasonName(RefusalReason reason);
 
 // ServerEvent: one thing that happened. Events of one task arrive in order:

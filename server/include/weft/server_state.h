@@ -6,7 +6,7 @@ namespace weft {
 // ServerState: kStopped → Run → kRunning → StopAccepting → kNotAccepting → Stop → kStopped.
 enum class ServerState { kStopped, kRunning, kNotAccepting };
 
-// ServerStateName returns "stopped", "running" or "not_accepting".
+// ServerStateName returns "stopped", "running" or "not-accepting" (weft/base/names.h).
 const char* ServerStateName(ServerState state);
 
 }  // namespace weft

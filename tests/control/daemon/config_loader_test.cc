@@ -135,16 +135,17 @@ TEST_F(ConfigLoaderTest, DurationsAcceptUnitsAndRejectGarbage) {
   EXPECT_FALSE(ParseConfigDuration("10", absl::ZeroDuration()).ok());
 }
 
-TEST_F(ConfigLoaderTest, LoopbackAddressesAreRecognised) {
-  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1:7070"));
-  EXPECT_TRUE(IsLoopbackAddress("127.1.2.3:1"));
-  EXPECT_TRUE(IsLoopbackAddress("[::1]:7070"));
-  EXPECT_TRUE(IsLoopbackAddress("localhost:7070"));
-  EXPECT_TRUE(IsLoopbackAddress("unix:/run/weft.sock"));
-  EXPECT_FALSE(IsLoopbackAddress("0.0.0.0:7070"));
-  EXPECT_FALSE(IsLoopbackAddress("[::]:7070"));
-  EXPECT_FALSE(IsLoopbackAddress("10.0.0.1:7070"));
-  EXPECT_FALSE(IsLoopbackAddress("example.com:7070"));
+TEST_F(ConfigLoaderTest, ControlAddressesAreParsedAsTheGatewayParsesThem) {
+  EXPECT_TRUE(Parse("control { address: \"127.0.0.1:0\" }").ok());
+  EXPECT_TRUE(Parse("control { address: \"[::1]:7070\" }").ok());
+  EXPECT_TRUE(Parse("control { address: \"localhost:7070\" }").ok());
+  EXPECT_TRUE(Parse("control { address: \"unix:/run/weftd.sock\" }").ok());
+  EXPECT_THAT(Error("control { address: \"127.0.0.1:http\" }"),
+              HasSubstr("must be HOST:PORT or unix:/path, e.g. \"127.0.0.1:7070\" (the port must "
+                        "be a number from 0 to 65535)"));
+  EXPECT_THAT(Error("control { address: \"::1:7070\" }"),
+              HasSubstr("write an IPv6 address in brackets"));
+  EXPECT_THAT(Error("control { address: \"[::]:7070\" }"), HasSubstr("is not a loopback address"));
 }
 
 TEST_F(ConfigLoaderTest, AMissingFileIsNotFound) {

@@ -14,9 +14,11 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/unique_fd.h"
@@ -118,6 +120,32 @@ std::unique_ptr<ControlGateway> StartGateway(const EchoBackend& backend, std::si
                              .min_age = min_age});
   EXPECT_TRUE(gateway.ok()) << gateway.status();
   return gateway.ok() ? std::move(*gateway) : nullptr;
+}
+
+TEST(ControlGatewayTest, AMalformedAddressIsInvalidArgumentAndSaysWhy) {
+  for (const auto& [address, why] : std::vector<std::pair<std::string, std::string>>{
+           {"127.0.0.1", "missing port"},
+           {"127.0.0.1:70000", "the port must be a number from 0 to 65535"},
+           {"::1:0", "write an IPv6 address in brackets"},
+           {"unix:", "missing socket path"}}) {
+    absl::StatusOr<std::unique_ptr<ControlGateway>> gateway =
+        ControlGateway::Start({.address = address, .backend_path = "/nonexistent"});
+    EXPECT_EQ(gateway.status().code(), absl::StatusCode::kInvalidArgument) << address;
+    EXPECT_THAT(std::string(gateway.status().message()),
+                ::testing::AllOf(::testing::HasSubstr("must be HOST:PORT or unix:/path"),
+                                 ::testing::HasSubstr(why)))
+        << address;
+  }
+}
+
+TEST(ControlGatewayTest, ListensOnIpv6Loopback) {
+  absl::StatusOr<std::unique_ptr<ControlGateway>> gateway =
+      ControlGateway::Start({.address = "[::1]:0", .backend_path = "/nonexistent"});
+  if (!gateway.ok() && gateway.status().code() != absl::StatusCode::kInvalidArgument) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << gateway.status();
+  }
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  EXPECT_GT((*gateway)->port(), 0);
 }
 
 TEST(ControlGatewayTest, RelaysBytesBothWaysAndClosesWithEitherSide) {

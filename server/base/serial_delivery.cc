@@ -1,4 +1,4 @@
-#include "server/internal/serial_delivery.h"
+#include "weft/base/serial_delivery.h"
 
 #include <utility>
 

@@ -1,7 +1,9 @@
-// Internal header: do not include from outside the weft library and its tests.
-//
 // Mutex, MutexLock, CondVar and Notification: thin, thread-safety-annotated wrappers over the
 // standard library's pthread-based primitives.
+//
+// Part of weft::base: any Weft component (server/, control/, client-cli/, tests, bench) may
+// include it. Installed with the library (whose public headers need weft/base/deadline.h), but
+// not a supported API for programs using Weft.
 //
 // Why not absl::Mutex: Debian's Abseil is not built with ThreadSanitizer, so TSan cannot see
 // the happens-before edges absl::Mutex and absl::Notification create and reports every guarded
@@ -15,7 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
 
 namespace weft {
 
@@ -93,10 +95,5 @@ class Notification {
   mutable CondVar cv_;
   bool notified_ ABSL_GUARDED_BY(mu_) = false;
 };
-
-// DescriptorReserveMutex: held by the acceptor while it briefly frees its reserve descriptor
-// to shed a connection under EMFILE, and by Weft's own descriptor allocations on task threads,
-// so that they cannot take that slot and leave the acceptor without a reserve.
-Mutex& DescriptorReserveMutex();
 
 }  // namespace weft

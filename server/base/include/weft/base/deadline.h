@@ -1,4 +1,6 @@
 // Deadline: the steady-clock instant every Weft timeout is expressed in.
+//
+// Part of weft::base: any Weft component may include it; the library's public headers use it.
 #pragma once
 
 #include <chrono>

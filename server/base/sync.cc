@@ -1,13 +1,8 @@
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 
 #include <glog/logging.h>
 
 namespace weft {
-
-Mutex& DescriptorReserveMutex() {
-  static Mutex* const mu = new Mutex();  // Never destroyed: used until the process exits.
-  return *mu;
-}
 
 void CondVar::Wait(Mutex* mu) {
   std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);

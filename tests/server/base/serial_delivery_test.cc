@@ -1,10 +1,10 @@
-#include "server/internal/serial_delivery.h"
+#include "weft/base/serial_delivery.h"
 
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 
 namespace weft {
 namespace {

@@ -1,4 +1,4 @@
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
 
 namespace weft {
 

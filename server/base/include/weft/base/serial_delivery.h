@@ -1,9 +1,10 @@
-// Internal header: do not include from outside the weft library and its tests.
-//
 // SerialDelivery: hands callbacks (observer events, status publications) to their receivers in
 // the order they were posted, one at a time, with no lock of the poster held — so a receiver may
 // take its own locks, call into gRPC or read the object that posted, without deadlocking on a
 // lock its caller held.
+//
+// Part of weft::base: any Weft component may include it; not a supported API for programs
+// using Weft.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,7 @@
 #include <thread>
 
 #include "absl/functional/any_invocable.h"
-#include "server/internal/sync.h"
+#include "weft/base/sync.h"
 
 namespace weft {
 

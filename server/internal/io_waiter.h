@@ -1,3 +1,5 @@
+// Internal header: do not include from outside the weft library and its tests.
+//
 // IoWaiter: the one seam through which Weft connections wait for I/O readiness.
 //
 // Connection never calls poll() itself; it asks the running task's waiter. Thread-based
@@ -13,7 +15,7 @@
 #pragma once
 
 #include "absl/status/status.h"
-#include "weft/deadline.h"
+#include "weft/base/deadline.h"
 
 namespace weft {
 
