@@ -42,7 +42,11 @@ void Subscription::Offer(const std::shared_ptr<const NamedEvent>& event) {
 std::optional<Subscription::Delivery> Subscription::Next(Deadline deadline) {
   MutexLock lock(&mu_);
   const bool ready = ready_.AwaitUntil(
-      &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_ || !queue_.empty(); },
+      &mu_,
+      [this]() {
+        mu_.AssertHeld();
+        return cancelled_ || !queue_.empty();
+      },
       deadline);
   if (!ready || cancelled_) return std::nullopt;
   Item item = std::move(queue_.front());

@@ -156,7 +156,8 @@ void TaskTable::PoolWorkerMain() {
     std::shared_ptr<TaskControl> task;
     {
       MutexLock lock(&mu_);
-      changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      changed_.Await(&mu_, [this]() {
+        mu_.AssertHeld();
         return closing_ || !queue_.empty();
       });
       if (closing_) return;
@@ -269,7 +270,10 @@ bool TaskTable::Stop(TaskId id, absl::Duration grace) {
     task = it->second.control;
   }
   task->RequestShutdown();
-  auto gone = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.contains(id); };
+  auto gone = [this, id]() {
+    mu_.AssertHeld();
+    return !tasks_.contains(id);
+  };
   {
     MutexLock lock(&mu_);
     if (changed_.AwaitUntil(&mu_, gone, DeadlineAfter(grace))) return true;
@@ -327,7 +331,10 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
   dropped.clear();
   for (const auto& task : running) task->RequestShutdown();
 
-  auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tasks_.empty(); };
+  auto none_left = [this]() {
+    mu_.AssertHeld();
+    return tasks_.empty();
+  };
   bool all_cooperated;
   {
     MutexLock lock(&mu_);
@@ -351,7 +358,8 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
     MutexLock lock(&mu_);
     changed_.Await(&mu_, none_left);
     // Threads that served the last tasks retire right after; wait for them to hand in handles.
-    changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    changed_.Await(&mu_, [this]() {
+      mu_.AssertHeld();
       return task_threads_.empty() && live_fibers_ == 0;
     });
     stopping_all_ = false;
