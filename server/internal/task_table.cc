@@ -46,7 +46,7 @@ TaskTable::~TaskTable() {
   {
     MutexLock lock(&mu_);
     closing_ = true;
-    changed_.SignalAll();
+    changed_.SignalAll(&mu_);
   }
   for (std::thread& t : pool_threads_) t.join();
   JoinFinishedThreads();
@@ -100,7 +100,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   if (!start_now) {
     tasks_.emplace(id, Entry{task, TaskState::kQueued});
     queue_.push_back(task);
-    changed_.SignalAll();
+    changed_.SignalAll(&mu_);
     return id;
   }
   tasks_.emplace(id, Entry{task, TaskState::kRunning});
@@ -111,7 +111,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
       tasks_.erase(id);
       --running_;
       --live_fibers_;
-      changed_.SignalAll();
+      changed_.SignalAll(&mu_);
       rejected = task->TakeThunk();
       LOG(WARNING) << "cannot start a fiber for task " << id << ": " << s;
     }
@@ -124,7 +124,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     // Admitted already (observers were told): drop it like a removed queued task.
     tasks_.erase(id);
     --running_;
-    changed_.SignalAll();
+    changed_.SignalAll(&mu_);
     rejected = task->TakeThunk();
     LOG(WARNING) << "cannot start a thread for task " << id << ": " << e.what();
   }
@@ -145,7 +145,7 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
       CHECK(it != task_threads_.end());
       finished_threads_.push_back(std::move(it->second));
       task_threads_.erase(it);
-      changed_.SignalAll();
+      changed_.SignalAll(&mu_);
     }
   }
 }
@@ -176,7 +176,7 @@ void TaskTable::FiberMain(std::shared_ptr<TaskControl> first) {
     task = TakeQueuedLocked();
     if (task == nullptr) {
       --live_fibers_;
-      changed_.SignalAll();
+      changed_.SignalAll(&mu_);
     }
   }
 }
@@ -220,7 +220,7 @@ void TaskTable::Run(const std::shared_ptr<TaskControl>& task, TaskWaiter& waiter
   MutexLock lock(&mu_);
   tasks_.erase(task->id());
   --running_;
-  changed_.SignalAll();
+  changed_.SignalAll(&mu_);
 }
 
 Thunk TaskTable::DropQueuedLocked(TaskId id) {
@@ -229,7 +229,7 @@ Thunk TaskTable::DropQueuedLocked(TaskId id) {
   std::shared_ptr<TaskControl> task = it->second.control;
   tasks_.erase(it);
   queue_.erase(std::find(queue_.begin(), queue_.end(), task));
-  changed_.SignalAll();
+  changed_.SignalAll(&mu_);
   return task->TakeThunk();
 }
 
