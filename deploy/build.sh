@@ -101,8 +101,10 @@ case "$cmd" in
     ;;
   check-thread-safety)
     install_deps "${thread_safety_packages[@]}"
-    # The library, its handlers, the control plane, weftd, weftctl and the tests.
-    CC=clang CXX=clang++ configure_and_build thread-safety Debug -DWEFT_THREAD_SAFETY_ANALYSIS=ON
+    # Everything: the library, its handlers, the control plane, weftd, weftctl, the tests and
+    # the benchmark tools (built, not run).
+    CC=clang CXX=clang++ configure_and_build thread-safety Debug -DWEFT_THREAD_SAFETY_ANALYSIS=ON \
+      -DWEFT_BUILD_BENCH=ON
     ;;
   test-fuzz)
     install_deps "${fuzz_packages[@]}"
