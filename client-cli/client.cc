@@ -160,24 +160,24 @@ absl::StatusOr<ClientConfig> LoadClientConfig(const GlobalOptions& global) {
 }
 
 void CancelGroup::Add(grpc::ClientContext* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   contexts_.push_back(context);
   if (cancelled_) context->TryCancel();
 }
 
 void CancelGroup::Remove(grpc::ClientContext* context) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   contexts_.erase(std::remove(contexts_.begin(), contexts_.end(), context), contexts_.end());
 }
 
 void CancelGroup::CancelAll() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   cancelled_ = true;
   for (grpc::ClientContext* context : contexts_) context->TryCancel();
 }
 
 bool CancelGroup::cancelled() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return cancelled_;
 }
 

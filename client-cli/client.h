@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +18,7 @@
 #include "client-cli/flags.h"
 #include "client-cli/parse.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "weft/base/sync.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::cli {
@@ -62,18 +62,18 @@ class CancelGroup {
  public:
   // Add registers a context (owned by the caller, who must Remove it before destroying it);
   // after CancelAll, Add cancels the context at once.
-  void Add(grpc::ClientContext* context);
-  void Remove(grpc::ClientContext* context);
+  void Add(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
+  void Remove(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
   // CancelAll cancels every registered and every later context.
-  void CancelAll();
-  bool cancelled() const;
+  void CancelAll() ABSL_LOCKS_EXCLUDED(mu_);
+  bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented (see
-  // weft/base/sync.h).
-  mutable std::mutex mu_;
-  std::vector<grpc::ClientContext*> contexts_;  // Guarded by mu_.
-  bool cancelled_ = false;                      // Guarded by mu_.
+  // weft::Mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented (see
+  // weft/base/sync.h); unlike a bare std::mutex, it lets clang check the annotations.
+  mutable Mutex mu_;
+  std::vector<grpc::ClientContext*> contexts_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // TargetClient: the calls weftctl makes to one target. Each call has a deadline of the

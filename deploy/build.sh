@@ -2,6 +2,9 @@
 # build.sh: one entry point for a fresh Debian 12 machine.
 #   build.sh run [ARGS]     install what is missing, build (Release), start weftd [ARGS]
 #   build.sh test           install what is missing, build (Debug), run the whole test suite
+#   build.sh check-thread-safety
+#                           build everything with clang's -Wthread-safety as errors: checks
+#                           every ABSL_GUARDED_BY-style annotation (nothing is run)
 #   build.sh test-tsan      the suite under ThreadSanitizer
 #   build.sh test-asan      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   build.sh test-fuzz [S]  build the libFuzzer targets with clang, run each for S seconds
@@ -26,6 +29,8 @@ packages=(
 sanitizer_packages=(llvm)
 # The fuzzers: clang with libFuzzer and its sanitizer runtimes.
 fuzz_packages=(clang libclang-rt-14-dev llvm)
+# The thread-safety analysis: clang alone (no sanitizer runtime is linked).
+thread_safety_packages=(clang)
 
 # install_deps [EXTRA_PACKAGES...]
 install_deps() {
@@ -95,6 +100,13 @@ case "$cmd" in
     configure_and_build asan RelWithDebInfo -DWEFT_SANITIZE=address
     ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 external_symbolizer_path=$(command -v llvm-symbolizer)" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" run_tests asan
     ;;
+  check-thread-safety)
+    install_deps "${thread_safety_packages[@]}"
+    # Everything: the library, its handlers, the control plane, weftd, weftctl, the tests and
+    # the benchmark tools (built, not run).
+    CC=clang CXX=clang++ configure_and_build thread-safety Debug -DWEFT_THREAD_SAFETY_ANALYSIS=ON \
+      -DWEFT_BUILD_BENCH=ON
+    ;;
   test-fuzz)
     install_deps "${fuzz_packages[@]}"
     CC=clang CXX=clang++ configure_and_build fuzz RelWithDebInfo -DWEFT_BUILD_FUZZERS=ON \
@@ -103,7 +115,7 @@ case "$cmd" in
       tests/reliability/fuzz/run_fuzzers.sh "$build_root/fuzz" "${2:-${WEFT_FUZZ_SECONDS:-45}}"
     ;;
   *)
-    echo "usage: deploy/build.sh run|test|test-tsan|test-asan|test-fuzz|deps" >&2
+    echo "usage: deploy/build.sh run|test|check-thread-safety|test-tsan|test-asan|test-fuzz|deps" >&2
     exit 2
     ;;
 esac

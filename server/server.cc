@@ -274,7 +274,8 @@ StopReport ServerImpl::Stop(absl::Duration grace) {
   StopAcceptingLocked();
   const StopReport report = manager->StopAllTasks(grace);
   MutexLock lock(&mu_);
-  loop_exited_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  loop_exited_.Await(&mu_, [this]() {
+    mu_.AssertHeld();
     return !loop_on_caller_;
   });
   SetState(ServerState::kStopped);

@@ -35,13 +35,20 @@ bool Notification::HasBeenNotified() const {
 
 void Notification::WaitForNotification() const {
   MutexLock lock(&mu_);
-  cv_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return notified_; });
+  cv_.Await(&mu_, [this]() {
+    mu_.AssertHeld();
+    return notified_;
+  });
 }
 
 bool Notification::WaitForNotificationWithTimeout(absl::Duration timeout) const {
   MutexLock lock(&mu_);
   return cv_.AwaitUntil(
-      &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return notified_; },
+      &mu_,
+      [this]() {
+        mu_.AssertHeld();
+        return notified_;
+      },
       DeadlineAfter(timeout));
 }
 

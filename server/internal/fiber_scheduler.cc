@@ -742,7 +742,7 @@ bool FiberAwareCondVar::WaitUntil(Mutex* mu, Deadline deadline) {
   return reason != WakeReason::kTimeout;
 }
 
-void FiberAwareCondVar::SignalAll() {
+void FiberAwareCondVar::SignalAll(Mutex* /*mu*/) {
   for (Fiber* f : fibers_) UnparkFiber(f);
   fibers_.clear();
   cv_.SignalAll();

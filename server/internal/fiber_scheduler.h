@@ -101,7 +101,7 @@ class FiberSchedulerGroup {
 
 // FiberAwareCondVar: a condition variable used with weft::Mutex that parks a waiting fiber
 // instead of blocking its scheduler thread; threads wait as on CondVar. Thread-safe.
-// Requires: SignalAll is called with the waiters' mutex held (fiber waiters are listed under it).
+// Every call passes the waiters' mutex, held: the fiber waiters are listed under it.
 class FiberAwareCondVar {
  public:
   // WaitUntil releases *mu, waits until signalled, `deadline` or spuriously, and re-acquires it.
@@ -121,7 +121,8 @@ class FiberAwareCondVar {
     return true;
   }
 
-  void SignalAll();
+  // SignalAll wakes every waiter; `mu` is the mutex they wait with.
+  void SignalAll(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
  private:
   CondVar cv_;

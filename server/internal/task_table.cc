@@ -46,7 +46,7 @@ TaskTable::~TaskTable() {
   {
     MutexLock lock(&mu_);
     closing_ = true;
-    changed_.SignalAll();
+    changed_.SignalAll(&mu_);
   }
   for (std::thread& t : pool_threads_) t.join();
   JoinFinishedThreads();
@@ -100,7 +100,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   if (!start_now) {
     tasks_.emplace(id, Entry{task, TaskState::kQueued});
     queue_.push_back(task);
-    changed_.SignalAll();
+    changed_.SignalAll(&mu_);
     return id;
   }
   tasks_.emplace(id, Entry{task, TaskState::kRunning});
@@ -111,7 +111,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
       tasks_.erase(id);
       --running_;
       --live_fibers_;
-      changed_.SignalAll();
+      changed_.SignalAll(&mu_);
       rejected = task->TakeThunk();
       LOG(WARNING) << "cannot start a fiber for task " << id << ": " << s;
     }
@@ -124,7 +124,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     // Admitted already (observers were told): drop it like a removed queued task.
     tasks_.erase(id);
     --running_;
-    changed_.SignalAll();
+    changed_.SignalAll(&mu_);
     rejected = task->TakeThunk();
     LOG(WARNING) << "cannot start a thread for task " << id << ": " << e.what();
   }
@@ -145,7 +145,7 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
       CHECK(it != task_threads_.end());
       finished_threads_.push_back(std::move(it->second));
       task_threads_.erase(it);
-      changed_.SignalAll();
+      changed_.SignalAll(&mu_);
     }
   }
 }
@@ -156,7 +156,8 @@ void TaskTable::PoolWorkerMain() {
     std::shared_ptr<TaskControl> task;
     {
       MutexLock lock(&mu_);
-      changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      changed_.Await(&mu_, [this]() {
+        mu_.AssertHeld();
         return closing_ || !queue_.empty();
       });
       if (closing_) return;
@@ -175,7 +176,7 @@ void TaskTable::FiberMain(std::shared_ptr<TaskControl> first) {
     task = TakeQueuedLocked();
     if (task == nullptr) {
       --live_fibers_;
-      changed_.SignalAll();
+      changed_.SignalAll(&mu_);
     }
   }
 }
@@ -219,7 +220,7 @@ void TaskTable::Run(const std::shared_ptr<TaskControl>& task, TaskWaiter& waiter
   MutexLock lock(&mu_);
   tasks_.erase(task->id());
   --running_;
-  changed_.SignalAll();
+  changed_.SignalAll(&mu_);
 }
 
 Thunk TaskTable::DropQueuedLocked(TaskId id) {
@@ -228,7 +229,7 @@ Thunk TaskTable::DropQueuedLocked(TaskId id) {
   std::shared_ptr<TaskControl> task = it->second.control;
   tasks_.erase(it);
   queue_.erase(std::find(queue_.begin(), queue_.end(), task));
-  changed_.SignalAll();
+  changed_.SignalAll(&mu_);
   return task->TakeThunk();
 }
 
@@ -269,7 +270,10 @@ bool TaskTable::Stop(TaskId id, absl::Duration grace) {
     task = it->second.control;
   }
   task->RequestShutdown();
-  auto gone = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.contains(id); };
+  auto gone = [this, id]() {
+    mu_.AssertHeld();
+    return !tasks_.contains(id);
+  };
   {
     MutexLock lock(&mu_);
     if (changed_.AwaitUntil(&mu_, gone, DeadlineAfter(grace))) return true;
@@ -327,7 +331,10 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
   dropped.clear();
   for (const auto& task : running) task->RequestShutdown();
 
-  auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return tasks_.empty(); };
+  auto none_left = [this]() {
+    mu_.AssertHeld();
+    return tasks_.empty();
+  };
   bool all_cooperated;
   {
     MutexLock lock(&mu_);
@@ -351,7 +358,8 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
     MutexLock lock(&mu_);
     changed_.Await(&mu_, none_left);
     // Threads that served the last tasks retire right after; wait for them to hand in handles.
-    changed_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    changed_.Await(&mu_, [this]() {
+      mu_.AssertHeld();
       return task_threads_.empty() && live_fibers_ == 0;
     });
     stopping_all_ = false;

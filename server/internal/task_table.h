@@ -68,10 +68,11 @@ class TaskTable {
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckNotOwnTaskLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first);
-  void PoolWorkerMain();
+  void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void PoolWorkerMain() ABSL_LOCKS_EXCLUDED(mu_);
   // FiberMain: the body of a kFiber fiber — `first`, then queued tasks while there are any.
-  void FiberMain(std::shared_ptr<TaskControl> first);
+  void FiberMain(std::shared_ptr<TaskControl> first) ABSL_LOCKS_EXCLUDED(mu_);
   void JoinFinishedThreads() ABSL_LOCKS_EXCLUDED(mu_);
 
   const TaskTableOptions options_;
