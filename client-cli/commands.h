@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "client-cli/client.h"
 #include "client-cli/flags.h"
-#include "client-cli/signals.h"
+#include "weft/base/signal_fd.h"
 
 namespace weft::cli {
 

@@ -14,7 +14,7 @@
 #include "client-cli/commands.h"
 #include "client-cli/completion.h"
 #include "client-cli/flags.h"
-#include "client-cli/signals.h"
+#include "weft/base/signal_fd.h"
 
 namespace {
 
@@ -55,9 +55,9 @@ int main(int argc, char** argv) {
 
   // watch and top end on a signal and must clean up: take the signals synchronously, before
   // gRPC starts any thread (each inherits the blocked mask).
-  std::optional<cli::SignalFd> signals;
+  std::optional<weft::SignalFd> signals;
   if (invocation->command == cli::Command::kWatch || invocation->command == cli::Command::kTop) {
-    signals.emplace();
+    signals.emplace({SIGINT, SIGTERM, SIGHUP, SIGWINCH});
   }
   // gRPC's own log lines would repeat, less clearly, what weftctl reports; the user can still
   // ask for them with GRPC_VERBOSITY.

@@ -7,9 +7,10 @@
 // SIGTERM or SIGINT drains gracefully (health NOT_SERVING, stop accepting after
 // control.drain_delay, wait for connections up to the drain timeout, stop, exit 0); a second
 // signal stops at once.
-#include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -23,7 +24,7 @@
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
 #include "control/daemon/json_log_sink.h"
-#include "weft/base/sync.h"
+#include "weft/base/signal_fd.h"
 #include "weft/descriptor_limit.h"
 
 namespace {
@@ -99,6 +100,25 @@ void SetUpLogging(const char* argv0, bool json) {
   }
 }
 
+// WaitForSignal blocks until a signal of `signals` arrives (returns its number) or `wake` is
+// notified (returns 0). No timeout: nothing here wakes until one of them happens. Should poll
+// itself fail, weftd cannot hear signals any more: it answers as to SIGTERM (drain, then stop).
+int WaitForSignal(weft::SignalFd& signals, weft::WakeFd* wake) {
+  pollfd fds[2] = {{.fd = signals.fd(), .events = POLLIN, .revents = 0},
+                   {.fd = wake != nullptr ? wake->fd() : -1, .events = POLLIN, .revents = 0}};
+  while (true) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      PLOG(ERROR) << "poll on the signal descriptor failed; treating it as SIGTERM";
+      return SIGTERM;
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
+      if (const int signal = signals.Read(); signal != 0) return signal;
+    }
+    if ((fds[1].revents & POLLIN) != 0) return 0;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,13 +168,14 @@ int main(int argc, char** argv) {
     LOG(INFO) << "descriptor limit " << limit->now << " (hard limit " << limit->hard << ")";
   }
 
-  // Signals are taken synchronously by this thread; every thread started later inherits the
+  // Signals are read from a descriptor by this thread; every thread started later inherits the
   // blocked mask, so none of them is interrupted.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  weft::SignalFd signals({SIGINT, SIGTERM});
+  if (signals.fd() < 0) {
+    PLOG(ERROR) << "signalfd";
+    std::cerr << "weftd: cannot take SIGTERM and SIGINT through a signalfd\n";
+    return 1;
+  }
 
   absl::StatusOr<std::unique_ptr<weft::control::Daemon>> daemon =
       weft::control::Daemon::Create(*config, registry);
@@ -177,21 +198,16 @@ int main(int argc, char** argv) {
             << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
   LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
 
-  int signal = 0;
-  sigwait(&signals, &signal);
+  const int signal = WaitForSignal(signals, nullptr);
   LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
-  weft::Notification drained;
+  weft::WakeFd drained;
   std::thread drainer([&] {
     (*daemon)->Drain();
     drained.Notify();
   });
-  const timespec poll{0, 100 * 1000 * 1000};
-  while (!drained.HasBeenNotified()) {
-    if (sigtimedwait(&signals, nullptr, &poll) > 0) {
-      LOG(WARNING) << "second signal: stopping at once";
-      (*daemon)->AbortDrain();
-      break;
-    }
+  if (WaitForSignal(signals, &drained) != 0) {
+    LOG(WARNING) << "second signal: stopping at once";
+    (*daemon)->AbortDrain();
   }
   drainer.join();
   (*daemon)->Stop();

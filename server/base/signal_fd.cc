@@ -1,4 +1,4 @@
-#include "client-cli/signals.h"
+#include "weft/base/signal_fd.h"
 
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -8,15 +8,12 @@
 #include <cerrno>
 #include <cstdint>
 
-namespace weft::cli {
+namespace weft {
 
-SignalFd::SignalFd() {
+SignalFd::SignalFd(std::initializer_list<int> signals) {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGWINCH);
+  for (const int signal : signals) sigaddset(&set, signal);
   sigset_t old;
   pthread_sigmask(SIG_BLOCK, &set, &old);
   fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -54,4 +51,4 @@ void WakeFd::Drain() {
   (void)!::read(fd_, &count, sizeof count);
 }
 
-}  // namespace weft::cli
+}  // namespace weft

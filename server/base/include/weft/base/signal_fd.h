@@ -1,20 +1,26 @@
-// The descriptors the long-running commands (watch, top) wait on with poll: SignalFd turns
-// SIGINT, SIGTERM, SIGHUP (and SIGWINCH) into a readable descriptor so they can clean up and exit
-// 0; WakeFd lets their worker threads wake them.
+// SignalFd and WakeFd: descriptors a main thread waits on with poll instead of waking on a
+// timer — SignalFd turns signals into a readable descriptor (weftd's SIGTERM/SIGINT, weftctl
+// watch and top's SIGINT/SIGTERM/SIGHUP/SIGWINCH), WakeFd lets other threads wake it (a drain
+// that has finished, a fetch that has returned).
+//
+// Part of weft::base: any Weft component may include it; not a supported API for programs
+// using Weft.
 #pragma once
 
 #include <signal.h>
 
-namespace weft::cli {
+#include <initializer_list>
 
-// SignalFd blocks the signals in the calling thread and reads them from a signalfd.
+namespace weft {
+
+// SignalFd blocks `signals` in the calling thread and reads them from a signalfd.
 // Requires: constructed on the main thread before any other thread exists (gRPC's included),
 // so every thread inherits the blocked mask and no signal kills the process behind its back.
 // The mask stays blocked after destruction: the process is about to exit and a late signal
 // must not interrupt the cleanup. Thread-compatible.
 class SignalFd {
  public:
-  SignalFd();
+  explicit SignalFd(std::initializer_list<int> signals);
   SignalFd(const SignalFd&) = delete;
   SignalFd& operator=(const SignalFd&) = delete;
   ~SignalFd();
@@ -45,4 +51,4 @@ class WakeFd {
   int fd_;
 };
 
-}  // namespace weft::cli
+}  // namespace weft
