@@ -33,8 +33,10 @@ void Subscription::ClearListener() {
   MutexLock lock(&mu_);
   listener_.reset();
   armed_ = false;
-  listener_returned_.Await(
-      &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return listener_calls_ == 0; });
+  listener_returned_.Await(&mu_, [this]() {
+    mu_.AssertHeld();
+    return listener_calls_ == 0;
+  });
 }
 
 std::shared_ptr<Subscription::Listener> Subscription::TakeArmedLocked() {

@@ -24,14 +24,19 @@ void WatchDispatcher::Schedule(Client* client) {
 void WatchDispatcher::Forget(Client* client) {
   MutexLock lock(&mu_);
   ready_.erase(std::remove(ready_.begin(), ready_.end(), client), ready_.end());
-  changed_.Await(&mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_ != client; });
+  changed_.Await(&mu_, [&]() {
+    mu_.AssertHeld();
+    return running_ != client;
+  });
 }
 
 void WatchDispatcher::Loop() {
   mu_.Lock();
   while (true) {
-    changed_.Await(
-        &mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !ready_.empty(); });
+    changed_.Await(&mu_, [this]() {
+      mu_.AssertHeld();
+      return stopping_ || !ready_.empty();
+    });
     if (ready_.empty()) break;  // Stopping, and nothing left to write.
     Client* const client = ready_.front();
     ready_.pop_front();

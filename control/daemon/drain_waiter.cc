@@ -55,7 +55,10 @@ bool DrainWaiter::Wait(absl::FunctionRef<bool()> done, absl::Time deadline) {
     MutexLock lock(&mu_);
     if (!changed_.AwaitUntil(
             &mu_,
-            [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return aborted_ || generation_ != seen; },
+            [&]() {
+              mu_.AssertHeld();
+              return aborted_ || generation_ != seen;
+            },
             until)) {
       break;
     }

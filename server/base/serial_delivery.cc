@@ -15,7 +15,8 @@ void SerialDelivery::Flush() {
   if (delivering_) {
     if (deliverer_ != std::this_thread::get_id()) {
       const std::uint64_t target = posted_;
-      delivered_cv_.Await(&mu_, [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      delivered_cv_.Await(&mu_, [this, target]() {
+        mu_.AssertHeld();
         return delivered_ >= target;
       });
     }

@@ -10,9 +10,9 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "weft/base/deadline.h"
 #include "weft/base/sync.h"
 #include "weft/connection.h"
-#include "weft/base/deadline.h"
 #include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
 #include "weft/server_observer.h"
@@ -59,7 +59,11 @@ class LockProbingObserver final : public ServerObserver {
   bool AwaitStates(std::size_t count, Deadline deadline) {
     MutexLock lock(&mu_);
     return changed_.AwaitUntil(
-        &mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return states_.size() >= count; },
+        &mu_,
+        [&]() {
+          mu_.AssertHeld();
+          return states_.size() >= count;
+        },
         deadline);
   }
 
