@@ -24,6 +24,17 @@ namespace http = boost::beast::http;
 
 constexpr absl::string_view kEmptyLine = "\r\n";
 
+// EndOfHead returns the end of the first empty line (CRLF, or a bare LF, which Beast rejects)
+// that follows a line end in `bytes`, searching from `from`; npos if there is none.
+std::size_t EndOfHead(absl::string_view bytes, std::size_t from) {
+  for (std::size_t lf = bytes.find('\n', from); lf != absl::string_view::npos;
+       lf = bytes.find('\n', lf + 1)) {
+    if (bytes.substr(lf + 1, 1) == "\n") return lf + 2;
+    if (bytes.substr(lf + 1, 2) == "\r\n") return lf + 3;
+  }
+  return absl::string_view::npos;
+}
+
 std::string HeadTooLong(const HttpRequestLimits& limits) {
   return absl::StrCat("the request head is longer than ", limits.max_head_bytes, " bytes");
 }
@@ -211,17 +222,11 @@ HttpParseStatus HttpRequestParser::FeedHead(absl::string_view* input) {
     if (skipped_ >= limits_.max_head_bytes) return Fail(431, HeadTooLong(limits_));
   }
 
-  // Beast is given the complete lines within the limit, each time with a fresh parser: its
-  // verdict on a prefix is then the verdict on the whole, whatever the split of the bytes.
-  // Only new lines are worth a new attempt.
+  // Beast is given whole heads only, each to a fresh parser: its verdict then depends on the
+  // bytes alone, never on how they were split between Feed calls.
   const std::size_t budget = limits_.max_head_bytes - skipped_;
-  const absl::string_view window = bytes.substr(0, budget);
-  std::size_t head_size = 0;
-  if (const std::size_t lf = window.substr(scanned_).rfind('\n'); lf != absl::string_view::npos) {
-    ParseHead(window.substr(0, scanned_ + lf + 1), &head_size);
-  }
-  if (state_ == State::kError) return HttpParseStatus::kError;
-  if (state_ == State::kHead) {
+  const std::size_t head_size = EndOfHead(bytes.substr(0, budget), scanned_ < 2 ? 0 : scanned_ - 2);
+  if (head_size == absl::string_view::npos) {
     if (bytes.size() >= budget) return Fail(431, HeadTooLong(limits_));
     if (gathering) {
       pending_.erase(0, skip);
@@ -232,26 +237,31 @@ HttpParseStatus HttpRequestParser::FeedHead(absl::string_view* input) {
     input->remove_prefix(input->size());
     return HttpParseStatus::kNeedMore;
   }
+  ParseHead(bytes.substr(0, head_size));
   // What follows the head in `bytes` is still in *input: consume the rest.
   input->remove_prefix(gathering ? appended - (bytes.size() - head_size) : skip + head_size);
   pending_.clear();
   scanned_ = 0;
-  if (state_ == State::kComplete) return HttpParseStatus::kComplete;
-  return FeedBody(input);
+  if (state_ == State::kBody) return FeedBody(input);
+  return state_ == State::kError ? HttpParseStatus::kError : HttpParseStatus::kComplete;
 }
 
-void HttpRequestParser::ParseHead(absl::string_view lines, std::size_t* head_size) {
+void HttpRequestParser::ParseHead(absl::string_view head) {
   ClearRequest();
   *beast_ = BeastParser(this);
   beast::error_code ec;
-  *head_size = beast_->put(boost::asio::const_buffer(lines.data(), lines.size()), ec);
-  if (ec == http::error::need_more) return;
-  if (ec) {
+  const std::size_t used = beast_->put(boost::asio::const_buffer(head.data(), head.size()), ec);
+  if (ec && ec != http::error::need_more) {
     if (error_.status_code == 0) error_ = ErrorFor(ec, limits_);
     state_ = State::kError;
     return;
   }
-  CHECK(beast_->is_header_done()) << "Beast stopped without an error before the end of the head";
+  // Beast ends a head at its first empty line, as EndOfHead does, unless a line is cut short
+  // (e.g. "GET / HTTP\r\n\r\n", where it waits for the rest of the version).
+  if (ec || used != head.size()) {
+    Fail(400, "malformed request: the head ends inside a line");
+    return;
+  }
   request_.content_length = beast_->content_length().value_or(0);
   request_.keep_alive = beast_->keep_alive() && !beast_->connection_close();
   state_ = beast_->is_done() ? State::kComplete : State::kBody;

@@ -60,8 +60,9 @@ enum class HttpParseStatus {
 // with spaces, a Content-Length list of identical values taken as one value); this class adds
 // what http-hello needs on top: empty lines before the request line are skipped, the body is
 // framed by Content-Length only (any Transfer-Encoding: 501), an HTTP/1.1 request needs exactly
-// one Host field, and the limits above. The verdict never depends on how the bytes were split
-// between Feed calls.
+// one Host field, and the limits above. A head is judged once its empty line has arrived (or
+// once it passes the limit), so the verdict never depends on how the bytes were split between
+// Feed calls.
 // Thread contract: thread-compatible.
 class HttpRequestParser {
  public:
@@ -91,10 +92,9 @@ class HttpRequestParser {
 
   HttpParseStatus FeedHead(absl::string_view* input);
   HttpParseStatus FeedBody(absl::string_view* input);
-  // ParseHead gives `lines` (the complete lines received of a head) to a fresh Beast parser;
-  // the state stays kHead while the head is incomplete, else becomes kBody, kComplete or kError
-  // (*head_size: the bytes of the head, for kBody and kComplete).
-  void ParseHead(absl::string_view lines, std::size_t* head_size);
+  // ParseHead gives the whole head `head` to a fresh Beast parser; the state becomes kBody,
+  // kComplete or kError.
+  void ParseHead(absl::string_view head);
   // ClearRequest empties request_, keeping its buffers.
   void ClearRequest();
   HttpParseStatus Fail(int status_code, std::string message);
@@ -105,10 +105,10 @@ class HttpRequestParser {
   // buffer); empty while heads arrive whole, so the usual case copies nothing.
   std::string pending_;
   std::size_t skipped_ = 0;  // Empty-line bytes skipped before the request line.
-  std::size_t scanned_ = 0;  // pending_[0, scanned_) was given to Beast already, or has no LF.
+  std::size_t scanned_ = 0;  // pending_[0, scanned_) holds no end of head.
   HttpRequest request_;
   HttpParseError error_;
-  // Beast parses one message per parser: reassigned a fresh one for each attempt at a head.
+  // Beast parses one message per parser: reassigned a fresh one for each head.
   std::unique_ptr<BeastParser> beast_;
 };
 
