@@ -1,6 +1,15 @@
 // weftctl's command line: the commands, their flags, and the parser that turns argv into an
 // Invocation. No I/O: the environment is passed in, so the parser is unit-tested (and fuzzed)
 // like the helpers in parse.h.
+//
+// Hand-written on purpose (weftd uses CLI11; weftctl cannot without changing what README.md
+// documents): CLI11 2.1 binds a subcommand's flags to the words after it, so `--drain 5s
+// stop web`, accepted here, would fail; it reads `-o=json` as the value "=json"; its messages
+// ("The following arguments were not expected", "A subcommand is required") would replace
+// the ones users and tests rely on ("servers does not take --drain", "task needs a
+// subcommand: ..."); and its environment fallbacks call getenv itself, which would make this
+// parser impure. What it would replace is the tokenizer; the command table, the help text,
+// the value parsers (parse.h) and the completion script would stay ours either way.
 #pragma once
 
 #include <cstdint>

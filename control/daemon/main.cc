@@ -16,7 +16,9 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include <CLI/CLI.hpp>
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
@@ -46,42 +48,30 @@ struct Flags {
   std::string log_format;
 };
 
-// ParseFlags returns false (after printing why) on a usage error.
+// ParseFlags returns false (after printing why) on a usage error; on --help or -h it prints
+// the usage and exits 0.
 bool ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      const size_t eq = arg.find('=');
-      if (eq != std::string::npos) {
-        *out = arg.substr(eq + 1);
-        return true;
-      }
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    const std::string name = arg.substr(0, arg.find('='));
-    if (name == "--help" || name == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    } else if (name == "--config") {
-      if (!value(&flags->config)) return false;
-    } else if (name == "--check-config") {
-      if (!value(&flags->check_config)) return false;
-    } else if (name == "--print-default-config") {
-      flags->print_default = true;
-    } else if (name == "--insecure") {
-      flags->insecure = true;
-    } else if (name == "--log-format") {
-      if (!value(&flags->log_format)) return false;
-      if (flags->log_format != "text" && flags->log_format != "json") {
-        std::cerr << "weftd: --log-format must be text or json\n";
-        return false;
-      }
-    } else {
-      std::cerr << "weftd: unknown argument \"" << arg << "\"\n";
-      return false;
-    }
+  CLI::App app;
+  app.set_help_flag("-h,--help");
+  app.allow_extras();  // Reported below in weftd's words.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--config", flags->config);
+  app.add_option("--check-config", flags->check_config);
+  app.add_flag("--print-default-config", flags->print_default);
+  app.add_flag("--insecure", flags->insecure);
+  app.add_option("--log-format", flags->log_format)->check(CLI::IsMember({"text", "json"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << kUsage;
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "weftd: " << e.what() << "\n";
+    return false;
+  }
+  if (const std::vector<std::string> extra = app.remaining(); !extra.empty()) {
+    std::cerr << "weftd: unknown argument \"" << extra.front() << "\"\n";
+    return false;
   }
   return true;
 }

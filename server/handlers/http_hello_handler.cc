@@ -50,8 +50,6 @@ absl::string_view ReasonPhrase(int status_code) {
       return "Request Header Fields Too Large";
     case 501:
       return "Not Implemented";
-    case 505:
-      return "HTTP Version Not Supported";
     default:
       return "Error";
   }

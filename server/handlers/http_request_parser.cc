@@ -3,116 +3,169 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <cstdint>
 #include <limits>
-#include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace weft::handlers_internal {
 namespace {
 
-// IsTokenChar: RFC 9110 §5.6.2 tchar.
-bool IsTokenChar(char c) {
-  if (absl::ascii_isalnum(static_cast<unsigned char>(c))) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+constexpr absl::string_view kEmptyLine = "\r\n";
+
+// EndOfHead returns the end of the first empty line (CRLF, or a bare LF, which Beast rejects)
+// that follows a line end in `bytes`, searching from `from`; npos if there is none.
+std::size_t EndOfHead(absl::string_view bytes, std::size_t from) {
+  for (std::size_t lf = bytes.find('\n', from); lf != absl::string_view::npos;
+       lf = bytes.find('\n', lf + 1)) {
+    if (bytes.substr(lf + 1, 1) == "\n") return lf + 2;
+    if (bytes.substr(lf + 1, 2) == "\r\n") return lf + 3;
   }
+  return absl::string_view::npos;
 }
 
-bool IsToken(absl::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), IsTokenChar);
+std::string HeadTooLong(const HttpRequestLimits& limits) {
+  return absl::StrCat("the request head is longer than ", limits.max_head_bytes, " bytes");
 }
 
-// IsFieldValueChar: VCHAR, SP, HTAB or obs-text (RFC 9110 §5.5); no other control character.
-bool IsFieldValueChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u == '\t' || (u >= 0x20 && u != 0x7f);
-}
-
-// IsTargetChar: the visible ASCII characters a request-target may contain (no whitespace,
-// controls or raw non-ASCII; those must be percent-encoded).
-bool IsTargetChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u > 0x20 && u < 0x7f;
-}
-
-// TrimOws strips optional whitespace (SP and HTAB) from both ends.
-absl::string_view TrimOws(absl::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// HasToken returns whether the comma-separated list `value` contains `token` (any case).
-bool HasToken(absl::string_view value, absl::string_view token) {
-  for (absl::string_view item : absl::StrSplit(value, ',')) {
-    if (absl::EqualsIgnoreCase(TrimOws(item), token)) return true;
+// ErrorFor returns the response to a request Beast rejected with `ec`.
+HttpParseError ErrorFor(beast::error_code ec, const HttpRequestLimits& limits) {
+  if (ec == http::error::body_limit) {
+    return {413, absl::StrCat("the body is larger than ", limits.max_body_bytes, " bytes")};
   }
-  return false;
-}
-
-// ContentLengthResult: a Content-Length value read with a cap, without overflow.
-enum class ContentLengthResult { kOk, kInvalid, kTooLarge };
-
-ContentLengthResult ParseContentLength(absl::string_view value, std::uint64_t max,
-                                       std::uint64_t* out) {
-  if (value.empty()) return ContentLengthResult::kInvalid;
-  std::uint64_t n = 0;
-  bool too_large = false;
-  for (const char c : value) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return ContentLengthResult::kInvalid;
-    if (too_large) continue;  // Keep checking the syntax; the value no longer matters.
-    const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (n > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) {
-      too_large = true;
-      continue;
-    }
-    n = n * 10 + digit;
-    too_large = n > max;
-  }
-  if (too_large) return ContentLengthResult::kTooLarge;
-  *out = n;
-  return ContentLengthResult::kOk;
+  // Beast's own header limit is off, but an obsolete line folding longer than its 4 KiB buffer
+  // is reported as one.
+  if (ec == http::error::header_limit) return {431, "a folded header field is too long"};
+  // A second Transfer-Encoding, or one after Content-Length.
+  if (ec == http::error::bad_transfer_encoding) return {501, "Transfer-Encoding is not supported"};
+  return {400, absl::StrCat("malformed request: ", ec.message())};
 }
 
 }  // namespace
 
-HttpRequestParser::HttpRequestParser(HttpRequestLimits limits) : limits_(limits) {}
+// BeastParser: Beast's request parser with callbacks that fill the owner's request_, reject
+// what http-hello does not accept (into the owner's error_), and discard the body.
+class HttpRequestParser::BeastParser final : public http::basic_parser<true> {
+ public:
+  explicit BeastParser(HttpRequestParser* owner) : owner_(owner) {
+    // The head limit is the owner's to enforce: Beast only ever sees whole heads within it.
+    header_limit(std::numeric_limits<std::uint32_t>::max());
+    body_limit(owner->limits_.max_body_bytes);
+  }
+  BeastParser(BeastParser&&) = default;
+  BeastParser& operator=(BeastParser&&) = default;
+
+  // connection_close returns whether a Connection field listed "close". Beast's keep_alive()
+  // ignores it in an HTTP/1.0 request that also lists "keep-alive"; RFC 9112 §9.3 does not.
+  bool connection_close() const { return connection_close_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
+                       int version, beast::error_code&) override {
+    HttpRequest& request = owner_->request_;
+    request.method.assign(method.data(), method.size());
+    request.target.assign(target.data(), target.size());
+    request.version_minor = version % 10;  // Beast accepts 10 and 11 only.
+  }
+
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {
+    LOG(FATAL) << "a request parser received a status line";
+  }
+
+  void on_field_impl(http::field field, beast::string_view name, beast::string_view value,
+                     beast::error_code& ec) override {
+    HttpRequest& request = owner_->request_;
+    if (request.headers.size() == owner_->limits_.max_headers) {
+      return Reject(
+          431,
+          absl::StrCat("the request has more than ", owner_->limits_.max_headers, " header fields"),
+          ec);
+    }
+    request.headers.emplace_back(std::string(name.data(), name.size()),
+                                 std::string(value.data(), value.size()));
+    switch (field) {
+      case http::field::host:
+        if (++hosts_ > 1) return Reject(400, "more than one Host field", ec);
+        break;
+      case http::field::transfer_encoding:
+        // Chunked bodies are not read: refuse before Beast would frame one.
+        return Reject(501, "Transfer-Encoding is not supported", ec);
+      case http::field::connection:
+      case http::field::proxy_connection:  // Beast treats both alike; so do we.
+        for (const beast::string_view token : http::opt_token_list(value)) {
+          connection_close_ = connection_close_ || beast::iequals(token, "close");
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  void on_header_impl(beast::error_code& ec) override {
+    if (hosts_ == 0 && owner_->request_.version_minor == 1) {
+      Reject(400, "an HTTP/1.1 request needs a Host field", ec);
+    }
+  }
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    return body.size();  // Counted by Beast, discarded here.
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {
+    LOG(FATAL) << "chunked framing is refused at its Transfer-Encoding field";
+  }
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view, beast::error_code&) override {
+    LOG(FATAL) << "chunked framing is refused at its Transfer-Encoding field";
+  }
+
+  void on_finish_impl(beast::error_code&) override {}
+
+  // Reject records the response for the request and stops Beast (any error code does).
+  void Reject(int status_code, std::string message, beast::error_code& ec) {
+    owner_->error_ = HttpParseError{status_code, std::move(message)};
+    ec = http::error::bad_field;
+  }
+
+  HttpRequestParser* owner_;
+  int hosts_ = 0;
+  bool connection_close_ = false;
+};
+
+HttpRequestParser::HttpRequestParser(HttpRequestLimits limits)
+    : limits_(limits), beast_(std::make_unique<BeastParser>(this)) {}
+
+HttpRequestParser::~HttpRequestParser() = default;
 
 void HttpRequestParser::Reset() {
   state_ = State::kHead;
-  head_.clear();
-  head_bytes_ = 0;
-  line_start_ = 0;
-  lines_ = 0;
-  body_left_ = 0;
+  pending_.clear();
+  skipped_ = 0;
+  scanned_ = 0;
+  error_ = HttpParseError{};
+  ClearRequest();
+}
+
+void HttpRequestParser::ClearRequest() {
   request_.method.clear();
   request_.target.clear();
   request_.version_minor = 1;
   request_.headers.clear();
   request_.content_length = 0;
   request_.keep_alive = true;
-  error_ = HttpParseError{};
 }
 
 const HttpRequest& HttpRequestParser::request() const {
@@ -147,143 +200,85 @@ HttpParseStatus HttpRequestParser::Fail(int status_code, std::string message) {
 }
 
 HttpParseStatus HttpRequestParser::FeedHead(absl::string_view* input) {
-  while (!input->empty()) {
-    // Take up to and including the next LF, or everything if there is none.
-    const std::size_t lf = input->find('\n');
-    const std::size_t take = lf == absl::string_view::npos ? input->size() : lf + 1;
-    if (take > limits_.max_head_bytes - head_bytes_) {
-      return Fail(
-          431, absl::StrCat("the request head is longer than ", limits_.max_head_bytes, " bytes"));
-    }
-    head_.append(input->data(), take);
-    head_bytes_ += take;
-    input->remove_prefix(take);
-    if (lf == absl::string_view::npos) break;
-
-    absl::string_view line(head_);
-    line.remove_prefix(line_start_);
-    line.remove_suffix(1);  // The LF.
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty()) {
-      line_start_ = head_.size();
-      if (++lines_ > limits_.max_headers + 1) {  // The request line plus the header lines.
-        return Fail(
-            431, absl::StrCat("the request has more than ", limits_.max_headers, " header fields"));
-      }
-      continue;
-    }
-    if (lines_ == 0) {
-      // RFC 9112 §2.2: ignore empty lines received before the request line.
-      head_.clear();
-      line_start_ = 0;
-      continue;
-    }
-    const HttpParseStatus status = ParseHead();
-    if (status != HttpParseStatus::kNeedMore) return status;
-    return FeedBody(input);  // The rest of *input may hold body bytes.
+  // `bytes`: the head so far. Beast parses a head from one buffer, so a head that spans Feed
+  // calls is gathered in pending_ — no more of *input than the limit leaves room for, so a
+  // body is never copied. A head that arrives whole is parsed in place.
+  absl::string_view bytes = *input;
+  const bool gathering = !pending_.empty();
+  std::size_t appended = 0;
+  if (gathering) {
+    appended = std::min(input->size(), limits_.max_head_bytes - skipped_ - pending_.size());
+    pending_.append(input->data(), appended);
+    bytes = pending_;
   }
-  return HttpParseStatus::kNeedMore;
+  // RFC 9112 §2.2: empty lines before the request line are ignored (our own code: Beast
+  // rejects them). pending_ never starts with one, except a lone CR whose LF had not arrived.
+  std::size_t skip = 0;
+  while (bytes.substr(skip, kEmptyLine.size()) == kEmptyLine) skip += kEmptyLine.size();
+  if (skip > 0) {
+    bytes.remove_prefix(skip);
+    skipped_ += skip;
+    scanned_ = 0;
+    if (skipped_ >= limits_.max_head_bytes) return Fail(431, HeadTooLong(limits_));
+  }
+
+  // Beast is given whole heads only, each to a fresh parser: its verdict then depends on the
+  // bytes alone, never on how they were split between Feed calls.
+  const std::size_t budget = limits_.max_head_bytes - skipped_;
+  const std::size_t head_size = EndOfHead(bytes.substr(0, budget), scanned_ < 2 ? 0 : scanned_ - 2);
+  if (head_size == absl::string_view::npos) {
+    if (bytes.size() >= budget) return Fail(431, HeadTooLong(limits_));
+    if (gathering) {
+      pending_.erase(0, skip);
+    } else {
+      pending_.assign(bytes.data(), bytes.size());
+    }
+    scanned_ = pending_.size();
+    input->remove_prefix(input->size());
+    return HttpParseStatus::kNeedMore;
+  }
+  ParseHead(bytes.substr(0, head_size));
+  // What follows the head in `bytes` is still in *input: consume the rest.
+  input->remove_prefix(gathering ? appended - (bytes.size() - head_size) : skip + head_size);
+  pending_.clear();
+  scanned_ = 0;
+  if (state_ == State::kBody) return FeedBody(input);
+  return state_ == State::kError ? HttpParseStatus::kError : HttpParseStatus::kComplete;
+}
+
+void HttpRequestParser::ParseHead(absl::string_view head) {
+  ClearRequest();
+  *beast_ = BeastParser(this);
+  beast::error_code ec;
+  const std::size_t used = beast_->put(boost::asio::const_buffer(head.data(), head.size()), ec);
+  if (ec && ec != http::error::need_more) {
+    if (error_.status_code == 0) error_ = ErrorFor(ec, limits_);
+    state_ = State::kError;
+    return;
+  }
+  // Beast ends a head at its first empty line, as EndOfHead does, unless a line is cut short
+  // (e.g. "GET / HTTP\r\n\r\n", where it waits for the rest of the version).
+  if (ec || used != head.size()) {
+    Fail(400, "malformed request: the head ends inside a line");
+    return;
+  }
+  request_.content_length = beast_->content_length().value_or(0);
+  request_.keep_alive = beast_->keep_alive() && !beast_->connection_close();
+  state_ = beast_->is_done() ? State::kComplete : State::kBody;
 }
 
 HttpParseStatus HttpRequestParser::FeedBody(absl::string_view* input) {
-  const std::uint64_t take = std::min<std::uint64_t>(body_left_, input->size());
-  input->remove_prefix(static_cast<std::size_t>(take));
-  body_left_ -= take;
-  if (body_left_ > 0) return HttpParseStatus::kNeedMore;
-  state_ = State::kComplete;
-  return HttpParseStatus::kComplete;
-}
-
-HttpParseStatus HttpRequestParser::ParseHead() {
-  std::vector<absl::string_view> lines = absl::StrSplit(head_, '\n');
-  // head_ ends with the blank line's LF: drop the blank line and the empty piece after it.
-  lines.resize(lines.size() - 2);
-  for (absl::string_view& line : lines) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (input->empty()) return HttpParseStatus::kNeedMore;
+  beast::error_code ec;
+  const std::size_t used = beast_->put(boost::asio::const_buffer(input->data(), input->size()), ec);
+  input->remove_prefix(used);
+  if (ec) return Fail(400, absl::StrCat("malformed request body: ", ec.message()));
+  if (beast_->is_done()) {
+    state_ = State::kComplete;
+    return HttpParseStatus::kComplete;
   }
-
-  // Request line: method SP request-target SP HTTP-version (RFC 9112 §3).
-  const std::vector<absl::string_view> parts = absl::StrSplit(lines[0], ' ');
-  if (parts.size() != 3 || !IsToken(parts[0]) || parts[1].empty() ||
-      !std::all_of(parts[1].begin(), parts[1].end(), IsTargetChar)) {
-    return Fail(400, "malformed request line");
-  }
-  const absl::string_view version = parts[2];
-  if (version.size() != 8 || !absl::StartsWith(version, "HTTP/") ||
-      !absl::ascii_isdigit(static_cast<unsigned char>(version[5])) || version[6] != '.' ||
-      !absl::ascii_isdigit(static_cast<unsigned char>(version[7]))) {
-    return Fail(400, "malformed HTTP version");
-  }
-  if (version[5] != '1') return Fail(505, "only HTTP/1.x is supported");
-  request_.method.assign(parts[0].data(), parts[0].size());
-  request_.target.assign(parts[1].data(), parts[1].size());
-  request_.version_minor = version[7] - '0';
-
-  // Header fields: field-name ":" OWS field-value OWS (RFC 9112 §5).
-  int hosts = 0;
-  bool transfer_encoding = false;
-  bool close = false;
-  bool keep_alive = false;
-  std::string content_length;
-  bool has_content_length = false;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const absl::string_view line = lines[i];
-    DCHECK(!line.empty()) << "an empty line ends the head";
-    if (line.front() == ' ' || line.front() == '\t') {
-      return Fail(400, "obsolete line folding is not accepted");
-    }
-    const std::size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) return Fail(400, "header line without a colon");
-    const absl::string_view name = line.substr(0, colon);
-    if (!IsToken(name)) return Fail(400, "invalid header field name");
-    const absl::string_view value = TrimOws(line.substr(colon + 1));
-    if (!std::all_of(value.begin(), value.end(), IsFieldValueChar)) {
-      return Fail(400, "invalid character in a header field value");
-    }
-    request_.headers.emplace_back(std::string(name), std::string(value));
-
-    if (absl::EqualsIgnoreCase(name, "host")) {
-      ++hosts;
-    } else if (absl::EqualsIgnoreCase(name, "transfer-encoding")) {
-      transfer_encoding = true;
-    } else if (absl::EqualsIgnoreCase(name, "connection")) {
-      close = close || HasToken(value, "close");
-      keep_alive = keep_alive || HasToken(value, "keep-alive");
-    } else if (absl::EqualsIgnoreCase(name, "content-length")) {
-      // Repeats are tolerated only when identical (RFC 9110 §8.6); anything else could frame
-      // the body differently from a proxy in front of us.
-      if (has_content_length && value != content_length) {
-        return Fail(400, "conflicting Content-Length fields");
-      }
-      content_length.assign(value.data(), value.size());
-      has_content_length = true;
-    }
-  }
-  if (hosts > 1) return Fail(400, "more than one Host field");
-  if (hosts == 0 && request_.version_minor >= 1) {
-    return Fail(400, "an HTTP/1.1 request needs a Host field");
-  }
-  if (transfer_encoding) return Fail(501, "Transfer-Encoding is not supported");
-  if (has_content_length) {
-    switch (ParseContentLength(content_length, limits_.max_body_bytes, &request_.content_length)) {
-      case ContentLengthResult::kOk:
-        break;
-      case ContentLengthResult::kInvalid:
-        return Fail(400, "Content-Length is not a decimal number");
-      case ContentLengthResult::kTooLarge:
-        return Fail(413,
-                    absl::StrCat("the body is larger than ", limits_.max_body_bytes, " bytes"));
-    }
-  }
-  request_.keep_alive = !close && (request_.version_minor >= 1 || keep_alive);
-
-  body_left_ = request_.content_length;
-  if (body_left_ > 0) {
-    state_ = State::kBody;
-    return HttpParseStatus::kNeedMore;
-  }
-  state_ = State::kComplete;
-  return HttpParseStatus::kComplete;
+  CHECK(input->empty()) << "Beast left body bytes unread";
+  return HttpParseStatus::kNeedMore;
 }
 
 }  // namespace weft::handlers_internal

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
@@ -321,6 +322,42 @@ TEST(WeftdCommandLineTest, ThePrintedDefaultConfigPassesItsOwnCheck) {
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << check->Stderr();
   ::unlink(path.c_str());
+}
+
+TEST(WeftdCommandLineTest, UsageErrorsExitTwoWithTheReasonAndTheUsage) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string reason;
+  };
+  for (const Case& c : {
+           Case{{"--bogus"}, "weftd: unknown argument \"--bogus\""},
+           Case{{"extra"}, "weftd: unknown argument \"extra\""},
+           Case{{"--log-format", "xml"}, "weftd: --log-format: xml not in {text,json}"},
+           Case{{"--config"}, "weftd: --config: 1 required TEXT missing"},
+       }) {
+    std::vector<std::string> argv = {WEFTD_PATH};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    absl::StatusOr<ChildProcess> weftd = ChildProcess::Start(argv);
+    ASSERT_TRUE(weftd.ok());
+    absl::StatusOr<int> status = weftd->Wait(absl::Seconds(20));
+    ASSERT_TRUE(status.ok());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << c.args[0];
+    EXPECT_THAT(weftd->Stderr(), HasSubstr(c.reason));
+    EXPECT_THAT(weftd->Stderr(), HasSubstr("usage: weftd [--config FILE]"));
+  }
+}
+
+TEST(WeftdCommandLineTest, HelpPrintsTheUsageOnStdoutAndExitsZero) {
+  for (const char* flag : {"--help", "-h"}) {
+    absl::StatusOr<ChildProcess> weftd = ChildProcess::Start({WEFTD_PATH, "--insecure", flag});
+    ASSERT_TRUE(weftd.ok());
+    absl::StatusOr<std::string> first = weftd->ReadLine(absl::Seconds(20));
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(*first, "usage: weftd [--config FILE] [--insecure] [--log-format text|json]");
+    absl::StatusOr<int> status = weftd->Wait(absl::Seconds(20));
+    ASSERT_TRUE(status.ok());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << flag;
+  }
 }
 
 TEST(WeftdCommandLineTest, RefusesAnUnauthenticatedRemoteControlPlaneUnlessInsecure) {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace weft::handlers_internal {
@@ -121,11 +122,28 @@ TEST(HttpRequestParserTest, FeedAfterCompletionConsumesNothingUntilReset) {
   EXPECT_EQ(input.size(), left);
 }
 
-TEST(HttpRequestParserTest, AcceptsBareLineFeedsAndSkipsEmptyLinesBeforeTheRequest) {
+TEST(HttpRequestParserTest, SkipsEmptyLinesBeforeTheRequestEvenWhenSplitBetweenCrAndLf) {
+  const std::string bytes = "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::size_t piece : {bytes.size(), std::size_t{1}, std::size_t{3}}) {
+    HttpRequestParser parser;
+    HttpParseStatus status = HttpParseStatus::kNeedMore;
+    for (std::size_t i = 0; i < bytes.size(); i += piece) {
+      absl::string_view input = absl::string_view(bytes).substr(i, piece);
+      status = parser.Feed(&input);
+      EXPECT_TRUE(input.empty());
+    }
+    ASSERT_EQ(status, HttpParseStatus::kComplete) << "pieces of " << piece;
+    EXPECT_EQ(parser.request().method, "GET");
+    EXPECT_THAT(parser.request().headers, ElementsAre(Pair("Host", "x")));
+  }
+}
+
+TEST(HttpRequestParserTest, FoldedHeaderValuesAreJoinedWithASpace) {
+  // RFC 9112 §5.2 lets a server replace obsolete line folding with spaces instead of a 400.
   HttpRequestParser parser;
-  ASSERT_EQ(FeedAll(parser, "\r\n\n\r\nGET / HTTP/1.1\nHost: x\n\n"), HttpParseStatus::kComplete);
-  EXPECT_EQ(parser.request().method, "GET");
-  EXPECT_THAT(parser.request().headers, ElementsAre(Pair("Host", "x")));
+  ASSERT_EQ(FeedAll(parser, "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n  folded\r\n\r\n"),
+            HttpParseStatus::kComplete);
+  EXPECT_THAT(parser.request().headers, ElementsAre(Pair("Host", "x"), Pair("X", "a folded")));
 }
 
 TEST(HttpRequestParserTest, KeepAliveFollowsHttp11Rules) {
@@ -140,7 +158,7 @@ TEST(HttpRequestParserTest, KeepAliveFollowsHttp11Rules) {
            Case{"GET / HTTP/1.0\r\n\r\n", false},
            Case{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
            Case{"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nConnection: close\r\n\r\n", false},
-           Case{"GET / HTTP/1.9\r\nHost: x\r\n\r\n", true},
+           Case{"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", false},
        }) {
     HttpRequestParser parser;
     ASSERT_EQ(FeedAll(parser, c.request), HttpParseStatus::kComplete) << c.request;
@@ -158,19 +176,21 @@ TEST(HttpRequestParserTest, MalformedRequestsAre400) {
            "GET / http/1.1\r\nHost: x\r\n\r\n",
            "GET / HTTP/1.10\r\nHost: x\r\n\r\n",
            "GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
-           "GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
+           "GET / HTTP\r\n\r\n",           // The version cut short.
+           "GET / HTTP/1.1\nHost: x\n\n",  // Bare line feeds.
+           "\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
            "GET / HTTP/1.1\r\n\r\n",                        // No Host in HTTP/1.1.
            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",  // Two Hosts.
            "GET / HTTP/1.1\r\nHost : x\r\n\r\n",            // Space before the colon.
            "GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: x\r\n: empty name\r\n\r\n",
-           "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",  // Obsolete line folding.
-           "GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",          // Bare CR.
+           "GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",  // Bare CR.
            "GET / HTTP/1.1\r\r\nHost: x\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
-           "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n",
            "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
        }) {
@@ -180,24 +200,40 @@ TEST(HttpRequestParserTest, MalformedRequestsAre400) {
       << "a NUL in a field value";
 }
 
-TEST(HttpRequestParserTest, IdenticalRepeatedContentLengthsAreAccepted) {
-  HttpRequestParser parser;
-  ASSERT_EQ(FeedAll(parser,
-                    "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-                    "content-length: 2\r\n\r\nab"),
-            HttpParseStatus::kComplete);
-  EXPECT_EQ(parser.request().content_length, 2u);
+TEST(HttpRequestParserTest, AHeadIsJudgedWhenItsEmptyLineArrivesEvenWithBareLineFeeds) {
+  for (const char* head : {"GARBAGE\r\n", "GET / HTTP/1.1\nHost: x\n"}) {
+    HttpRequestParser parser;
+    EXPECT_EQ(FeedAll(parser, head), HttpParseStatus::kNeedMore) << absl::CEscape(head);
+    const HttpParseStatus status = FeedAll(parser, absl::EndsWith(head, "\r\n") ? "\r\n" : "\n");
+    ASSERT_EQ(status, HttpParseStatus::kError) << absl::CEscape(head);
+    EXPECT_EQ(parser.error().status_code, 400);
+  }
 }
 
-TEST(HttpRequestParserTest, OtherMajorVersionsAre505) {
-  EXPECT_EQ(ErrorCodeOf("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 505);
-  EXPECT_EQ(ErrorCodeOf("GET / HTTP/0.9\r\n\r\n"), 505);
+TEST(HttpRequestParserTest, IdenticalRepeatedContentLengthsAreAccepted) {
+  // RFC 9110 §8.6: repeats (in separate fields or in one list) are one value when identical.
+  for (const char* bytes : {"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                            "content-length: 2\r\n\r\nab",
+                            "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nab"}) {
+    HttpRequestParser parser;
+    ASSERT_EQ(FeedAll(parser, bytes), HttpParseStatus::kComplete) << absl::CEscape(bytes);
+    EXPECT_EQ(parser.request().content_length, 2u);
+  }
+}
+
+TEST(HttpRequestParserTest, VersionsOtherThan10And11Are400) {
+  EXPECT_EQ(ErrorCodeOf("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 400);
+  EXPECT_EQ(ErrorCodeOf("GET / HTTP/0.9\r\n\r\n"), 400);
+  EXPECT_EQ(ErrorCodeOf("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 400);
 }
 
 TEST(HttpRequestParserTest, AnyTransferEncodingIs501) {
   EXPECT_EQ(ErrorCodeOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
   EXPECT_EQ(ErrorCodeOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
                         "Content-Length: 4\r\n\r\n"),
+            501);
+  EXPECT_EQ(ErrorCodeOf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n"),
             501);
 }
 
@@ -213,7 +249,9 @@ TEST(HttpRequestParserTest, AHeadOfExactlyTheLimitIsAcceptedAndOneByteMoreIs431)
   EXPECT_EQ(ErrorCodeOf(over), 431);
   // An endless line fails as soon as it passes the limit, without waiting for its end.
   EXPECT_EQ(ErrorCodeOf(std::string(8193, 'G')), 431);
-  EXPECT_EQ(ErrorCodeOf(std::string(9000, '\n')), 431) << "skipped empty lines count too";
+  std::string empty_lines;
+  for (int i = 0; i < 4500; ++i) empty_lines += "\r\n";
+  EXPECT_EQ(ErrorCodeOf(empty_lines), 431) << "skipped empty lines count too";
 }
 
 TEST(HttpRequestParserTest, AHundredHeadersAreAcceptedAndOneMoreIs431) {
@@ -235,10 +273,10 @@ TEST(HttpRequestParserTest, ABodyOfExactlyTheLimitIsAcceptedAndOneByteMoreIs413)
   EXPECT_EQ(rest, "GET");
 
   EXPECT_EQ(ErrorCodeOf("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n"), 413);
-  EXPECT_EQ(ErrorCodeOf("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: "
-                        "99999999999999999999999999999999999999\r\n\r\n"),
+  EXPECT_EQ(ErrorCodeOf("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n"
+                        "\r\n"),
             413)
-      << "no overflow";
+      << "the largest 64-bit length";
   EXPECT_EQ(ErrorCodeOf("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: "
                         "00000000000000000000000000000000000005\r\n\r\n"),
             0)
@@ -277,8 +315,7 @@ TEST(HttpRequestParserTest, ArbitraryBytesNeverCrashOrHang) {
         parser.Reset();
       } else if (status == HttpParseStatus::kError) {
         const int code = parser.error().status_code;
-        ASSERT_TRUE(code == 400 || code == 413 || code == 431 || code == 501 || code == 505)
-            << code;
+        ASSERT_TRUE(code == 400 || code == 413 || code == 431 || code == 501) << code;
         break;
       } else {
         ASSERT_TRUE(piece.empty()) << "kNeedMore consumes everything";
