@@ -101,16 +101,23 @@ TaskManagerPtr MakeManager(ManagerKind kind) {
   return nullptr;
 }
 
-class ServerObserverTest : public ::testing::TestWithParam<ManagerKind> {};
-
-TEST_P(ServerObserverTest, StateEventsAreDeliveredWithoutServerLocksAndBeforeTheCallReturns) {
-  auto observer = std::make_shared<LockProbingObserver>();
+// LoopbackOptions: a server on 127.0.0.1, port 0, that closes each connection, observed by
+// `observer`.
+ServerOptions LoopbackOptions(std::shared_ptr<ServerObserver> observer) {
   ServerOptions options;
   options.address = "127.0.0.1";
   options.port = 0;
   options.handler = CloseAtOnce;
+  options.observer = std::move(observer);
+  return options;
+}
+
+class ServerObserverTest : public ::testing::TestWithParam<ManagerKind> {};
+
+TEST_P(ServerObserverTest, StateEventsAreDeliveredWithoutServerLocksAndBeforeTheCallReturns) {
+  auto observer = std::make_shared<LockProbingObserver>();
+  ServerOptions options = LoopbackOptions(observer);
   options.manager = MakeManager(GetParam());
-  options.observer = observer;
   auto server = std::make_unique<Server>(std::move(options));
   observer->set_server(server.get());
   const bool runs_on_caller = server->task_manager().RunsTasksOnCaller();
@@ -184,12 +191,7 @@ bool IsTransition(ServerState from, ServerState to) {
 
 TEST(ServerObserverOrderTest, RacingRunStopAndStopAcceptingDeliverStatesInTheOrderTaken) {
   auto observer = std::make_shared<RecordingObserver>();
-  ServerOptions options;
-  options.address = "127.0.0.1";
-  options.port = 0;
-  options.handler = CloseAtOnce;
-  options.observer = observer;
-  Server server(std::move(options));
+  Server server(LoopbackOptions(observer));
   constexpr int kRounds = 200;
   std::vector<std::thread> threads;
   threads.emplace_back([&] {
