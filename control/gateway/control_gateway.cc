@@ -175,17 +175,22 @@ void ControlGateway::Loop::Run() {
       accept_paused_until_ = Modify(listen_fd_.get(), EPOLLIN, kListenTag) ? absl::InfinitePast()
                                                                            : now + kAcceptBackoff;
     }
+    bool accept_ready = false;
     for (int i = 0; i < n; ++i) {
       const std::uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) continue;
       if (tag == kListenTag) {
-        if (accept_paused_until_ == absl::InfinitePast()) AcceptBatch(now);
+        accept_ready = true;
         continue;
       }
       auto it = relays_.find(tag / 2);
       if (it == relays_.end()) continue;  // Closed earlier in this batch (evicted).
       if (!Service(*it->second, static_cast<int>(tag % 2), events[i].events, now)) Close(tag / 2);
     }
+    // Accept last: a connection that ended in this batch frees its slot before a new one is
+    // weighed against the cap (else a client reconnecting at the cap could be refused for a
+    // slot its own previous connection was just giving back).
+    if (accept_ready && accept_paused_until_ == absl::InfinitePast()) AcceptBatch(now);
   }
   relays_.clear();
   open_.store(0);

@@ -555,6 +555,10 @@ TEST_P(ControlLockoutTest, ControlEndpointFloodLeavesControlAndDataServing) {
     // (A ClientContext holds its channel, and so its connection, until it is destroyed.)
     grpc::ClientContext context;
     Bound(&context);
+    // At the cap the gateway refuses a new connection while every held one is younger than its
+    // minimum age (the previous call's connection may not have closed yet): like any gRPC
+    // client that must get through, this one waits for a connection within its deadline.
+    context.set_wait_for_ready(true);
     v1::GetServerRequest get;
     get.set_name("echo");
     v1::Server server;
