@@ -107,11 +107,6 @@ void Subscription::Cancel() {
   CallListener(listener);
 }
 
-bool Subscription::cancelled() const {
-  MutexLock lock(&mu_);
-  return cancelled_;
-}
-
 EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers)
     : capacity_(capacity), max_subscribers_(max_subscribers) {}
 

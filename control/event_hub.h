@@ -61,8 +61,6 @@ class Subscription {
   // Cancel ends the subscription: buffered events are discarded, the next TryNext says ended.
   void Cancel() ABSL_LOCKS_EXCLUDED(mu_);
 
-  bool cancelled() const ABSL_LOCKS_EXCLUDED(mu_);
-
  private:
   friend class EventHub;
   // Offer enqueues `event` if it matches the filter; never blocks beyond a short lock.

@@ -19,6 +19,8 @@ class WatchDispatcher {
   // Client: what can be scheduled (a WatchReactor).
   class Client {
    public:
+    // Pump runs on the dispatcher thread, once per Schedule; it must not block (every watcher
+    // shares the thread) and must not call Forget.
     virtual void Pump() = 0;
 
    protected:

@@ -219,7 +219,12 @@ absl::Status ServerImpl::Run() {
   }
   LOG(INFO) << "listening on " << Endpoint{address, bound_port}.ToString();
   if (!on_caller) {
-    acceptor_thread_ = std::thread([loop] { loop->Loop([] {}); });
+    // kRunning is delivered before the first connection's events (the Run caller still holds
+    // lifecycle_ here; the new thread holds nothing).
+    acceptor_thread_ = std::thread([this, loop] {
+      state_events_.Flush();
+      loop->Loop([] {});
+    });
     return absl::OkStatus();
   }
   lifecycle_.Unlock();
@@ -263,6 +268,9 @@ void ServerImpl::StopAcceptingLocked() {
 }
 
 StopReport ServerImpl::Stop(absl::Duration grace) {
+  // Observers learn kNotAccepting now, not after the grace period: health turns NOT_SERVING
+  // while the tasks drain.
+  StopAccepting();
   absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the locks are released.
   MutexLock lifecycle(&lifecycle_);
   TaskManager* manager;
@@ -271,7 +279,7 @@ StopReport ServerImpl::Stop(absl::Duration grace) {
     if (state_ == ServerState::kStopped) return StopReport{};
     manager = manager_;
   }
-  StopAcceptingLocked();
+  StopAcceptingLocked();  // A Run may have slipped in since StopAccepting.
   const StopReport report = manager->StopAllTasks(grace);
   MutexLock lock(&mu_);
   loop_exited_.Await(&mu_, [this]() {
@@ -387,8 +395,16 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
     event.peer = peer;
     Emit(std::move(event));
   };
-  spec.run = [this, fd = std::move(fd), ticket = std::move(ticket), handler, args,
-              limits]() mutable { Serve(std::move(fd), ticket, *handler, *args, limits); };
+  // The socket is declared after the ticket so that it is closed first when a task is dropped
+  // unrun: kTaskRemoved is reported for a closed connection.
+  struct Admitted {
+    ConnectionTicket ticket;
+    UniqueFd fd;
+  };
+  spec.run = [this, admitted = Admitted{std::move(ticket), std::move(fd)}, handler, args,
+              limits]() mutable {
+    Serve(std::move(admitted.fd), admitted.ticket, *handler, *args, limits);
+  };
   absl::StatusOr<TaskId> id = manager->AddTask(std::move(spec));
   if (!id.ok()) {
     Refuse(peer, absl::IsUnavailable(id.status()) ? RefusalReason::kStopping

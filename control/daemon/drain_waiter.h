@@ -27,6 +27,7 @@ class DrainWaiter {
   // after each wake-up; it may take the servers' locks.
   bool Wait(absl::FunctionRef<bool()> done, absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // aborted: whether Abort has been called.
   bool aborted() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

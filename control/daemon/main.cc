@@ -91,16 +91,17 @@ void SetUpLogging(const char* argv0, bool json) {
 }
 
 // WaitForSignal blocks until a signal of `signals` arrives (returns its number) or `wake` is
-// notified (returns 0). No timeout: nothing here wakes until one of them happens. Should poll
-// itself fail, weftd cannot hear signals any more: it answers as to SIGTERM (drain, then stop).
+// notified (returns 0). No timeout: nothing here wakes until one of them happens. Returns
+// kPollFailed should poll itself fail (weftd can no longer hear signals).
+constexpr int kPollFailed = -1;
 int WaitForSignal(weft::SignalFd& signals, weft::WakeFd* wake) {
   pollfd fds[2] = {{.fd = signals.fd(), .events = POLLIN, .revents = 0},
                    {.fd = wake != nullptr ? wake->fd() : -1, .events = POLLIN, .revents = 0}};
   while (true) {
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      PLOG(ERROR) << "poll on the signal descriptor failed; treating it as SIGTERM";
-      return SIGTERM;
+      PLOG(ERROR) << "poll on the signal descriptor failed";
+      return kPollFailed;
     }
     if ((fds[0].revents & POLLIN) != 0) {
       if (const int signal = signals.Read(); signal != 0) return signal;
@@ -161,9 +162,12 @@ int main(int argc, char** argv) {
   // Signals are read from a descriptor by this thread; every thread started later inherits the
   // blocked mask, so none of them is interrupted.
   weft::SignalFd signals({SIGINT, SIGTERM});
-  if (signals.fd() < 0) {
-    PLOG(ERROR) << "signalfd";
-    std::cerr << "weftd: cannot take SIGTERM and SIGINT through a signalfd\n";
+  // The drainer wakes the main thread through `drained`: made now, not when descriptors may be
+  // short (a shutdown under load), so that a finished drain can never go unnoticed.
+  weft::WakeFd drained;
+  if (signals.fd() < 0 || drained.fd() < 0) {
+    PLOG(ERROR) << "signalfd/eventfd";
+    std::cerr << "weftd: cannot take SIGTERM and SIGINT through a signalfd and an eventfd\n";
     return 1;
   }
 
@@ -188,14 +192,15 @@ int main(int argc, char** argv) {
             << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
   LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
 
-  const int signal = WaitForSignal(signals, nullptr);
+  int signal = WaitForSignal(signals, nullptr);
+  if (signal == kPollFailed) signal = SIGTERM;  // Deaf to signals: drain and stop now.
   LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
-  weft::WakeFd drained;
   std::thread drainer([&] {
     (*daemon)->Drain();
     drained.Notify();
   });
-  if (WaitForSignal(signals, &drained) != 0) {
+  // kPollFailed: no second signal can be heard; the drain runs to its end.
+  if (WaitForSignal(signals, &drained) > 0) {
     LOG(WARNING) << "second signal: stopping at once";
     (*daemon)->AbortDrain();
   }

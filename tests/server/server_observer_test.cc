@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/testing/loopback_client.h"
 #include "weft/base/deadline.h"
 #include "weft/base/sync.h"
 #include "weft/connection.h"
@@ -159,22 +160,46 @@ INSTANTIATE_TEST_SUITE_P(Managers, ServerObserverTest,
                            return "Unknown";
                          });
 
-// RecordingObserver: records state events in delivery order.
+// RecordingObserver: records every event in delivery order.
 class RecordingObserver final : public ServerObserver {
  public:
   void OnEvent(const ServerEvent& event) override {
-    if (event.kind != ServerEvent::Kind::kStateChanged) return;
     MutexLock lock(&mu_);
-    states_.push_back(event.state);
+    events_.push_back(event);
+    changed_.SignalAll();
+  }
+  std::vector<ServerEvent> events() {
+    MutexLock lock(&mu_);
+    return events_;
   }
   std::vector<ServerState> states() {
+    std::vector<ServerState> states;
+    for (const ServerEvent& event : events()) {
+      if (event.kind == ServerEvent::Kind::kStateChanged) states.push_back(event.state);
+    }
+    return states;
+  }
+  // AwaitState waits until a kStateChanged to `state` has arrived; false at the deadline.
+  bool AwaitState(ServerState state, Deadline deadline) {
     MutexLock lock(&mu_);
-    return states_;
+    return changed_.AwaitUntil(
+        &mu_,
+        [&]() {
+          mu_.AssertHeld();
+          for (const ServerEvent& event : events_) {
+            if (event.kind == ServerEvent::Kind::kStateChanged && event.state == state) {
+              return true;
+            }
+          }
+          return false;
+        },
+        deadline);
   }
 
  private:
   Mutex mu_;
-  std::vector<ServerState> states_ ABSL_GUARDED_BY(mu_);
+  CondVar changed_;
+  std::vector<ServerEvent> events_ ABSL_GUARDED_BY(mu_);
 };
 
 bool IsTransition(ServerState from, ServerState to) {
@@ -214,6 +239,66 @@ TEST(ServerObserverOrderTest, RacingRunStopAndStopAcceptingDeliverStatesInTheOrd
     ASSERT_TRUE(IsTransition(states[i - 1], states[i]))
         << "event " << i << ": " << ServerStateName(states[i - 1]) << " -> "
         << ServerStateName(states[i]);
+  }
+}
+
+TEST(ServerObserverOrderTest, StopDeliversNotAcceptingAtOnceNotAfterTheGracePeriod) {
+  auto observer = std::make_shared<RecordingObserver>();
+  Notification handler_running;
+  Notification release_handler;
+  ServerOptions options = LoopbackOptions(observer);
+  // A handler that ignores its stop flag until released: Stop waits out its grace for it.
+  options.handler = [&](Connection&, const HandlerArgs&) {
+    handler_running.Notify();
+    EXPECT_TRUE(release_handler.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<testing::LoopbackClient> client = testing::LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(handler_running.WaitForNotificationWithTimeout(kPrompt));
+  Notification stopped;
+  std::thread stopper([&] {
+    server.Stop(absl::Seconds(30));
+    stopped.Notify();
+  });
+  // Health and watchers must see "not accepting" while the connections drain.
+  EXPECT_TRUE(observer->AwaitState(ServerState::kNotAccepting, DeadlineAfter(kPrompt)));
+  EXPECT_FALSE(stopped.HasBeenNotified());
+  release_handler.Notify();
+  stopper.join();
+  EXPECT_EQ(observer->states().back(), ServerState::kStopped);
+}
+
+TEST(ServerObserverOrderTest, RunningComesBeforeTheEventsOfAClientAlreadyKnocking) {
+  for (int round = 0; round < 20; ++round) {
+    auto observer = std::make_shared<RecordingObserver>();
+    Server server(LoopbackOptions(observer));
+    // Learn a free port, then listen on it again with a client already trying to connect: its
+    // connection is accepted the moment the listener exists, racing Run's return.
+    ASSERT_TRUE(server.Run().ok());
+    const std::uint16_t port = server.port();
+    server.Stop(absl::ZeroDuration());
+    server.set_port(port);
+    Notification connected;
+    std::thread knocker([&] {
+      const Deadline deadline = DeadlineAfter(kPrompt);
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (testing::LoopbackClient::Connect(port, "127.0.0.1", absl::Milliseconds(100)).ok()) {
+          connected.Notify();
+          return;
+        }
+      }
+    });
+    const std::size_t before = observer->events().size();
+    ASSERT_TRUE(server.Run().ok());
+    ASSERT_TRUE(connected.WaitForNotificationWithTimeout(kPrompt));
+    knocker.join();
+    server.Stop(absl::ZeroDuration());
+    const std::vector<ServerEvent> events = observer->events();
+    ASSERT_GT(events.size(), before);
+    EXPECT_EQ(events[before].kind, ServerEvent::Kind::kStateChanged) << "round " << round;
+    EXPECT_EQ(events[before].state, ServerState::kRunning) << "round " << round;
   }
 }
 

@@ -36,6 +36,8 @@ class SignalFd {
 };
 
 // WakeFd: an eventfd. Notify from any thread makes fd() readable until Drain. Thread-safe.
+// fd() is -1 when eventfd failed (out of descriptors); Notify and Drain then do nothing, so a
+// caller that relies on being woken must check fd() first.
 class WakeFd {
  public:
   WakeFd();
