@@ -106,7 +106,9 @@ weft::Json JsonObject(const std::vector<std::pair<std::string, weft::Json>>& mem
   weft::Json object = weft::Json::object();
   for (const auto& [key, value] : members) object[key] = value;
   if (message != nullptr) {
-    for (const auto& [key, value] : MessageToJson(*message).items()) object[key] = value;
+    // Named: items() refers to the object, which must outlive the loop.
+    const weft::Json fields = MessageToJson(*message);
+    for (const auto& [key, value] : fields.items()) object[key] = value;
   }
   return object;
 }
