@@ -11,11 +11,15 @@
 #include <boost/beast/core/string.hpp>
 // gcc 12 at -O2 with ASan/UBSan reports boost::optional<std::size_t> in Beast's basic_parser as
 // maybe-uninitialized (a known false positive of boost::optional, GCC bug 80635); the diagnostic
-// is scoped to Beast's own header, where the reported line is.
+// is scoped to Beast's own header, where the reported line is. (clang has no such warning.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <boost/beast/http/basic_parser.hpp>
 #pragma GCC diagnostic pop
+#else
+#include <boost/beast/http/basic_parser.hpp>
+#endif
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
