@@ -143,14 +143,17 @@ std::shared_ptr<const EventHub::SubscriberList> EventHub::Snapshot() const {
 }
 
 void EventHub::CancelAll() {
-  for (const auto& subscription : *Snapshot()) subscription->Cancel();
+  // Named: the loop must hold the snapshot (a temporary would die before the loop body runs).
+  const std::shared_ptr<const SubscriberList> subscribers = Snapshot();
+  for (const auto& subscription : *subscribers) subscription->Cancel();
 }
 
 void EventHub::Publish(const NamedEvent& event) {
   if (subscriber_count_.load(std::memory_order_relaxed) == 0) return;
   // One copy, made before taking the lock, shared by every subscriber.
   const auto shared = std::make_shared<const NamedEvent>(event);
-  for (const auto& subscription : *Snapshot()) subscription->Offer(shared);
+  const std::shared_ptr<const SubscriberList> subscribers = Snapshot();  // Held by the loop.
+  for (const auto& subscription : *subscribers) subscription->Offer(shared);
 }
 
 std::size_t EventHub::subscriber_count() const { return subscriber_count_.load(); }
