@@ -136,7 +136,8 @@ class ServerImpl {
  private:
   // SetState changes the state and queues its kStateChanged event on state_events_; whoever
   // changed it delivers the event (Flush) once it holds no lock.
-  void SetState(ServerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns the event's sequence number in state_events_.
+  std::uint64_t SetState(ServerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Refuse(const Endpoint& peer, RefusalReason reason);
   void StopAcceptingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_) ABSL_LOCKS_EXCLUDED(mu_);
   void OnAccept(UniqueFd fd, Endpoint peer) ABSL_LOCKS_EXCLUDED(mu_);
@@ -207,10 +208,11 @@ absl::Status ServerImpl::Run() {
 
   Acceptor* loop;
   bool on_caller;
+  std::uint64_t running_event = 0;
   {
     MutexLock lock(&mu_);
     if (state_ == ServerState::kStopped) started_ = absl::Now();
-    SetState(ServerState::kRunning);
+    running_event = SetState(ServerState::kRunning);
     bound_port_ = bound_port;
     acceptor_ = std::move(*acceptor);
     loop = acceptor_.get();
@@ -219,10 +221,11 @@ absl::Status ServerImpl::Run() {
   }
   LOG(INFO) << "listening on " << Endpoint{address, bound_port}.ToString();
   if (!on_caller) {
-    // kRunning is delivered before the first connection's events (the Run caller still holds
-    // lifecycle_ here; the new thread holds nothing).
-    acceptor_thread_ = std::thread([this, loop] {
-      state_events_.Flush();
+    // kRunning is seen before the first connection's events: the acceptor waits until it has
+    // been delivered (by this Run's return, or whoever flushes first). It only waits, never
+    // delivers: StopAccepting joins this thread while holding lifecycle_.
+    acceptor_thread_ = std::thread([this, loop, running_event] {
+      state_events_.AwaitDelivered(running_event);
       loop->Loop([] {});
     });
     return absl::OkStatus();
@@ -326,12 +329,12 @@ ServerStats ServerImpl::stats() const {
   return stats;
 }
 
-void ServerImpl::SetState(ServerState state) {
+std::uint64_t ServerImpl::SetState(ServerState state) {
   state_ = state;
   ServerEvent event{.kind = ServerEvent::Kind::kStateChanged};
   event.state = state;
   event.time = absl::Now();
-  state_events_.Post([this, event] {
+  return state_events_.Post([this, event] {
     if (observer_ != nullptr) observer_->OnEvent(event);
   });
 }

@@ -4,10 +4,18 @@
 
 namespace weft {
 
-void SerialDelivery::Post(Callback callback) {
+std::uint64_t SerialDelivery::Post(Callback callback) {
   MutexLock lock(&mu_);
   queue_.push_back(std::move(callback));
-  ++posted_;
+  return ++posted_;
+}
+
+void SerialDelivery::AwaitDelivered(std::uint64_t sequence) {
+  MutexLock lock(&mu_);
+  delivered_cv_.Await(&mu_, [this, sequence]() {
+    mu_.AssertHeld();
+    return delivered_ >= sequence;
+  });
 }
 
 void SerialDelivery::Flush() {

@@ -27,8 +27,14 @@ class SerialDelivery {
  public:
   using Callback = absl::AnyInvocable<void() &&>;
 
-  // Post appends `callback` to the queue; never runs it. The callback must not throw.
-  void Post(Callback callback) ABSL_LOCKS_EXCLUDED(mu_);
+  // Post appends `callback` to the queue; never runs it. The callback must not throw. Returns
+  // its sequence number (1, 2, ...) for AwaitDelivered.
+  std::uint64_t Post(Callback callback) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // AwaitDelivered blocks until the callback numbered `sequence` (and every one before it) has
+  // run — delivered by whoever flushes; it never delivers itself, so a thread that a lock holder
+  // joins can wait here without making that lock holder wait on an observer.
+  void AwaitDelivered(std::uint64_t sequence) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Flush runs every posted callback, in order, on this thread or — when another thread is
   // already delivering — waits until that thread has run them. Requires: the caller holds no
