@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
   }
   // One machine-readable line on stdout once everything listens (tests and scripts wait on it).
   std::cout << "weftd ready control_port=" << (*daemon)->control_port()
-            << " admin_port=" << (*daemon)->admin_port() << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
+            << " admin_port=" << (*daemon)->admin_port()
+            << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
   LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
 
   int signal = WaitForSignal(signals, nullptr);
