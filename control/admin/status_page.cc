@@ -362,8 +362,8 @@ std::string RenderStatusPage(const StatusPageData& data) {
       kStyle, "</style>\n</head>\n<body data-tasks-shown=\"", kStatusPageTasksShown,
       "\">\n<h1>weftd status</h1>\n<p id=\"meta\">weftd ", Escape(data.version),
       " &middot; last updated <time id=\"last-updated\">", generated,
-      "</time> &middot; refreshes every 2 s with JavaScript on</p>\n"
-      "<p id=\"error\" role=\"alert\" hidden></p>\n");
+      "</time> &middot; refreshes every 2 s with JavaScript on</p>\n<p id=\"error\" role=\"alert\"",
+      data.error.empty() ? " hidden>" : ">", Escape(data.error), "</p>\n");
   AppendTable("servers", "Servers", ServerColumns(), data.servers, html);
   AppendTable("longest-running", "Longest-running tasks", TaskColumns(), data.longest_running,
               html);

@@ -27,6 +27,8 @@ struct StatusPageData {
   absl::Time generated;
   // weftd's version, shown in the heading.
   std::string version;
+  // Why the figures are incomplete, shown on the error line; empty = they are complete.
+  std::string error;
 };
 
 // RankTasks fills data.longest_running with the kStatusPageTasksShown tasks of `tasks` with the

@@ -70,6 +70,14 @@ TEST(StatusPageTest, IsACompleteDocumentThatLoadsNothingElse) {
   EXPECT_THAT(html, HasSubstr("api/v1/servers?pageSize=1000"));
 }
 
+TEST(StatusPageTest, ShowsTheErrorLineOnlyWhenTheFiguresAreIncomplete) {
+  StatusPageData data;
+  EXPECT_THAT(RenderStatusPage(data), HasSubstr("<p id=\"error\" role=\"alert\" hidden></p>"));
+  data.error = "cannot list <servers>";
+  EXPECT_THAT(RenderStatusPage(data),
+              HasSubstr("<p id=\"error\" role=\"alert\">cannot list &lt;servers&gt;</p>"));
+}
+
 TEST(StatusPageTest, EscapesEveryStringFromConfigurationAndClients) {
   StatusPageData data;
   const std::string hostile = "<script>alert('x')</script>&\"";
