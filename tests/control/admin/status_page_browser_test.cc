@@ -1,6 +1,8 @@
 // The /status page in a real browser (issue 16, point 6): headless Chromium loads the page from
 // a real weftd, and the numbers in its DOM follow the connections the test opens and closes,
 // without a reload.
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,9 +19,10 @@ namespace {
 using ::weft::testing::ChromiumProcess;
 using ::weft::testing::LoopbackClient;
 using ::weft::testing::WeftdProcess;
+using ::weft::testing::WriteTempFile;
 
-constexpr char kConfig[] = R"pb(
-  control { address: "127.0.0.1:0" }
+// The configuration after its control block.
+constexpr char kAdminAndEcho[] = R"pb(
   admin { address: "127.0.0.1:0" }
   listeners {
     name: "echo"
@@ -41,13 +44,18 @@ std::string EchoCell(const std::string& field) {
 class StatusPageBrowserTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<WeftdProcess>> weftd = WeftdProcess::Start(WEFTD_PATH, kConfig);
-    ASSERT_TRUE(weftd.ok()) << weftd.status();
-    weftd_ = std::move(*weftd);
-    ASSERT_GT(weftd_->admin_port(), 0) << "weftd's ready line has no admin_port";
     absl::StatusOr<std::unique_ptr<ChromiumProcess>> chromium = ChromiumProcess::Start();
     ASSERT_TRUE(chromium.ok()) << chromium.status();
     chromium_ = std::move(*chromium);
+  }
+
+  // StartWeftd runs weftd with `control` (a control block) and kAdminAndEcho.
+  void StartWeftd(const std::string& control = "control { address: \"127.0.0.1:0\" }") {
+    const std::string config = absl::StrCat(control, "\n", kAdminAndEcho);
+    absl::StatusOr<std::unique_ptr<WeftdProcess>> weftd = WeftdProcess::Start(WEFTD_PATH, config);
+    ASSERT_TRUE(weftd.ok()) << weftd.status();
+    weftd_ = std::move(*weftd);
+    ASSERT_GT(weftd_->admin_port(), 0) << "weftd's ready line has no admin_port";
   }
 
   std::string StatusUrl() const {
@@ -79,6 +87,7 @@ class StatusPageBrowserTest : public ::testing::Test {
 
 TEST_F(StatusPageBrowserTest, OpenConnectionsAppearWithoutAReload) {
   constexpr int kConnections = 4;
+  ASSERT_NO_FATAL_FAILURE(StartWeftd());
   ASSERT_TRUE(chromium_->Navigate(StatusUrl()).ok()) << chromium_->Stderr();
   ASSERT_EQ(Text(EchoCell("open_connections")), "0");
   ASSERT_EQ(Text(EchoCell("state")), "running");
@@ -122,6 +131,7 @@ TEST_F(StatusPageBrowserTest, OpenConnectionsAppearWithoutAReload) {
 }
 
 TEST_F(StatusPageBrowserTest, ThePageIsCompleteWithJavaScriptOff) {
+  ASSERT_NO_FATAL_FAILURE(StartWeftd());
   std::vector<LoopbackClient> clients = Connect(2);
   ASSERT_EQ(clients.size(), 2u);
   ASSERT_TRUE(chromium_->Call("Emulation.setScriptExecutionDisabled", {{"value", true}}).ok());
@@ -132,6 +142,33 @@ TEST_F(StatusPageBrowserTest, ThePageIsCompleteWithJavaScriptOff) {
   EXPECT_EQ(Text("String(document.querySelectorAll('#longest-running tbody tr').length)"), "2");
   // The page's script never ran.
   EXPECT_EQ(Text("typeof window.weftStatus"), "undefined");
+}
+
+TEST_F(StatusPageBrowserTest, ARefreshRefusedForWantOfATokenSaysSo) {
+  const std::string token_file = WriteTempFile("status-viewer-token", "viewer-secret\n");
+  ASSERT_NO_FATAL_FAILURE(StartWeftd(
+      absl::StrCat("control { address: \"127.0.0.1:0\" tokens { role: ROLE_VIEWER token_file: \"",
+                   token_file, "\" } }")));
+  // The browser sends the token on every request (the page and its fetches) until told not to.
+  ASSERT_TRUE(chromium_->Call("Network.enable", nlohmann::json::object()).ok());
+  ASSERT_TRUE(chromium_
+                  ->Call("Network.setExtraHTTPHeaders",
+                         {{"headers", {{"Authorization", "Bearer viewer-secret"}}}})
+                  .ok());
+  ASSERT_TRUE(chromium_->Navigate(StatusUrl()).ok()) << chromium_->Stderr();
+  ASSERT_EQ(Text(EchoCell("open_connections")), "0");
+
+  ASSERT_TRUE(
+      chromium_->Call("Network.setExtraHTTPHeaders", {{"headers", nlohmann::json::object()}}).ok());
+  const absl::Status said = chromium_->WaitForDom(
+      "!document.getElementById('error').hidden && "
+      "document.getElementById('error').textContent.includes('401') && "
+      "document.getElementById('error').textContent.includes('token')",
+      kRefreshWait);
+  EXPECT_TRUE(said.ok()) << said;
+  // The last figures stay on the page.
+  EXPECT_EQ(Text(EchoCell("open_connections")), "0");
+  ::unlink(token_file.c_str());
 }
 
 }  // namespace
