@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/control/admin/exposition_samples.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
@@ -26,16 +26,7 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-// Value returns the value of the sample `series` (name and labels exactly as rendered) in
-// `text`, or nullopt if there is no such line.
-std::optional<double> Value(absl::string_view text, absl::string_view series) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
-    double value = 0;
-    if (absl::SimpleAtod(line, &value)) return value;
-  }
-  return std::nullopt;
-}
+using testing::SampleValue;
 
 std::string Render(const RpcMetrics& metrics) {
   MetricsWriter writer;
@@ -102,15 +93,16 @@ TEST_F(RpcMetricsTest, CountsOkAndErrorCodesWithGoNames) {
 
   // The status is recorded before it is sent, so the client's answer implies the count.
   const std::string text = Render(metrics_);
-  EXPECT_EQ(Value(text, absl::StrCat("grpc_server_started_total{", kCheck, "}")), 3) << text;
-  EXPECT_EQ(Value(text, Handled(kCheck, "OK")), 2) << text;
-  EXPECT_EQ(Value(text, Handled(kCheck, "NotFound")), 1) << text;
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_started_total{", kCheck, "}")), 3) << text;
+  EXPECT_EQ(SampleValue(text, Handled(kCheck, "OK")), 2) << text;
+  EXPECT_EQ(SampleValue(text, Handled(kCheck, "NotFound")), 1) << text;
   // Codes never seen are not rendered for a method that was not pre-registered.
-  EXPECT_EQ(Value(text, Handled(kCheck, "Internal")), std::nullopt) << text;
-  EXPECT_EQ(Value(text, absl::StrCat("grpc_server_handling_seconds_count{", kCheck, "}")), 3)
+  EXPECT_EQ(SampleValue(text, Handled(kCheck, "Internal")), std::nullopt) << text;
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_handling_seconds_count{", kCheck, "}")), 3)
       << text;
-  EXPECT_EQ(
-      Value(text, absl::StrCat("grpc_server_handling_seconds_bucket{", kCheck, ",le=\"+Inf\"}")), 3)
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_handling_seconds_bucket{", kCheck,
+                                           ",le=\"+Inf\"}")),
+            3)
       << text;
   EXPECT_TRUE(absl::StrContains(text, "# TYPE grpc_server_handling_seconds histogram\n"));
 }
@@ -123,9 +115,9 @@ TEST_F(RpcMetricsTest, UnimplementedMethodOfARegisteredServiceIsCounted) {
   ASSERT_EQ(control->GetServer(&context, request, &response).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
   const std::string text = Render(metrics_);
-  EXPECT_EQ(Value(text, Handled(R"(grpc_type="unary",grpc_service="weft.control.v1.Control",)"
-                                R"(grpc_method="GetServer")",
-                                "Unimplemented")),
+  EXPECT_EQ(SampleValue(text, Handled(R"(grpc_type="unary",grpc_service="weft.control.v1.Control",)"
+                                      R"(grpc_method="GetServer")",
+                                      "Unimplemented")),
             1)
       << text;
 }
@@ -144,9 +136,9 @@ TEST_F(RpcMetricsTest, ServerStreamCancelledByTheClientCountsAsCanceled) {
   std::string text;
   EXPECT_TRUE(weft::testing::WaitUntil([&] {
     text = Render(metrics_);
-    return Value(text, Handled(kWatch, "Canceled")) == 1;
+    return SampleValue(text, Handled(kWatch, "Canceled")) == 1;
   })) << text;
-  EXPECT_EQ(Value(text, absl::StrCat("grpc_server_started_total{", kWatch, "}")), 1) << text;
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_started_total{", kWatch, "}")), 1) << text;
 }
 
 TEST_F(RpcMetricsTest, ServerStreamPastItsDeadlineCountsAsDeadlineExceeded) {
@@ -162,7 +154,7 @@ TEST_F(RpcMetricsTest, ServerStreamPastItsDeadlineCountsAsDeadlineExceeded) {
   std::string text;
   EXPECT_TRUE(weft::testing::WaitUntil([&] {
     text = Render(metrics_);
-    return Value(text, Handled(kWatch, "DeadlineExceeded")) == 1;
+    return SampleValue(text, Handled(kWatch, "DeadlineExceeded")) == 1;
   })) << text;
 }
 
@@ -170,22 +162,22 @@ TEST_F(RpcMetricsTest, RegisteredServiceShowsEveryMethodAndCodeAtZero) {
   metrics_.RegisterService(HealthDescriptor());
   metrics_.RegisterService(HealthDescriptor());
   std::string text = Render(metrics_);
-  EXPECT_EQ(Value(text, absl::StrCat("grpc_server_started_total{", kCheck, "}")), 0) << text;
-  EXPECT_EQ(Value(text, absl::StrCat("grpc_server_started_total{", kWatch, "}")), 0) << text;
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_started_total{", kCheck, "}")), 0) << text;
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_started_total{", kWatch, "}")), 0) << text;
   for (const char* code :
        {"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
         "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
         "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"}) {
-    EXPECT_EQ(Value(text, Handled(kCheck, code)), 0) << code;
-    EXPECT_EQ(Value(text, Handled(kWatch, code)), 0) << code;
+    EXPECT_EQ(SampleValue(text, Handled(kCheck, code)), 0) << code;
+    EXPECT_EQ(SampleValue(text, Handled(kWatch, code)), 0) << code;
   }
-  EXPECT_EQ(Value(text, absl::StrCat("grpc_server_handling_seconds_count{", kCheck, "}")), 0);
+  EXPECT_EQ(SampleValue(text, absl::StrCat("grpc_server_handling_seconds_count{", kCheck, "}")), 0);
 
   // A call lands on the pre-registered method.
   ASSERT_TRUE(Check("").ok());
   text = Render(metrics_);
-  EXPECT_EQ(Value(text, Handled(kCheck, "OK")), 1) << text;
-  EXPECT_EQ(Value(text, Handled(kCheck, "NotFound")), 0) << text;
+  EXPECT_EQ(SampleValue(text, Handled(kCheck, "OK")), 1) << text;
+  EXPECT_EQ(SampleValue(text, Handled(kCheck, "NotFound")), 0) << text;
 }
 
 TEST(RpcMetricsCapTest, TracksAtMostMaxMethods) {
