@@ -14,15 +14,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/control/admin/exposition_samples.h"
+#include "tests/control/admin/intercepted_server.h"
 #include "tests/testing/loopback_client.h"
-#include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control::admin {
 namespace {
 
-using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
@@ -47,41 +45,20 @@ std::string Handled(absl::string_view method, absl::string_view code) {
   return absl::StrCat("grpc_server_handled_total{", method, ",grpc_code=\"", code, "\"}");
 }
 
-// RpcMetricsTest: a real in-process gRPC server with RpcMetrics' interceptor, running the
-// default health service and the Control service's generated base class, whose every method
-// answers UNIMPLEMENTED (gRPC creates the default health service only next to another service).
+// RpcMetricsTest: RpcMetrics counting the RPCs of a real in-process server.
 class RpcMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(metrics_.NewInterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(creators));
-    builder.RegisterService(&control_);
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = Health::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    absl::StatusOr<std::unique_ptr<testing::InterceptedServer>> server =
+        testing::InterceptedServer::Start(metrics_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
   }
 
-  void TearDown() override { server_->Shutdown(); }
-
-  grpc::Status Check(const std::string& service) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    HealthCheckRequest request;
-    request.set_service(service);
-    HealthCheckResponse response;
-    return stub_->Check(&context, request, &response);
-  }
+  grpc::Status Check(const std::string& service) { return server_->Check(service); }
 
   RpcMetrics metrics_;
-  weft::control::v1::Control::Service control_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<Health::Stub> stub_;
+  std::unique_ptr<testing::InterceptedServer> server_;
 };
 
 TEST_F(RpcMetricsTest, NothingIsRenderedBeforeTheFirstCall) { EXPECT_EQ(Render(metrics_), ""); }
@@ -108,11 +85,10 @@ TEST_F(RpcMetricsTest, CountsOkAndErrorCodesWithGoNames) {
 }
 
 TEST_F(RpcMetricsTest, UnimplementedMethodOfARegisteredServiceIsCounted) {
-  auto control = weft::control::v1::Control::NewStub(server_->InProcessChannel({}));
   grpc::ClientContext context;
   weft::control::v1::GetServerRequest request;
   weft::control::v1::Server response;
-  ASSERT_EQ(control->GetServer(&context, request, &response).error_code(),
+  ASSERT_EQ(server_->control().GetServer(&context, request, &response).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
   const std::string text = Render(metrics_);
   EXPECT_EQ(SampleValue(text, Handled(R"(grpc_type="unary",grpc_service="weft.control.v1.Control",)"
@@ -125,7 +101,7 @@ TEST_F(RpcMetricsTest, UnimplementedMethodOfARegisteredServiceIsCounted) {
 TEST_F(RpcMetricsTest, ServerStreamCancelledByTheClientCountsAsCanceled) {
   grpc::ClientContext context;
   HealthCheckRequest request;
-  auto reader = stub_->Watch(&context, request);
+  auto reader = server_->health().Watch(&context, request);
   HealthCheckResponse response;
   ASSERT_TRUE(reader->Read(&response));  // the first status: the stream is established
   context.TryCancel();
@@ -145,7 +121,7 @@ TEST_F(RpcMetricsTest, ServerStreamPastItsDeadlineCountsAsDeadlineExceeded) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   HealthCheckRequest request;
-  auto reader = stub_->Watch(&context, request);
+  auto reader = server_->health().Watch(&context, request);
   HealthCheckResponse response;
   while (reader->Read(&response)) {
   }
