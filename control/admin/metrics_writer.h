@@ -16,7 +16,7 @@ inline constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charse
 // MetricType: the `# TYPE` of a family.
 enum class MetricType { kCounter, kGauge, kHistogram };
 
-// Label: one label of a sample. Both views must outlive the call they are passed to only.
+// Label: one label of a sample. The views need to stay valid only during the call taking them.
 struct Label {
   absl::string_view name;
   absl::string_view value;

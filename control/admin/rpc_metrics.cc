@@ -175,20 +175,27 @@ RpcMetrics::NewInterceptorFactory() {
 }
 
 void RpcMetrics::Append(MetricsWriter& writer) const {
-  absl::MutexLock lock(&mu_);
+  // Methods are never removed, so the pointers outlive the lock, and rendering (the slow part)
+  // does not hold up RPCs looking their method up.
+  std::vector<const Method*> methods;
+  {
+    absl::MutexLock lock(&mu_);
+    methods.reserve(methods_.size());
+    for (const auto& [full_name, method] : methods_) methods.push_back(method.get());
+  }
   const auto labels = [](const Method& method) {
     return std::vector<Label>{
         {"grpc_type", method.type}, {"grpc_service", method.service}, {"grpc_method", method.name}};
   };
   writer.Family("grpc_server_started_total", MetricType::kCounter,
                 "Total number of RPCs started on the server.");
-  for (const auto& [full_name, method] : methods_) {
+  for (const Method* method : methods) {
     writer.Sample("grpc_server_started_total", labels(*method),
                   static_cast<double>(method->started.load(std::memory_order_relaxed)));
   }
   writer.Family("grpc_server_handled_total", MetricType::kCounter,
                 "Total number of RPCs completed on the server, regardless of success or failure.");
-  for (const auto& [full_name, method] : methods_) {
+  for (const Method* method : methods) {
     std::vector<Label> with_code = labels(*method);
     with_code.push_back({"grpc_code", ""});
     for (size_t code = 0; code < kCodes; ++code) {
@@ -201,7 +208,7 @@ void RpcMetrics::Append(MetricsWriter& writer) const {
   writer.Family("grpc_server_handling_seconds", MetricType::kHistogram,
                 "Histogram of response latency (seconds) of gRPC that had been application-level "
                 "handled by the server.");
-  for (const auto& [full_name, method] : methods_) {
+  for (const Method* method : methods) {
     writer.Histogram("grpc_server_handling_seconds", labels(*method),
                      method->handling_seconds.Snapshot());
   }

@@ -51,8 +51,9 @@ class RpcMetrics {
   RpcMetrics& operator=(const RpcMetrics&) = delete;
   ~RpcMetrics();
 
-  // RegisterService pre-registers every method of `service` (see the class comment). Calling
-  // it again for the same service changes nothing.
+  // RegisterService pre-registers every method of `service` (see the class comment); call it
+  // before the server serves: a method already called keeps showing only the codes it saw.
+  // Calling it again for the same service changes nothing.
   void RegisterService(const google::protobuf::ServiceDescriptor& service);
 
   // NewInterceptorFactory returns a factory for
