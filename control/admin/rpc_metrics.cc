@@ -6,6 +6,7 @@
 #include <grpcpp/support/status.h>
 
 #include <chrono>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -175,6 +176,7 @@ RpcMetrics::NewInterceptorFactory() {
 }
 
 void RpcMetrics::Append(MetricsWriter& writer) const {
+  static_assert(std::size(kCodeNames) == kCodes);
   // Methods are never removed, so the pointers outlive the lock, and rendering (the slow part)
   // does not hold up RPCs looking their method up.
   std::vector<const Method*> methods;
