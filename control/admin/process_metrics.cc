@@ -130,7 +130,10 @@ void AppendProcessMetrics(MetricsWriter& writer) {
   const long ticks_per_second = sysconf(_SC_CLK_TCK);
   const long page_size = sysconf(_SC_PAGESIZE);
   if (!stat.ok()) {
-    LogOmitted("process_{virtual,resident}_memory_bytes, cpu_seconds, start_time", stat.status());
+    LogOmitted(
+        "process_{virtual,resident}_memory_bytes, process_cpu_seconds_total, "
+        "process_start_time_seconds",
+        stat.status());
     return;
   }
   AppendSingle(writer, "process_virtual_memory_bytes", MetricType::kGauge,
@@ -140,11 +143,12 @@ void AppendProcessMetrics(MetricsWriter& writer) {
                  "Resident memory size in bytes.",
                  static_cast<double>(stat->rss_pages) * static_cast<double>(page_size));
   } else {
-    LogOmitted("process_resident_memory_bytes", absl::ErrnoToStatus(errno, "_SC_PAGESIZE"));
+    LogOmitted("process_resident_memory_bytes",
+               absl::InternalError("sysconf(_SC_PAGESIZE) failed"));
   }
   if (ticks_per_second <= 0) {
     LogOmitted("process_cpu_seconds_total, process_start_time_seconds",
-               absl::ErrnoToStatus(errno, "_SC_CLK_TCK"));
+               absl::InternalError("sysconf(_SC_CLK_TCK) failed"));
     return;
   }
   const double ticks = static_cast<double>(ticks_per_second);

@@ -14,7 +14,7 @@ namespace weft::control::admin {
 //   process_start_time_seconds     gauge    start time since the Unix epoch (boot time `btime`
 //                                           of /proc/stat + starttime ticks)
 // A metric whose source cannot be read or parsed (an exotic /proc, EMFILE while scraping) is
-// left out and the failure logged at most once per 100 scrapes; this never fails or crashes.
+// left out and the failure logged (the first and every 100th); this never fails or crashes.
 // Thread-safe (it only reads the process's state), but `writer` is the caller's.
 void AppendProcessMetrics(MetricsWriter& writer);
 
