@@ -67,42 +67,76 @@ std::string RenderEverything() {
   return std::move(writer).Finish();
 }
 
-TEST(ExpositionPromtoolTest, PromtoolCheckMetricsReportsNothing) {
-  ASSERT_EQ(access(kPromtool, X_OK), 0)
-      << kPromtool
-      << " is missing: install Debian's prometheus package (bash deploy/build.sh deps)";
-  const std::string text = RenderEverything();
+// PromtoolResult: what `promtool check metrics` said about an exposition.
+struct PromtoolResult {
+  int wait_status = -1;
+  std::vector<std::string> remarks;  // its output lines, stdout and stderr
+};
+
+// CheckMetrics pipes `text` through `promtool check metrics`; a failure to run it fails the test.
+PromtoolResult CheckMetrics(const std::string& text) {
+  PromtoolResult result;
   const std::string path = absl::StrCat(::testing::TempDir(), "/exposition_", getpid(), ".txt");
   {
     std::ofstream out(path);
     out << text;
-    ASSERT_TRUE(out.good()) << "cannot write " << path;
+    EXPECT_TRUE(out.good()) << "cannot write " << path;
   }
   // promtool reads the exposition from stdin; its remarks go to stdout or stderr, so both are
   // read.
   absl::StatusOr<weft::testing::ChildProcess> promtool = weft::testing::ChildProcess::Start(
       {"/bin/sh", "-c", absl::StrCat("exec ", kPromtool, " check metrics < '", path, "' 2>&1")});
-  ASSERT_TRUE(promtool.ok()) << promtool.status();
-  std::vector<std::string> remarks;
-  for (;;) {
-    absl::StatusOr<std::string> line = promtool->ReadLine(absl::Seconds(30));
-    if (!line.ok()) {
-      EXPECT_TRUE(absl::IsOutOfRange(line.status())) << line.status();
-      break;
+  EXPECT_TRUE(promtool.ok()) << promtool.status();
+  if (promtool.ok()) {
+    for (;;) {
+      absl::StatusOr<std::string> line = promtool->ReadLine(absl::Seconds(30));
+      if (!line.ok()) {
+        EXPECT_TRUE(absl::IsOutOfRange(line.status())) << line.status();
+        break;
+      }
+      result.remarks.push_back(*std::move(line));
     }
-    remarks.push_back(*std::move(line));
+    const absl::StatusOr<int> status = promtool->Wait(absl::Seconds(30));
+    EXPECT_TRUE(status.ok()) << status.status();
+    if (status.ok()) result.wait_status = *status;
   }
-  const absl::StatusOr<int> status = promtool->Wait(absl::Seconds(30));
   unlink(path.c_str());
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "wait status " << *status;
-  EXPECT_TRUE(remarks.empty()) << absl::StrJoin(remarks, "\n") << "\n--- on ---\n" << text;
+  return result;
+}
+
+class ExpositionPromtoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(access(kPromtool, X_OK), 0)
+        << kPromtool
+        << " is missing: install Debian's prometheus package (bash deploy/build.sh deps)";
+  }
+};
+
+TEST_F(ExpositionPromtoolTest, PromtoolCheckMetricsReportsNothing) {
+  const std::string text = RenderEverything();
+  const PromtoolResult result = CheckMetrics(text);
+  EXPECT_TRUE(WIFEXITED(result.wait_status) && WEXITSTATUS(result.wait_status) == 0)
+      << "wait status " << result.wait_status;
+  EXPECT_TRUE(result.remarks.empty()) << absl::StrJoin(result.remarks, "\n") << "\n--- on ---\n"
+                                      << text;
   // The exposition holds every part, so promtool had all of them to check.
   for (const char* family :
        {"weft_connections_active", "weft_connection_duration_seconds", "grpc_server_handled_total",
         "grpc_server_handling_seconds", "process_open_fds", "weft_build_info"}) {
     EXPECT_NE(text.find(absl::StrCat("# TYPE ", family, " ")), std::string::npos) << family;
   }
+}
+
+// The harness hears promtool: a counter without _total is reported.
+TEST_F(ExpositionPromtoolTest, PromtoolRemarksReachTheTest) {
+  MetricsWriter writer;
+  writer.Family("weft_misnamed", MetricType::kCounter, "A counter without the _total suffix.");
+  writer.Sample("weft_misnamed", {}, 1);
+  const PromtoolResult result = CheckMetrics(std::move(writer).Finish());
+  ASSERT_EQ(result.remarks.size(), 1u) << absl::StrJoin(result.remarks, "\n");
+  EXPECT_NE(result.remarks[0].find("_total"), std::string::npos) << result.remarks[0];
+  EXPECT_NE(result.wait_status, 0);
 }
 
 }  // namespace
