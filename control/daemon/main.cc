@@ -168,6 +168,10 @@ int main(int argc, char** argv) {
     LOG(INFO) << "descriptor limit " << limit->now << " (hard limit " << limit->hard << ")";
   }
 
+  // A peer that goes away makes a write fail with EPIPE, never kill the process: the admin
+  // endpoint's HTTP library writes without MSG_NOSIGNAL (and OpenSSL's writes cannot pass it).
+  ::signal(SIGPIPE, SIG_IGN);
+
   // Signals are read from a descriptor by this thread; every thread started later inherits the
   // blocked mask, so none of them is interrupted.
   weft::SignalFd signals({SIGINT, SIGTERM});

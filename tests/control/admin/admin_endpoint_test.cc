@@ -8,12 +8,15 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/control/admin/exposition_samples.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/test_pki.h"
@@ -104,6 +107,31 @@ TEST(AdminEndpointTest, ReadinessFollowsTheListenersAndHealthzStaysUp) {
   run.set_name("echo");
   ASSERT_TRUE(stub->RunServer(Context().get(), run, &server).ok());
   EXPECT_EQ(StatusOf(http->Get("/readyz")), 200);
+}
+
+TEST(AdminEndpointTest, ADrainTurnsReadinessAndGrpcHealthDownTogether) {
+  // A long drain delay holds weftd in the drain's first phase: health down, still accepting.
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config("drain_delay: \"60s\""));
+  ASSERT_NE(weftd, nullptr);
+  auto http = Http(*weftd);
+  ASSERT_EQ(StatusOf(http->Get("/readyz")), 200);
+  ASSERT_EQ(::kill(weftd->pid(), SIGTERM), 0);
+  ASSERT_TRUE(WaitUntil([&] { return StatusOf(http->Get("/readyz")) == 503; }));
+
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", weftd->control_port()), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(Context().get(), {}, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(StatusOf(http->Get("/healthz")), 200);
+  httplib::Result metrics = http->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(
+      control::admin::testing::SampleValue(metrics->body, R"(weft_server_draining{server="echo"})"),
+      1);
+  httplib::Result servers = http->Get("/api/v1/servers");
+  ASSERT_TRUE(servers);
+  EXPECT_TRUE(FromJson<v1::ListServersResponse>(servers->body).servers(0).draining());
 }
 
 TEST(AdminEndpointTest, TheJsonApiAnswersWhatGrpcAnswers) {
@@ -255,6 +283,27 @@ TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {
   EXPECT_EQ(StatusOf(http->Get("/healthz")), 200);
 }
 
+TEST(AdminEndpointTest, ClientsThatResetMidRequestLeaveItServing) {
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
+  ASSERT_NE(weftd, nullptr);
+  // Each asks for the largest answers and resets at once, so the endpoint's answers meet closed
+  // connections.
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd->admin_port());
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE(client
+                    ->Send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .ok());
+    const linger reset{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(::setsockopt(client->fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  }
+  // Alive and serving (right after the burst the gateway may still count the reset
+  // connections against its cap, so a refused attempt is retried).
+  auto http = Http(*weftd);
+  EXPECT_TRUE(WaitUntil([&] { return StatusOf(http->Get("/metrics")) == 200; }));
+}
+
 TEST(AdminEndpointTest, TokensGuardEverythingButTheProbes) {
   const std::string viewer = WriteTempFile("viewer-token", kViewerToken);
   const std::string op = WriteTempFile("operator-token", kOperatorToken);
@@ -288,6 +337,8 @@ TEST(AdminEndpointTest, TokensGuardEverythingButTheProbes) {
 }
 
 TEST(AdminEndpointTest, ServesHttpsWithTheControlPlanesCertificateAndRequiresClientCertificates) {
+  // The refused clients below write into connections the server closed (OpenSSL: SIGPIPE).
+  ::signal(SIGPIPE, SIG_IGN);
   TestPki pki;
   ASSERT_TRUE(pki.Make().ok());
   std::unique_ptr<WeftdProcess> weftd = StartWeftd(
