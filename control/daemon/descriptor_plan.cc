@@ -12,9 +12,9 @@ std::size_t ControlConnectionLimit(const config::v1::Control& control, std::uint
 }
 
 std::uint64_t DescriptorReserve(const config::v1::Descriptors& descriptors,
-                                std::size_t control_connections) {
+                                std::size_t gateway_connections) {
   if (descriptors.reserve() > 0) return descriptors.reserve();
-  return control_connections * ControlGateway::kDescriptorsPerConnection + kInternalDescriptors;
+  return gateway_connections * ControlGateway::kDescriptorsPerConnection + kInternalDescriptors;
 }
 
 }  // namespace weft::control

@@ -20,9 +20,9 @@ inline constexpr std::uint64_t kInternalDescriptors = 51;
 // 256. `rlimit` is the soft RLIMIT_NOFILE.
 std::size_t ControlConnectionLimit(const config::v1::Control& control, std::uint64_t rlimit);
 
-// DescriptorReserve: descriptors.reserve, or by default 3 per control connection plus
-// kInternalDescriptors.
+// DescriptorReserve: descriptors.reserve, or by default 3 per gateway connection (control and
+// admin endpoints together) plus kInternalDescriptors.
 std::uint64_t DescriptorReserve(const config::v1::Descriptors& descriptors,
-                                std::size_t control_connections);
+                                std::size_t gateway_connections);
 
 }  // namespace weft::control
