@@ -54,12 +54,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   if (const std::uint64_t needed =
           gateway_connections * ControlGateway::kDescriptorsPerConnection;
       daemon->descriptor_reserve_ < needed) {
+    const bool admin = daemon->admin_connections_ > 0;
     return absl::FailedPreconditionError(absl::StrCat(
         "descriptors.reserve ", daemon->descriptor_reserve_, " cannot hold the control plane's ",
-        daemon->control_connections_, " and the admin endpoint's ", daemon->admin_connections_,
-        " connections (", ControlGateway::kDescriptorsPerConnection, " descriptors each: ",
-        needed,
-        "); raise the reserve or lower control.max_connections and admin.max_connections"));
+        daemon->control_connections_, " connections",
+        admin ? absl::StrCat(" and the admin endpoint's ", daemon->admin_connections_) : "", " (",
+        ControlGateway::kDescriptorsPerConnection, " descriptors each: ", needed,
+        "); raise the reserve or lower control.max_connections",
+        admin ? " or admin.max_connections" : ""));
   }
   // Refuse a limit that cannot work before anything binds; Start measures again at the end.
   if (absl::StatusOr<DescriptorBudgetPlan> plan =
