@@ -23,6 +23,7 @@ packages=(
   libboost-dev libcli11-dev nlohmann-json3-dev
   procps openssl libssl-dev
   python3-yaml systemd
+  prometheus
 )
 # Sanitizer runs need llvm-symbolizer: without it reports carry no function names, and
 # suppressions (which match function names) silently stop matching.
