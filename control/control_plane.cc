@@ -53,6 +53,9 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
       options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials();
   builder.AddListeningPort(absl::StrCat("unix:", backend_path), credentials);
   builder.RegisterService(service);
+  if (!options.interceptors.empty()) {
+    builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
+  }
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, Ms(options.handshake_timeout));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, Ms(options.max_connection_idle));
@@ -100,6 +103,10 @@ ControlPlane::ControlPlane(std::unique_ptr<grpc::Server> server,
       private_dir_(std::move(private_dir)) {}
 
 ControlPlane::~ControlPlane() { Shutdown(absl::ZeroDuration()); }
+
+std::shared_ptr<grpc::Channel> ControlPlane::InProcessChannel() {
+  return server_->InProcessChannel(grpc::ChannelArguments());
+}
 
 void ControlPlane::Shutdown(absl::Duration grace) {
   if (shut_down_.exchange(true)) return;

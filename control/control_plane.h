@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -30,6 +31,9 @@ struct ControlPlaneOptions {
   absl::Duration handshake_timeout = absl::Seconds(5);
   // A connection without calls for this long is closed (GOAWAY); clients reconnect on demand.
   absl::Duration max_connection_idle = absl::Minutes(5);
+  // Server interceptors (e.g. the admin endpoint's RPC metrics), in call order.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
 };
 
 // ControlPlane: thread-safe. Borrows the service and the health reporter, which must outlive it.
@@ -48,6 +52,11 @@ class ControlPlane {
   // port returns the bound TCP port (0 for a unix socket).
   int port() const { return gateway_->port(); }
   const std::string& address() const { return address_; }
+
+  // InProcessChannel returns a channel to this server that bypasses the network (and the
+  // gateway): for calls weftd makes on behalf of its admin endpoint, which carry their
+  // caller's credentials as metadata and are authorized like any other call.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
 
   // Shutdown ends watch streams, stops the gRPC server, cancelling calls still running after
   // `grace`, then closes the public endpoint and removes the private directory.

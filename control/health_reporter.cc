@@ -61,6 +61,20 @@ void HealthReporter::SetDraining(bool draining) {
   publish_.Flush();
 }
 
+bool HealthReporter::Ready() const {
+  MutexLock lock(&mu_);
+  if (draining_) return false;
+  for (const auto& [name, serving] : listeners_) {
+    if (!serving) return false;
+  }
+  return true;
+}
+
+bool HealthReporter::Draining() const {
+  MutexLock lock(&mu_);
+  return draining_;
+}
+
 void HealthReporter::PublishAllLocked() {
   PublishLocked("", !draining_);
   PublishLocked(kControlServiceName, !draining_);

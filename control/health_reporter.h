@@ -42,13 +42,20 @@ class HealthReporter {
   // and every listener NOT_SERVING while draining.
   void SetDraining(bool draining) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Ready is true when not draining and every listener is SERVING (accepting): what the admin
+  // endpoint's /readyz reports.
+  bool Ready() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Draining is true between SetDraining(true) and SetDraining(false).
+  bool Draining() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // PublishAllLocked queues the publication of every status.
   void PublishAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // PublishLocked queues the publication of one status.
   void PublishLocked(const std::string& service, bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Mutex mu_;
+  mutable Mutex mu_;
   SerialDelivery publish_;
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::flat_hash_map<std::string, bool> listeners_ ABSL_GUARDED_BY(mu_);

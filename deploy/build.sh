@@ -20,7 +20,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev libboost-context-dev
-  libboost-dev libcli11-dev nlohmann-json3-dev
+  libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   procps openssl libssl-dev
   python3-yaml systemd
   prometheus

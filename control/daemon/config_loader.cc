@@ -35,6 +35,11 @@ control {
   address: "127.0.0.1:7070"
 }
 
+admin {
+  # Metrics (/metrics), the status page (/status), the JSON API and probes, over HTTP.
+  address: "127.0.0.1:7071"
+}
+
 listeners {
   name: "echo"
   address: "127.0.0.1"
@@ -47,6 +52,7 @@ listeners {
 )pb";
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
+constexpr std::uint32_t kMaxAdminConnections = 1024;
 constexpr std::uint32_t kMaxLimit = 1'000'000;
 constexpr std::uint32_t kMaxPoolThreads = 4096;
 constexpr std::uint32_t kMaxFiberThreads = 1024;
@@ -79,6 +85,7 @@ class Validator {
 
   std::vector<std::string> Run() {
     CheckControl();
+    CheckAdmin();
     std::set<std::string> names;
     std::set<std::string> endpoints;
     for (int i = 0; i < config_.listeners_size(); ++i) CheckListener(i, &names, &endpoints);
@@ -173,6 +180,35 @@ class Validator {
             absl::StrCat("\"", address, "\" is not a loopback address and no tokens or client "
                          "certificates are configured: anyone who can reach it could stop "
                          "your servers. Add tokens (and tls), or set allow_insecure: true"));
+    }
+  }
+
+  void CheckAdmin() {
+    if (!config_.has_admin()) return;
+    const config::v1::Admin& admin = config_.admin();
+    const config::v1::Control& control = config_.control();
+    const auto* tree = Nested(&tree_, Config::descriptor(), "admin", -1);
+    const auto* atype = config::v1::Admin::descriptor();
+    if (absl::StatusOr<Address> parsed = ParseAddress(admin.address(), {.allow_port_zero = true});
+        !parsed.ok() || parsed->kind != Address::Kind::kTcp) {
+      Error(tree, atype, "address", -1, "admin.address",
+            absl::StrCat("must be HOST:PORT, e.g. \"127.0.0.1:7071\"",
+                         parsed.ok() ? " (not a unix socket)"
+                                     : absl::StrCat(" (", parsed.status().message(), ")")));
+    } else {
+      const bool authenticated = control.tokens_size() > 0 ||
+                                 (control.has_tls() && !control.tls().client_ca_file().empty());
+      if (!parsed->loopback && !authenticated && !control.allow_insecure()) {
+        Error(tree, atype, "address", -1, "admin.address",
+              absl::StrCat("\"", admin.address(), "\" is not a loopback address and no tokens or "
+                           "client certificates are configured (the admin endpoint shares the "
+                           "control plane's auth). Add control tokens (and tls), or set "
+                           "control.allow_insecure: true"));
+      }
+    }
+    if (admin.max_connections() > kMaxAdminConnections) {
+      Error(tree, atype, "max_connections", -1, "admin.max_connections",
+            absl::StrCat("must be at most ", kMaxAdminConnections));
     }
   }
 

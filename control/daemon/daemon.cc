@@ -43,15 +43,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   }
   daemon->handshake_timeout_ = *handshake;
   daemon->control_connections_ = ControlConnectionLimit(control, SoftDescriptorLimit());
-  daemon->descriptor_reserve_ =
-      DescriptorReserve(config.descriptors(), daemon->control_connections_);
+  if (config.has_admin()) {
+    daemon->admin_connections_ =
+        config.admin().max_connections() != 0 ? config.admin().max_connections() : 32;
+  }
+  const std::size_t gateway_connections =
+      daemon->control_connections_ + daemon->admin_connections_;
+  daemon->descriptor_reserve_ = DescriptorReserve(config.descriptors(), gateway_connections);
   if (const std::uint64_t needed =
-          daemon->control_connections_ * ControlGateway::kDescriptorsPerConnection;
+          gateway_connections * ControlGateway::kDescriptorsPerConnection;
       daemon->descriptor_reserve_ < needed) {
     return absl::FailedPreconditionError(absl::StrCat(
         "descriptors.reserve ", daemon->descriptor_reserve_, " cannot hold the control plane's ",
-        daemon->control_connections_, " connections (", ControlGateway::kDescriptorsPerConnection,
-        " descriptors each: ", needed, "); raise the reserve or lower control.max_connections"));
+        daemon->control_connections_, " and the admin endpoint's ", daemon->admin_connections_,
+        " connections (", ControlGateway::kDescriptorsPerConnection, " descriptors each: ",
+        needed,
+        "); raise the reserve or lower control.max_connections and admin.max_connections"));
   }
   // Refuse a limit that cannot work before anything binds; Start measures again at the end.
   if (absl::StatusOr<DescriptorBudgetPlan> plan =
@@ -134,12 +141,32 @@ absl::Status Daemon::Start() {
                  << " is reachable from other hosts WITHOUT authentication (allow_insecure)";
   }
   absl::StatusOr<std::unique_ptr<ControlPlane>> plane =
-      ControlPlane::Start(options, service_.get(), &health_);
+      ControlPlane::Start(std::move(options), service_.get(), &health_);
   if (!plane.ok()) {
     Stop();
     return plane.status();
   }
   control_plane_ = std::move(*plane);
+
+  if (config_.has_admin()) {
+    admin::AdminServerOptions admin_options{.address = config_.admin().address(),
+                                            .max_connections = admin_connections_};
+    if (control.has_tls()) {
+      admin_options.tls = TlsFiles{control.tls().cert_file(), control.tls().key_file(),
+                                   control.tls().client_ca_file()};
+    }
+    admin::AdminSources sources{
+        .ready = [this] { return health_.Ready(); },
+        .control_channel = control_plane_->InProcessChannel(),
+    };
+    absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
+        admin::AdminServer::Start(std::move(admin_options), std::move(sources), auth_.get());
+    if (!admin.ok()) {
+      Stop();
+      return admin.status();
+    }
+    admin_ = std::move(*admin);
+  }
 
   // Connections accepted since the listeners started hold budget already: they belong to the
   // listeners' share, not to the process's fixed descriptors.
@@ -192,11 +219,15 @@ void Daemon::Drain() {
 }
 
 void Daemon::Stop() {
+  // The admin endpoint first: its requests call the control plane.
+  if (admin_ != nullptr) admin_->Stop();
   if (control_plane_ != nullptr) control_plane_->Shutdown(absl::Seconds(1));
   for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
   for (std::thread& runner : runners_) runner.join();
   runners_.clear();
 }
+
+int Daemon::admin_port() const { return admin_ != nullptr ? admin_->port() : 0; }
 
 int Daemon::control_port() const {
   return control_plane_ != nullptr ? control_plane_->port() : 0;

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "control/admin/admin_server.h"
 #include "control/auth.h"
 #include "control/control_plane.h"
 #include "control/control_service.h"
@@ -57,6 +58,8 @@ class Daemon {
 
   // control_port: the control plane's TCP port (0 for a unix socket, or before Start).
   int control_port() const;
+  // admin_port: the admin endpoint's TCP port (0 without an admin block, or before Start).
+  int admin_port() const;
   const ServerSet& servers() const { return servers_; }
 
  private:
@@ -69,6 +72,8 @@ class Daemon {
   absl::Duration handshake_timeout_ = absl::Seconds(5);
   // The control gateway's connection cap and the descriptors kept back from listeners.
   std::size_t control_connections_ = 0;
+  // The admin endpoint's connection cap (0 without an admin block).
+  std::size_t admin_connections_ = 0;
   std::uint64_t descriptor_reserve_ = 0;
   // Shared by every listener; unsized (admits all) until Start has measured what it used.
   std::shared_ptr<DescriptorBudget> budget_ = std::make_shared<DescriptorBudget>();
@@ -80,6 +85,7 @@ class Daemon {
   ServerSet servers_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlPlane> control_plane_;
+  std::unique_ptr<admin::AdminServer> admin_;
   // Threads serving listeners whose manager runs tasks on the Run caller.
   std::vector<std::thread> runners_;
 };

@@ -37,7 +37,8 @@ constexpr char kUsage[] =
     "       weftd --print-default-config\n"
     "\n"
     "Runs Weft listeners and the gRPC control plane. Without --config, runs the embedded\n"
-    "default: an echo listener on 127.0.0.1:7007 and the control plane on 127.0.0.1:7070.\n"
+    "default: an echo listener on 127.0.0.1:7007, the control plane on 127.0.0.1:7070 and the\n"
+    "admin endpoint (metrics, status page) on http://127.0.0.1:7071.\n"
     "SIGTERM/SIGINT drain gracefully; a second signal stops at once.\n";
 
 struct Flags {
@@ -189,6 +190,7 @@ int main(int argc, char** argv) {
   }
   // One machine-readable line on stdout once everything listens (tests and scripts wait on it).
   std::cout << "weftd ready control_port=" << (*daemon)->control_port()
+            << " admin_port=" << (*daemon)->admin_port()
             << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
   LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
 

@@ -128,12 +128,15 @@ class ControlGateway::Loop {
     event.events = events;
     event.data.u64 = tag;
     if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, fd, &event) == 0) return true;
-    PLOG_EVERY_N(ERROR, 100) << "control gateway: epoll_ctl(MOD)";
+    PLOG_EVERY_N(ERROR, 100) << options_.name << " gateway: epoll_ctl(MOD)";
     return false;
   }
 
   void AcceptBatch(absl::Time now);
   void Admit(UniqueFd client, absl::Time now);
+  // ConnectBackend opens a connection to the backend (for TCP, possibly still in progress);
+  // invalid with errno set on failure.
+  UniqueFd ConnectBackend() const;
   Relay* PickVictim(absl::Time now);
   // Service moves what it can in both directions; false when the relay is finished.
   bool Service(Relay& relay, int side, std::uint32_t events, absl::Time now);
@@ -207,7 +210,7 @@ void ControlGateway::Loop::AcceptBatch(absl::Time now) {
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (IsResourceShortage(err)) {
       accept_failed_.fetch_add(1);
-      LOG_EVERY_N(WARNING, 100) << "control gateway: accept failed: " << std::strerror(err)
+      LOG_EVERY_N(WARNING, 100) << options_.name << " gateway: accept failed: " << std::strerror(err)
                                 << "; retrying in " << kAcceptBackoff;
       accept_paused_until_ = now + kAcceptBackoff;
       // Stop watching the (still readable) listener meanwhile; should that fail, its events
@@ -217,6 +220,29 @@ void ControlGateway::Loop::AcceptBatch(absl::Time now) {
     }
     // Errors about one pending connection (ECONNABORTED, EPROTO, ...): go on with the next.
   }
+}
+
+UniqueFd ControlGateway::Loop::ConnectBackend() const {
+  if (options_.backend_port != 0) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return fd;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(options_.backend_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+        errno != EINPROGRESS) {
+      fd.Reset();
+    }
+    return fd;
+  }
+  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(options_.backend_path);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (fd.valid() &&
+      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    fd.Reset();
+  }
+  return fd;
 }
 
 ControlGateway::Loop::Relay* ControlGateway::Loop::PickVictim(absl::Time now) {
@@ -245,27 +271,25 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
     victim = PickVictim(now);
     if (victim == nullptr) {
       refused_.fetch_add(1);
-      LOG_EVERY_N(WARNING, 100) << "control gateway: " << options_.max_connections
-                                << " control connections open, none replaceable (all younger "
+      LOG_EVERY_N(WARNING, 100) << options_.name << " gateway: " << options_.max_connections
+                                << " connections open, none replaceable (all younger "
                                    "than min_age); refused one ("
                                 << google::COUNTER << " so far)";
       return;
     }
   }
   // Reach the backend before evicting anyone: a failure costs only the new connection.
-  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(options_.backend_path);
-  UniqueFd backend(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!backend.valid() ||
-      ::connect(backend.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+  UniqueFd backend = ConnectBackend();
+  if (!backend.valid()) {
     backend_failed_.fetch_add(1);
-    PLOG_EVERY_N(WARNING, 100) << "control gateway: cannot reach the gRPC backend";
+    PLOG_EVERY_N(WARNING, 100) << options_.name << " gateway: cannot reach the backend";
     return;
   }
   if (victim != nullptr) {
     evicted_.fetch_add(1);
     LOG_EVERY_N(WARNING, 100)
-        << "control gateway: at " << options_.max_connections
-        << " control connections; replaced a silent or the least recently active one ("
+        << options_.name << " gateway: at " << options_.max_connections
+        << " connections; replaced a silent or the least recently active one ("
         << google::COUNTER << " so far)";
     Close(victim->id);
   }
@@ -276,7 +300,7 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
   if (!Add(client.get(), EPOLLIN, relay->id * 2 + kClient) ||
       !Add(backend.get(), EPOLLIN, relay->id * 2 + kBackend)) {
     backend_failed_.fetch_add(1);
-    PLOG_EVERY_N(WARNING, 100) << "control gateway: epoll_ctl";
+    PLOG_EVERY_N(WARNING, 100) << options_.name << " gateway: epoll_ctl";
     // Closing a descriptor removes it from the epoll set.
     return;
   }
@@ -367,14 +391,21 @@ void ControlGateway::Loop::Close(std::uint64_t id) {
 absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
     ControlGatewayOptions options) {
   if (options.max_connections == 0) {
-    return absl::InvalidArgumentError("control max_connections must be at least 1");
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.name, " max_connections must be at least 1"));
   }
   if (options.buffer_bytes == 0) {
-    return absl::InvalidArgumentError("control gateway buffer_bytes must be at least 1");
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.name, " gateway buffer_bytes must be at least 1"));
   }
-  if (absl::StatusOr<sockaddr_un> backend = UnixSocketAddress(options.backend_path);
-      !backend.ok()) {
-    return backend.status();
+  if (options.backend_port == 0) {
+    if (absl::StatusOr<sockaddr_un> backend = UnixSocketAddress(options.backend_path);
+        !backend.ok()) {
+      return backend.status();
+    }
+  } else if (!options.backend_path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.name, " gateway: both a backend path and a backend port"));
   }
   UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_fd.valid()) return absl::ErrnoToStatus(errno, "epoll_create1");
@@ -385,7 +416,7 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
   std::string unix_path;
   absl::StatusOr<Address> address = ParseAddress(options.address, {.allow_port_zero = true});
   if (!address.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("control address \"", options.address,
+    return absl::InvalidArgumentError(absl::StrCat(options.name, " address \"", options.address,
                                                    "\" must be HOST:PORT or unix:/path: ",
                                                    address.status().message()));
   }
@@ -408,7 +439,7 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
   if (!listen_fd.ok()) {
     return absl::Status(
         listen_fd.status().code(),
-        absl::StrCat("control address ", options.address, ": ", listen_fd.status().message()));
+        absl::StrCat(options.name, " address ", options.address, ": ", listen_fd.status().message()));
   }
   auto loop = std::make_unique<Loop>(std::move(options), std::move(*listen_fd), std::move(epoll_fd),
                                      std::move(wake_fd));

@@ -39,11 +39,18 @@
 namespace weft::control {
 
 struct ControlGatewayOptions {
+  // The endpoint's name in messages and logs: "control", "admin".
+  std::string name = "control";
   // The public address: "HOST:PORT" (PORT may be 0; IPv6 hosts in brackets) or "unix:/path".
   // A socket file at the unix path is replaced only if nobody listens on it.
   std::string address;
-  // The backend: the path of the unix socket gRPC listens on.
+  // The backend: the path of the unix socket gRPC listens on. Exactly one of backend_path and
+  // backend_port is set.
   std::string backend_path;
+  // Or a backend on TCP 127.0.0.1:backend_port, for a server that cannot listen on a unix socket
+  // (the admin endpoint's HTTP library). Its connect completes asynchronously: what the client
+  // sends meanwhile is buffered; a refused connect ends that connection.
+  std::uint16_t backend_port = 0;
   // Most control connections open at once (>= 1).
   std::size_t max_connections = 64;
   // At the cap, a connection that has sent nothing for this long may be replaced first.

@@ -41,6 +41,8 @@ absl::StatusOr<std::unique_ptr<WeftdProcess>> WeftdProcess::Start(
   for (absl::string_view field : absl::StrSplit(*line, ' ')) {
     if (absl::ConsumePrefix(&field, "control_port=")) {
       if (!absl::SimpleAtoi(field, &weftd->control_port_)) break;
+    } else if (absl::ConsumePrefix(&field, "admin_port=")) {
+      if (!absl::SimpleAtoi(field, &weftd->admin_port_)) break;
     } else if (absl::ConsumePrefix(&field, "listeners=")) {
       for (absl::string_view pair : absl::StrSplit(field, ',', absl::SkipEmpty())) {
         std::pair<std::string, std::string> kv = absl::StrSplit(pair, '=');

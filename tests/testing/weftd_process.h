@@ -1,5 +1,5 @@
 // WeftdProcess: a real weftd started from a configuration text, with what its ready line said
-// (`weftd ready control_port=N listeners=a=1,b=2`). For end-to-end and reliability tests.
+// (`weftd ready control_port=N admin_port=M listeners=a=1,b=2`). For end-to-end and reliability tests.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +28,8 @@ class WeftdProcess {
   ChildProcess& process() { return *process_; }
   pid_t pid() const { return process_->pid(); }
   int control_port() const { return control_port_; }
+  // admin_port: the admin endpoint's port; 0 without an admin block.
+  int admin_port() const { return admin_port_; }
   // port returns the port of listener `name`, 0 if it is not listed.
   std::uint16_t port(const std::string& name) const;
   const std::string& config_path() const { return config_path_; }
@@ -38,6 +40,7 @@ class WeftdProcess {
   std::unique_ptr<ChildProcess> process_;
   std::string config_path_;
   int control_port_ = 0;
+  int admin_port_ = 0;
   std::map<std::string, std::uint16_t> listeners_;
 };
 
