@@ -56,6 +56,24 @@ v1::RefusalReason RefusalToProto(RefusalReason reason) {
   return v1::REFUSAL_REASON_UNSPECIFIED;
 }
 
+v1::CloseInitiator CloseInitiatorToProto(CloseInitiator initiator) {
+  switch (initiator) {
+    case CloseInitiator::kPeer:
+      return v1::CLOSE_INITIATOR_PEER;
+    case CloseInitiator::kIdleTimeout:
+      return v1::CLOSE_INITIATOR_IDLE_TIMEOUT;
+    case CloseInitiator::kMaxLifetime:
+      return v1::CLOSE_INITIATOR_MAX_LIFETIME;
+    case CloseInitiator::kStop:
+      return v1::CLOSE_INITIATOR_STOP;
+    case CloseInitiator::kForced:
+      return v1::CLOSE_INITIATOR_FORCED;
+    case CloseInitiator::kHandler:
+      return v1::CLOSE_INITIATOR_HANDLER;
+  }
+  return v1::CLOSE_INITIATOR_UNSPECIFIED;
+}
+
 v1::EventType EventTypeToProto(ServerEvent::Kind kind) {
   switch (kind) {
     case ServerEvent::Kind::kTaskAdded:
@@ -125,6 +143,15 @@ v1::Server ServerToProto(const ManagedServer& managed) {
     count->set_count(stats.refused_by_reason[i]);
   }
   out.set_failed_total(stats.failed);
+  out.set_received_bytes_total(stats.received_bytes);
+  out.set_sent_bytes_total(stats.sent_bytes);
+  for (int i = 0; i < kCloseInitiatorCount; ++i) {
+    if (stats.closed_by_initiator[i] == 0) continue;
+    v1::CloseCount* count = out.add_closed_by_initiator();
+    count->set_initiator(CloseInitiatorToProto(static_cast<CloseInitiator>(i)));
+    count->set_count(stats.closed_by_initiator[i]);
+  }
+  out.set_draining(stats.draining);
   if (stats.started != absl::InfinitePast()) *out.mutable_start_time() = TimeToProto(stats.started);
   const ConnectionLimits limits = server.connection_limits();
   if (limits.idle_timeout != absl::InfiniteDuration()) {

@@ -23,7 +23,9 @@ packages=(
   libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   procps openssl libssl-dev
   python3-yaml systemd
-  prometheus
+  # Real components the admin endpoint's tests drive: headless Chromium (the status page),
+  # Prometheus and promtool (the metrics).
+  chromium prometheus
 )
 # Sanitizer runs need llvm-symbolizer: without it reports carry no function names, and
 # suppressions (which match function names) silently stop matching.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/internal/poll_waiter.h"
 #include "server/internal/task_control.h"
+#include "weft/server_observer.h"
 
 namespace weft {
 namespace {
@@ -30,6 +31,24 @@ IoWaiter& CurrentWaiter(internal::TaskControl* task) {
   return waiter != nullptr ? *waiter : internal::DefaultWaiter();
 }
 
+// NoteEnding tells the task, if any, why its connection is ending (CloseInitiator).
+void NoteEnding(internal::TaskControl* task, CloseInitiator initiator) {
+  if (task != nullptr) task->NoteEnding(initiator);
+}
+
+// NoteIoError notes a lost peer for the errors IoError reports as UNAVAILABLE.
+absl::Status NoteIoError(internal::TaskControl* task, absl::Status status) {
+  if (absl::IsUnavailable(status)) NoteEnding(task, CloseInitiator::kPeer);
+  return status;
+}
+
+// Count adds `n` bytes to a connection's own counter (written by its task only: no
+// read-modify-write needed) and to the server's total, if any.
+void Count(std::atomic<std::uint64_t>& own, std::atomic<std::uint64_t>* total, std::size_t n) {
+  own.store(own.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  if (total != nullptr) total->fetch_add(n, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 Connection::Connection(int fd, Endpoint peer, Endpoint local, ConnectionLimits limits)
@@ -39,7 +58,8 @@ Connection::Connection(int fd, Endpoint peer, Endpoint local, ConnectionLimits l
       idle_timeout_(limits.idle_timeout),
       lifetime_deadline_(DeadlineAfter(limits.max_lifetime)),
       counters_(std::make_unique<internal::IoCounters>()),
-      task_(internal::CurrentTask()) {
+      task_(internal::CurrentTask()),
+      totals_(task_ != nullptr ? task_->io_totals() : nullptr) {
   const int flags = ::fcntl(fd_, F_GETFL);
   if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
   if (task_ != nullptr) task_->AttachConnection(fd_, counters_.get());
@@ -64,6 +84,11 @@ absl::Status Connection::Wait(bool readable) {
   absl::Status status = CurrentWaiter(task_).Wait(
       fd_, readable ? IoInterest::kReadable : IoInterest::kWritable, deadline);
   if (absl::IsDeadlineExceeded(status)) {
+    if (deadline == lifetime_deadline_) {
+      NoteEnding(task_, CloseInitiator::kMaxLifetime);
+    } else if (deadline != deadline_) {
+      NoteEnding(task_, CloseInitiator::kIdleTimeout);
+    }
     return absl::DeadlineExceededError(absl::StrCat(
         readable ? "read from " : "write to ", peer_.ToString(), " timed out"));
   }
@@ -73,6 +98,7 @@ absl::Status Connection::Wait(bool readable) {
 absl::Status Connection::CheckDeadline() const {
   const Deadline deadline = std::min(deadline_, lifetime_deadline_);
   if (deadline != kNoDeadline && std::chrono::steady_clock::now() >= deadline) {
+    if (deadline == lifetime_deadline_) NoteEnding(task_, CloseInitiator::kMaxLifetime);
     return absl::DeadlineExceededError(
         absl::StrCat("connection deadline for ", peer_.ToString(), " has passed"));
   }
@@ -102,17 +128,19 @@ absl::StatusOr<std::size_t> Connection::ReadFromSocket(absl::Span<char> buffer) 
   while (true) {
     const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
     if (n > 0) {
-      counters_->bytes_in.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      Count(counters_->bytes_in, totals_ != nullptr ? &totals_->bytes_in : nullptr,
+            static_cast<std::size_t>(n));
       counters_->Touch();
       drained_ = static_cast<std::size_t>(n) < buffer.size();
       return static_cast<std::size_t>(n);
     }
     if (n == 0) {
       eof_ = true;
+      NoteEnding(task_, CloseInitiator::kPeer);
       return 0;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN) return IoError(errno, "read");
+    if (errno != EAGAIN) return NoteIoError(task_, IoError(errno, "read"));
     if (absl::Status s = Wait(/*readable=*/true); !s.ok()) return s;
   }
 }
@@ -160,13 +188,14 @@ absl::Status Connection::WriteAll(absl::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
-      counters_->bytes_out.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+      Count(counters_->bytes_out, totals_ != nullptr ? &totals_->bytes_out : nullptr,
+            static_cast<std::size_t>(n));
       counters_->Touch();
       data.remove_prefix(static_cast<std::size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN) return IoError(errno, "write");
+    if (n < 0 && errno != EAGAIN) return NoteIoError(task_, IoError(errno, "write"));
     if (absl::Status s = Wait(/*readable=*/false); !s.ok()) return s;
   }
   return absl::OkStatus();

@@ -33,6 +33,7 @@ class ConnectionTicket {
       : server_(std::exchange(other.server_, nullptr)),
         peer_(std::move(other.peer_)),
         admitted_id_(std::move(other.admitted_id_)),
+        admitted_ns_(other.admitted_ns_),
         ran_(other.ran_) {}
   ConnectionTicket& operator=(ConnectionTicket&&) = delete;
   ~ConnectionTicket();
@@ -41,6 +42,8 @@ class ConnectionTicket {
   // admitted_id is shared with the task's on_admitted callback, which stores the id.
   const std::shared_ptr<std::atomic<TaskId>>& admitted_id() const { return admitted_id_; }
   void MarkRan() { ran_ = true; }
+  // age returns how long since the connection was admitted.
+  absl::Duration age() const { return absl::Nanoseconds(SteadyNanos() - admitted_ns_); }
   // Close stops counting the connection as open and returns its descriptor to the budget,
   // before the ticket is destroyed: called once the connection's socket is closed, so that an
   // observer told kTaskFinished already sees it gone from ServerStats::open.
@@ -50,6 +53,7 @@ class ConnectionTicket {
   ServerImpl* server_;
   Endpoint peer_;
   std::shared_ptr<std::atomic<TaskId>> admitted_id_ = std::make_shared<std::atomic<TaskId>>(0);
+  std::int64_t admitted_ns_ = SteadyNanos();
   bool ran_ = false;
 };
 
@@ -144,6 +148,9 @@ class ServerImpl {
   void OnShed(const Endpoint& peer);
   void Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler,
              const HandlerArgs& args, const ConnectionLimits& limits);
+  // CountClose counts a connection that ran, once its socket is closed: its initiator (decided
+  // now by its task) and its duration. Called on the task.
+  void CountClose(const ConnectionTicket& ticket);
   // RunLoopOnCaller serves on the Run caller's thread (managers without threads).
   void RunLoopOnCaller() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -176,6 +183,15 @@ class ServerImpl {
   std::array<std::atomic<std::uint64_t>, kRefusalReasonCount> refused_by_reason_{};
   std::atomic<std::uint64_t> failed_{0};
   std::atomic<std::size_t> open_{0};
+  // Traffic totals in shards (a connection adds to the one of its task id), so that connections
+  // on different cores do not fight over one cache line on every read and write.
+  static constexpr std::size_t kIoTotalShards = 8;
+  std::array<IoTotals, kIoTotalShards> io_totals_;
+  std::array<std::atomic<std::uint64_t>, kCloseInitiatorCount> closed_by_initiator_{};
+  base::Histogram durations_{base::DurationBucketsSeconds()};
+  // Cleared under mu_ with the change to kStopped, and read with the state: a stopped server is
+  // never seen draining.
+  std::atomic<bool> draining_{false};
 };
 
 absl::Status ServerImpl::Run() {
@@ -283,12 +299,14 @@ StopReport ServerImpl::Stop(absl::Duration grace) {
     manager = manager_;
   }
   StopAcceptingLocked();  // A Run may have slipped in since StopAccepting.
+  draining_.store(true);
   const StopReport report = manager->StopAllTasks(grace);
   MutexLock lock(&mu_);
   loop_exited_.Await(&mu_, [this]() {
     mu_.AssertHeld();
     return !loop_on_caller_;
   });
+  draining_.store(false);
   SetState(ServerState::kStopped);
   LOG(INFO) << "stopped: " << report.cooperative << " tasks ended cooperatively, "
             << report.forced << " forced, " << report.dropped << " queued dropped";
@@ -314,6 +332,7 @@ ServerStats ServerImpl::stats() const {
     MutexLock lock(&mu_);
     stats.state = state_;
     stats.started = started_;
+    stats.draining = draining_.load();
     manager = manager_;
   }
   const TaskManagerStats tasks = manager->Stats();
@@ -326,6 +345,14 @@ ServerStats ServerImpl::stats() const {
   }
   stats.failed = failed_.load();
   stats.open = open_.load();
+  for (const IoTotals& shard : io_totals_) {
+    stats.received_bytes += shard.bytes_in.load(std::memory_order_relaxed);
+    stats.sent_bytes += shard.bytes_out.load(std::memory_order_relaxed);
+  }
+  for (int i = 0; i < kCloseInitiatorCount; ++i) {
+    stats.closed_by_initiator[i] = closed_by_initiator_[i].load(std::memory_order_relaxed);
+  }
+  stats.connection_durations = durations_.Snapshot();
   return stats;
 }
 
@@ -429,15 +456,18 @@ void ServerImpl::Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& han
   event.kind = ServerEvent::Kind::kTaskFinished;
   // Finished is reported however the handler ends, ThreadShutdown included.
   struct ReportFinished {
-    const ServerImpl* server;
+    ServerImpl* server;
     ConnectionTicket* ticket;
     ServerEvent* event;
     ~ReportFinished() {
+      server->CountClose(*ticket);
       ticket->Close();
       server->Emit(*event);
     }
   } report{this, &ticket, &event};
 
+  TaskControl* const task = CurrentTask();
+  if (task != nullptr) task->set_io_totals(&io_totals_[task->id() % kIoTotalShards]);
   const int raw = fd.Release();
   Connection connection(raw, peer, LocalEndpoint(raw), limits);
   try {
@@ -453,6 +483,14 @@ void ServerImpl::Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& han
     event.failed = true;
     LOG(WARNING) << "handler for " << peer.ToString() << " threw a non-standard exception";
   }
+}
+
+void ServerImpl::CountClose(const ConnectionTicket& ticket) {
+  TaskControl* const task = CurrentTask();
+  const CloseInitiator initiator =
+      task != nullptr ? task->ConcludeEnding() : CloseInitiator::kHandler;
+  closed_by_initiator_[static_cast<int>(initiator)].fetch_add(1, std::memory_order_relaxed);
+  durations_.Observe(absl::ToDoubleSeconds(ticket.age()));
 }
 
 ConnectionTicket::ConnectionTicket(ServerImpl* server, Endpoint peer)
@@ -493,6 +531,24 @@ const char* RefusalReasonName(RefusalReason reason) {
       return names::kRefusalStopping;
     case RefusalReason::kDescriptorBudget:
       return names::kRefusalDescriptorBudget;
+  }
+  return names::kUnknown;
+}
+
+const char* CloseInitiatorName(CloseInitiator initiator) {
+  switch (initiator) {
+    case CloseInitiator::kPeer:
+      return names::kClosePeer;
+    case CloseInitiator::kIdleTimeout:
+      return names::kCloseIdleTimeout;
+    case CloseInitiator::kMaxLifetime:
+      return names::kCloseMaxLifetime;
+    case CloseInitiator::kStop:
+      return names::kCloseStop;
+    case CloseInitiator::kForced:
+      return names::kCloseForced;
+    case CloseInitiator::kHandler:
+      return names::kCloseHandler;
   }
   return names::kUnknown;
 }

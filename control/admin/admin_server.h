@@ -16,7 +16,8 @@
 // ("Authorization: Bearer TOKEN"; 401 otherwise); with TLS files it serves HTTPS, and with a
 // client CA only clients presenting a certificate it signed complete the handshake. Any method
 // but GET and HEAD gets 405 (with Allow: GET, HEAD) on a known path and 404 elsewhere; a request
-// body over kMaxBodyBytes gets 413; a malformed request 400; a handler that throws 500 (logged).
+// with a body gets 413; a malformed request 400; a handler that throws 500 (logged). Refused
+// requests close their connection (their body is never read).
 //
 // Floods: the HTTP library (cpp-httplib, a thread pool) listens on a private loopback port and a
 // ControlGateway owns the public address, as for the control plane: connections are capped at
@@ -75,6 +76,7 @@ struct AdminServerOptions {
 // AdminServer: thread-safe. Borrows the authenticator, which must outlive it.
 class AdminServer {
  public:
+  // The HTTP library's own cap on a body it reads (none is ever needed).
   static constexpr std::size_t kMaxBodyBytes = 1024;
   static constexpr std::chrono::seconds kReadTimeout{5};
   static constexpr std::chrono::seconds kWriteTimeout{5};

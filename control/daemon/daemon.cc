@@ -6,6 +6,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "control/admin/status_source.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/descriptor_plan.h"
 #include "control/daemon/listener_builder.h"
@@ -156,6 +157,7 @@ absl::Status Daemon::Start() {
                                    control.tls().client_ca_file()};
     }
     admin::AdminSources sources{
+        .status_page = admin::StatusPageSource(control_plane_->InProcessChannel(), WEFT_VERSION),
         .ready = [this] { return health_.Ready(); },
         .control_channel = control_plane_->InProcessChannel(),
     };

@@ -47,11 +47,34 @@ void TaskControl::RequestShutdown() {
   if (waiter_ != nullptr) waiter_->Wake();
 }
 
-void TaskControl::Interrupt() {
+void TaskControl::RequestStop() {
+  NoteEnding(CloseInitiator::kStop);
   RequestShutdown();
+}
+
+void TaskControl::Interrupt() {
+  shutdown_.store(true, std::memory_order_release);
   MutexLock lock(&mu_);
-  // ENOTCONN (the peer already went away) is fine: the point is only to unblock I/O.
-  if (socket_fd_ >= 0) ::shutdown(socket_fd_, SHUT_RDWR);
+  // Decided under the lock that Close's DetachConnection takes: the socket is still the
+  // handler's, so whatever it sees from now on is this shutdown, not the peer.
+  if (socket_fd_ >= 0) {
+    ending_.store(static_cast<int>(CloseInitiator::kForced), std::memory_order_relaxed);
+    // ENOTCONN (the peer already went away) is fine: the point is only to unblock I/O.
+    ::shutdown(socket_fd_, SHUT_RDWR);
+  } else {
+    NoteEnding(CloseInitiator::kStop);
+  }
+  if (waiter_ != nullptr) waiter_->Wake();
+}
+
+void TaskControl::NoteEnding(CloseInitiator initiator) {
+  int expected = kNoEnding;
+  ending_.compare_exchange_strong(expected, static_cast<int>(initiator), std::memory_order_relaxed);
+}
+
+CloseInitiator TaskControl::ConcludeEnding() {
+  NoteEnding(CloseInitiator::kHandler);
+  return static_cast<CloseInitiator>(ending_.load(std::memory_order_relaxed));
 }
 
 void TaskControl::BindWaiter(TaskWaiter* waiter) {

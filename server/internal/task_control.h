@@ -12,12 +12,14 @@
 #include "server/internal/io_waiter.h"
 #include "server/internal/task_waiter.h"
 #include "weft/base/sync.h"
+#include "weft/server_observer.h"
 #include "weft/task.h"
 
 namespace weft::internal {
 
-// IoCounters: a connection's traffic counters, updated by the connection's own task and read
-// by anyone. Relaxed atomics: readers want a recent value, not a synchronised one.
+// IoCounters: a connection's traffic counters, written by the connection's own task only (so a
+// relaxed load and store, no read-modify-write, adds to them) and read by anyone. Relaxed
+// atomics: readers want a recent value, not a synchronised one.
 struct IoCounters {
   std::atomic<std::uint64_t> bytes_in{0};
   std::atomic<std::uint64_t> bytes_out{0};
@@ -25,6 +27,13 @@ struct IoCounters {
   std::atomic<std::int64_t> last_activity_ns{0};
 
   void Touch();
+};
+
+// IoTotals: traffic counters shared by many connections (one shard of a server's totals), added
+// to with relaxed fetch_add. Aligned to a cache line so that shards do not share one.
+struct alignas(64) IoTotals {
+  std::atomic<std::uint64_t> bytes_in{0};
+  std::atomic<std::uint64_t> bytes_out{0};
 };
 
 // SteadyNanos returns the steady clock's now in nanoseconds.
@@ -49,9 +58,29 @@ class TaskControl {
   // RequestShutdown sets the shutdown flag and wakes the bound waiter, if any.
   void RequestShutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // RequestStop is RequestShutdown on behalf of whoever stops the task from outside (StopTask,
+  // StopAllTasks): it also notes CloseInitiator::kStop as the ending (NoteEnding).
+  void RequestStop() ABSL_LOCKS_EXCLUDED(mu_);
+
   // Interrupt requests shutdown and shuts the attached socket down (SHUT_RDWR), so that
-  // blocked reads and writes on it return. The descriptor is never closed here.
+  // blocked reads and writes on it return. The descriptor is never closed here. With a socket
+  // attached the ending becomes CloseInitiator::kForced whatever was noted before; without one
+  // kStop is noted.
   void Interrupt() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // NoteEnding records why the task's connection is ending, unless a cause was noted before
+  // (the first one wins) or the ending is concluded. Called by the task's Connection when its
+  // I/O meets the end (the peer, a timeout).
+  void NoteEnding(CloseInitiator initiator);
+
+  // ConcludeEnding returns the noted cause, kHandler if none, and fixes it: later notes change
+  // nothing. Called by the task once its connection is closed.
+  CloseInitiator ConcludeEnding();
+
+  // io_totals: the server-wide counters the task's Connection adds its traffic to, or null.
+  // Set and read by the running task only, before it creates its connection.
+  IoTotals* io_totals() const { return io_totals_; }
+  void set_io_totals(IoTotals* totals) { io_totals_ = totals; }
 
   // BindWaiter attaches (or, with nullptr, detaches) the waiter of the thread or fiber running
   // the task; detaching guarantees no later Wake reaches it. Called by the running task.
@@ -76,6 +105,10 @@ class TaskControl {
   const std::int64_t created_ns_;
   std::atomic<std::int64_t> started_ns_{0};
   std::atomic<bool> shutdown_{false};
+  // A CloseInitiator, or kNoEnding.
+  static constexpr int kNoEnding = -1;
+  std::atomic<int> ending_{kNoEnding};
+  IoTotals* io_totals_ = nullptr;
 
   mutable Mutex mu_;
   Thunk thunk_ ABSL_GUARDED_BY(mu_);

@@ -269,7 +269,7 @@ bool TaskTable::Stop(TaskId id, absl::Duration grace) {
     it->second.state = TaskState::kStopping;
     task = it->second.control;
   }
-  task->RequestShutdown();
+  task->RequestStop();
   auto gone = [this, id]() {
     mu_.AssertHeld();
     return !tasks_.contains(id);
@@ -329,7 +329,7 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
   }
   report.dropped = dropped.size();
   dropped.clear();
-  for (const auto& task : running) task->RequestShutdown();
+  for (const auto& task : running) task->RequestStop();
 
   auto none_left = [this]() {
     mu_.AssertHeld();

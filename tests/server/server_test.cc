@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -1141,6 +1142,307 @@ TEST_P(ServerManagerTest, AHandlerCanStopAnotherTaskOfItsOwnManager) {
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_TRUE(stop_returned.load());
   EXPECT_EQ(CodeName(victim_code.load()), "CANCELLED");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. Traffic totals, closes by initiator, connection durations and draining (ServerStats).
+
+// ClosesAre waits until the server has counted exactly `want` closes, all by `initiator`.
+::testing::AssertionResult ClosesAre(const Server& server, CloseInitiator initiator,
+                                     std::uint64_t want) {
+  std::array<std::uint64_t, kCloseInitiatorCount> expected{};
+  expected[static_cast<int>(initiator)] = want;
+  if (WaitUntil([&] { return server.stats().closed_by_initiator == expected; }, kPrompt)) {
+    return ::testing::AssertionSuccess();
+  }
+  ::testing::AssertionResult failure = ::testing::AssertionFailure();
+  failure << "expected " << want << " closed by " << CloseInitiatorName(initiator) << ", got:";
+  const ServerStats stats = server.stats();
+  for (int i = 0; i < kCloseInitiatorCount; ++i) {
+    failure << " " << CloseInitiatorName(static_cast<CloseInitiator>(i)) << "="
+            << stats.closed_by_initiator[i];
+  }
+  return failure;
+}
+
+// TrafficIs waits until the server's totals are `received` and `sent` bytes.
+::testing::AssertionResult TrafficIs(const Server& server, std::uint64_t received,
+                                     std::uint64_t sent) {
+  if (WaitUntil(
+          [&] {
+            const ServerStats stats = server.stats();
+            return stats.received_bytes == received && stats.sent_bytes == sent;
+          },
+          kPrompt)) {
+    return ::testing::AssertionSuccess();
+  }
+  const ServerStats stats = server.stats();
+  return ::testing::AssertionFailure()
+         << "received " << stats.received_bytes << ", sent " << stats.sent_bytes << "; expected "
+         << received << ", " << sent;
+}
+
+TEST(CloseInitiatorNameTest, SpellsEveryInitiatorAsUsersReadIt) {
+  EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kPeer), "peer");
+  EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kIdleTimeout), "idle-timeout");
+  EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kMaxLifetime), "max-lifetime");
+  EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kStop), "stop");
+  EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kForced), "forced");
+  EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kHandler), "handler");
+  EXPECT_STREQ(CloseInitiatorName(static_cast<CloseInitiator>(kCloseInitiatorCount)), "unknown");
+}
+
+TEST_P(ServerManagerTest, TrafficIsCountedBothWaysWhileOpenAndAClientCloseCountsAsPeer) {
+  Server server(Options());
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(Echoes(*client, std::string(1000, 'a')));
+  EXPECT_TRUE(TrafficIs(server, 1000, 1000));
+  ASSERT_TRUE(Echoes(*client, std::string(500, 'b')));
+  EXPECT_TRUE(TrafficIs(server, 1500, 1500));
+  EXPECT_EQ(server.stats().open, 1u);
+  EXPECT_EQ(server.stats().connection_durations.count, 0u) << "counted before it closed";
+
+  client->Close();
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kPeer, 1));
+  const ServerStats stats = server.stats();
+  EXPECT_EQ(stats.received_bytes, 1500u);
+  EXPECT_EQ(stats.sent_bytes, 1500u);
+  EXPECT_EQ(stats.connection_durations.upper_bounds, base::DurationBucketsSeconds());
+  EXPECT_EQ(stats.connection_durations.count, 1u);
+}
+
+TEST_F(ServerTest, TrafficOfManyConnectionsAddsUpAndSurvivesTheirClose) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE(Echoes(*client, std::string(100 + i, 'x')));
+    clients.push_back(*std::move(client));
+  }
+  constexpr std::uint64_t kTotal = 20 * 100 + 19 * 20 / 2;
+  EXPECT_TRUE(TrafficIs(server, kTotal, kTotal));
+  clients.clear();
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kPeer, 20));
+  EXPECT_TRUE(TrafficIs(server, kTotal, kTotal));
+  EXPECT_EQ(server.stats().connection_durations.count, 20u);
+}
+
+TEST_F(ServerTest, AConnectionResetByTheClientCountsAsPeer) {
+  std::atomic<int> code{kNoCode};
+  Notification reading;
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    char byte;
+    reading.Notify();
+    code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(reading.WaitForNotificationWithTimeout(kPrompt));
+  const linger reset{.l_onoff = 1, .l_linger = 0};  // close() sends RST instead of FIN.
+  ASSERT_EQ(::setsockopt(client->fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  client->Close();
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kPeer, 1));
+  EXPECT_EQ(CodeName(code.load()), "UNAVAILABLE");
+}
+
+TEST_P(ServerManagerTest, AnIdleTimeoutCountsAsIdleTimeoutAndItsDurationIsObserved) {
+  constexpr absl::Duration kIdle = absl::Milliseconds(100);
+  std::atomic<int> code{kNoCode};
+  ServerOptions options = Options();
+  options.handler = ReportingReadHandler(&code);
+  options.limits.idle_timeout = kIdle;
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "DEADLINE_EXCEEDED");
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kIdleTimeout, 1));
+  const base::HistogramSnapshot durations = server.stats().connection_durations;
+  EXPECT_EQ(durations.count, 1u);
+  EXPECT_GE(durations.sum, absl::ToDoubleSeconds(kIdle));
+  EXPECT_EQ(durations.counts[0], 0u) << "a 100 ms connection in the 1 ms bucket";
+}
+
+TEST_P(ServerManagerTest, MaxLifetimeCountsAsMaxLifetime) {
+  std::atomic<int> code{kNoCode};
+  ServerOptions options = Options();
+  options.handler = ReportingReadHandler(&code);
+  options.limits.max_lifetime = absl::Milliseconds(100);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "") << "a write after max_lifetime went through";
+  EXPECT_EQ(CodeName(code.load()), "DEADLINE_EXCEEDED");
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kMaxLifetime, 1));
+}
+
+TEST_F(ServerTest, AHandlersOwnDeadlineCountsAsHandler) {
+  ServerOptions options = EchoOptions();
+  options.limits.idle_timeout = absl::Seconds(30);
+  options.handler = [](Connection& connection, const HandlerArgs&) {
+    connection.SetDeadline(DeadlineAfter(absl::Milliseconds(50)));
+    char byte;
+    (void)connection.Read(absl::MakeSpan(&byte, 1));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE(client->ReadUntilClosed(kPrompt).ok());
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kHandler, 1));
+}
+
+TEST_P(ServerManagerTest, StopWithACooperativeHandlerCountsAsStop) {
+  std::atomic<int> code{kNoCode};
+  Notification reading;
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    char byte;
+    reading.Notify();
+    code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(reading.WaitForNotificationWithTimeout(kPrompt));
+  const StopReport report = server.Stop(kPrompt);
+  EXPECT_EQ(report.cooperative, 1u);
+  EXPECT_EQ(CodeName(code.load()), "CANCELLED");
+  // Counted before Stop returns: no waiting.
+  const ServerStats stats = server.stats();
+  std::array<std::uint64_t, kCloseInitiatorCount> expected{};
+  expected[static_cast<int>(CloseInitiator::kStop)] = 1;
+  EXPECT_EQ(stats.closed_by_initiator, expected);
+  EXPECT_EQ(stats.connection_durations.count, 1u);
+}
+
+TEST_P(ServerManagerTest, StopForcingAHandlerThatIgnoresTheShutdownFlagCountsAsForced) {
+  Notification blocked;
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    blocked.Notify();
+    // Ignores ShutdownRequested(): only the socket being shut down (or the peer) wakes this.
+    pollfd p{connection.fd(), POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0) {
+    }
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(blocked.WaitForNotificationWithTimeout(kPrompt));
+  const StopReport report = server.Stop(absl::Milliseconds(50));
+  EXPECT_EQ(report.forced, 1u);
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kForced, 1));
+}
+
+TEST_F(ServerTest, RemoveTaskOfARunningHandlerCountsAsForcedAndStopTaskAsStop) {
+  std::atomic<int> reading{0};
+  std::atomic<TaskId> id{0};
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    char byte;
+    id = CurrentTaskId().value_or(0);
+    ++reading;
+    (void)connection.Read(absl::MakeSpan(&byte, 1));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> first = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(WaitUntil([&] { return reading.load() == 1; }, kPrompt));
+  ASSERT_TRUE(server.task_manager().RemoveTask(id.load()));
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kForced, 1));
+
+  absl::StatusOr<LoopbackClient> second = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(WaitUntil([&] { return reading.load() == 2; }, kPrompt));
+  ASSERT_TRUE(server.task_manager().StopTask(id.load(), kPrompt));
+  const ServerStats stats = server.stats();
+  EXPECT_EQ(stats.closed_by_initiator[static_cast<int>(CloseInitiator::kForced)], 1u);
+  EXPECT_EQ(stats.closed_by_initiator[static_cast<int>(CloseInitiator::kStop)], 1u);
+}
+
+TEST_P(ServerManagerTest, AHandlerThatReturnsOnItsOwnCountsAsHandler) {
+  ServerOptions options = Options();
+  options.handler = [](Connection& connection, const HandlerArgs&) {
+    (void)connection.WriteAll("bye");
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "bye");
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kHandler, 1));
+  EXPECT_TRUE(TrafficIs(server, 0, 3));
+}
+
+TEST_F(ServerTest, DrainingIsVisibleWhileStopWaitsForAHandler) {
+  Notification holding;
+  Notification release;
+  ServerOptions options = EchoOptions();
+  options.handler = [&](Connection&, const HandlerArgs&) {
+    holding.Notify();
+    // Holds Stop until the test has seen it draining; Stop's grace is longer than this wait.
+    release.WaitForNotificationWithTimeout(kPrompt);
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(kPrompt));
+  EXPECT_FALSE(server.stats().draining);
+
+  std::thread stopper([&] { server.Stop(2 * kPrompt); });
+  const bool seen = WaitUntil([&] { return server.stats().draining; }, kPrompt);
+  const ServerStats during = server.stats();
+  release.Notify();
+  stopper.join();
+  EXPECT_TRUE(seen) << "never seen draining during Stop";
+  EXPECT_EQ(during.state, ServerState::kNotAccepting);
+  const ServerStats after = server.stats();
+  EXPECT_FALSE(after.draining);
+  EXPECT_EQ(after.state, ServerState::kStopped);
+  EXPECT_EQ(after.closed_by_initiator[static_cast<int>(CloseInitiator::kStop)], 1u);
+}
+
+TEST_F(ServerTest, QueuedConnectionsDroppedByStopAreNotCountedAsCloses) {
+  Notification holding;
+  ServerOptions options = EchoOptions();
+  options.manager = std::make_unique<ThreadedTaskManager>(
+      ThreadedTaskManagerOptions{.limit = 1, .max_queued = 1});
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    holding.Notify();
+    char byte;
+    (void)connection.Read(absl::MakeSpan(&byte, 1));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> running = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(kPrompt));
+  absl::StatusOr<LoopbackClient> queued = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  ASSERT_TRUE(WaitUntil([&] { return server.stats().queued == 1; }, kPrompt));
+  const StopReport report = server.Stop();
+  EXPECT_EQ(report.dropped, 1u);
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kStop, 1));
+  EXPECT_EQ(server.stats().connection_durations.count, 1u);
 }
 
 }  // namespace

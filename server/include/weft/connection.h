@@ -18,6 +18,7 @@
 namespace weft {
 namespace internal {
 struct IoCounters;
+struct IoTotals;
 class TaskControl;
 }  // namespace internal
 
@@ -105,6 +106,7 @@ class Connection {
   bool drained_ = false;
   std::unique_ptr<internal::IoCounters> counters_;
   internal::TaskControl* task_;  // The task this connection is attached to, if any.
+  internal::IoTotals* totals_;   // The task's server-wide counters, if any.
 };
 
 }  // namespace weft

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "weft/base/histogram.h"
 #include "weft/server_options.h"
 #include "weft/server_state.h"
 #include "weft/task_manager.h"
@@ -33,6 +34,22 @@ struct ServerStats {
   std::size_t running = 0;     // Tasks running (from the manager).
   std::size_t queued = 0;      // Tasks waiting (from the manager).
   absl::Time started = absl::InfinitePast();  // When it last went from stopped to running.
+  // Bytes read from and written to connections, live ones included as the bytes move (relaxed
+  // counters: a reader sees a recent value; each one never decreases).
+  std::uint64_t received_bytes = 0;
+  std::uint64_t sent_bytes = 0;
+  // Connections that ran and are closed, by who ended them (see CloseInitiator for the rule):
+  // indexed by static_cast<int>(CloseInitiator). Each such connection is counted once, when its
+  // handler has ended and its socket is closed. Connections dropped while queued never ran and
+  // are not counted here (they are accepted, not closed by an initiator: kTaskRemoved events).
+  std::array<std::uint64_t, kCloseInitiatorCount> closed_by_initiator{};
+  // How long connections lived, in seconds, from admission (accepted and handed to the manager)
+  // to close, with weft::base::DurationBucketsSeconds(): one observation per connection counted
+  // in closed_by_initiator (it may trail those counts by the connection closing at that moment).
+  base::HistogramSnapshot connection_durations;
+  // Stop is asking tasks to stop and waiting for them: true from the moment it first asks until
+  // it returns (state is kNotAccepting meanwhile; a kStopped server is never draining).
+  bool draining = false;
 };
 
 // Server: thread-safe. Run, Stop and StopAccepting are serialised against each other.
@@ -62,7 +79,8 @@ class Server {
   [[nodiscard]] absl::Status Run();
 
   // Stop stops everything (see the shutdown order above) and returns what happened to the
-  // tasks. A no-op on a stopped server.
+  // tasks. ServerStats::draining is true from step 2 until it returns. A no-op on a stopped
+  // server.
   StopReport Stop();
   StopReport Stop(absl::Duration grace);
 

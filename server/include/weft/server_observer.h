@@ -25,18 +25,52 @@ inline constexpr int kRefusalReasonCount = 5;
 // "descriptor-budget" (weft/base/names.h).
 const char* RefusalReasonName(RefusalReason reason);
 
+// CloseInitiator: who ended a connection that ran (ServerStats::closed_by_initiator). Decided
+// from what the connection and its task observed, the first cause to happen winning, except
+// that kForced overrides any earlier one:
+//   kPeer         a read saw end of stream, or a read or write failed because the peer reset or
+//                 vanished (ECONNRESET, EPIPE, ENOTCONN, ETIMEDOUT);
+//   kIdleTimeout  a read or write waited idle_timeout without progress;
+//   kMaxLifetime  I/O failed because max_lifetime had passed;
+//   kStop         the task was asked to stop from outside (TaskManager::StopTask, RemoveTask on a
+//                 task whose socket was already closed, Server::Stop and drains) and its
+//                 handler ended within the grace period;
+//   kForced       the task's socket was shut down under its handler (the grace period ran out,
+//                 or TaskManager::RemoveTask);
+//   kHandler      none of the above: the handler returned (or threw) on its own, including after
+//                 its own RequestShutdown, a SetDeadline deadline, or closing the connection.
+// Only what the connection's own I/O ran into counts: a peer that left while the handler never
+// read again is not seen, and the connection counts as kHandler (or kStop, kForced).
+// Connections dropped while queued never ran and are not counted here (ServerEvent kTaskRemoved;
+// StopReport::dropped).
+enum class CloseInitiator {
+  kPeer,
+  kIdleTimeout,
+  kMaxLifetime,
+  kStop,
+  kForced,
+  kHandler,
+};
+
+// kCloseInitiatorCount: the number of CloseInitiator values (they are numbered from 0).
+inline constexpr int kCloseInitiatorCount = 6;
+
+// CloseInitiatorName returns the initiator as users read it, e.g. "peer", "idle-timeout"
+// (weft/base/names.h).
+const char* CloseInitiatorName(CloseInitiator initiator);
+
 // ServerEvent: one thing that happened. Events of one task arrive in order:
 // kTaskAdded, then kTaskStarted and kTaskFinished, or kTaskRemoved if it never ran. By the time
 // kTaskFinished or kTaskRemoved is delivered the connection is closed and no longer counted in
 // ServerStats::open, so an observer may wait for connections to end by these events.
 struct ServerEvent {
   enum class Kind {
-    kTaskAdded,           // Admitted by the manager (task_id, peer).
-    kTaskStarted,         // Its handler began (task_id, peer).
-    kTaskFinished,        // Its handler returned or threw (task_id, peer, failed).
-    kTaskRemoved,         // Dropped while queued, never ran (task_id, peer).
-    kConnectionRefused,   // Accepted and closed at once (peer, refusal).
-    kStateChanged,        // The server's state changed (state).
+    kTaskAdded,          // Admitted by the manager (task_id, peer).
+    kTaskStarted,        // Its handler began (task_id, peer).
+    kTaskFinished,       // Its handler returned or threw (task_id, peer, failed).
+    kTaskRemoved,        // Dropped while queued, never ran (task_id, peer).
+    kConnectionRefused,  // Accepted and closed at once (peer, refusal).
+    kStateChanged,       // The server's state changed (state).
   };
   Kind kind = Kind::kStateChanged;
   absl::Time time{};

@@ -1,8 +1,8 @@
-// The one spelling of each server state, task state, refusal reason and task manager kind that
-// users read: weftctl's tables, weftd's logs, and weft::ServerStateName and friends. Lower case,
-// words joined by '-' (as documented for weftctl's output); "unknown" for a value a newer peer
-// may send. weftctl's -o json prints control.proto messages, whose enums keep their proto names
-// (SERVER_STATE_NOT_ACCEPTING); that is the API's spelling, not a display name.
+// The one spelling of each server state, task state, refusal reason, close initiator and task
+// manager kind that users read: weftctl's tables, weftd's logs, and weft::ServerStateName and
+// friends. Lower case, words joined by '-' (as documented for weftctl's output); "unknown" for a
+// value a newer peer may send. weftctl's -o json prints control.proto messages, whose enums keep
+// their proto names (SERVER_STATE_NOT_ACCEPTING); that is the API's spelling, not a display name.
 //
 // Part of weft::base: any Weft component may include it.
 #pragma once
@@ -24,6 +24,13 @@ inline constexpr char kRefusalManagerFull[] = "manager-full";
 inline constexpr char kRefusalDescriptorsExhausted[] = "descriptors-exhausted";
 inline constexpr char kRefusalStopping[] = "stopping";
 inline constexpr char kRefusalDescriptorBudget[] = "descriptor-budget";
+
+inline constexpr char kClosePeer[] = "peer";
+inline constexpr char kCloseIdleTimeout[] = "idle-timeout";
+inline constexpr char kCloseMaxLifetime[] = "max-lifetime";
+inline constexpr char kCloseStop[] = "stop";
+inline constexpr char kCloseForced[] = "forced";
+inline constexpr char kCloseHandler[] = "handler";
 
 inline constexpr char kManagerThreaded[] = "threaded";
 inline constexpr char kManagerPool[] = "pool";

@@ -1,0 +1,107 @@
+// Tests of the library-to-proto conversions on a real weft::Server: the traffic totals, closes
+// by initiator and draining that GetServer and the metrics endpoint report.
+#include "control/proto_conversion.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "control/server_set.h"
+#include "tests/testing/loopback_client.h"
+#include "weft/base/sync.h"
+#include "weft/server.h"
+
+namespace weft::control {
+namespace {
+
+using ::weft::testing::LoopbackClient;
+using ::weft::testing::WaitUntil;
+
+constexpr absl::Duration kPrompt = absl::Seconds(3);
+
+// Managed wraps a server on 127.0.0.1, port 0, running `handler`.
+ManagedServer Managed(Handler handler) {
+  ServerOptions options;
+  options.handler = std::move(handler);
+  ManagedServer managed;
+  managed.name = "test";
+  managed.handler = "test";
+  managed.server = std::make_unique<Server>(std::move(options));
+  return managed;
+}
+
+// EchoOrQuit echoes until end of stream, but returns at once if the first byte is 'q'.
+void EchoOrQuit(Connection& connection, const HandlerArgs&) {
+  char buffer[4096];
+  bool first = true;
+  while (true) {
+    absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
+    if (!n.ok() || *n == 0) return;
+    if (first && buffer[0] == 'q') return;
+    first = false;
+    if (!connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
+  }
+}
+
+TEST(ServerToProtoTest, FillsTrafficTotalsAndNonZeroClosesInEnumOrder) {
+  ManagedServer managed = Managed(EchoOrQuit);
+  Server& server = *managed.server;
+  ASSERT_TRUE(server.Run().ok());
+
+  absl::StatusOr<LoopbackClient> echoed = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  absl::StatusOr<std::string> reply = echoed->Echo(std::string(1000, 'e'), kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  echoed->Close();  // Peer.
+  absl::StatusOr<LoopbackClient> quitter = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(quitter.ok()) << quitter.status();
+  ASSERT_TRUE(quitter->Send("q").ok());  // The handler returns on its own.
+  ASSERT_TRUE(quitter->ReadUntilClosed(kPrompt).ok());
+
+  ASSERT_TRUE(
+      WaitUntil([&] { return ServerToProto(managed).closed_by_initiator_size() == 2; }, kPrompt));
+  const v1::Server proto = ServerToProto(managed);
+  EXPECT_EQ(proto.received_bytes_total(), 1001u);
+  EXPECT_EQ(proto.sent_bytes_total(), 1000u);
+  EXPECT_EQ(proto.closed_by_initiator(0).initiator(), v1::CLOSE_INITIATOR_PEER);
+  EXPECT_EQ(proto.closed_by_initiator(0).count(), 1u);
+  EXPECT_EQ(proto.closed_by_initiator(1).initiator(), v1::CLOSE_INITIATOR_HANDLER);
+  EXPECT_EQ(proto.closed_by_initiator(1).count(), 1u);
+  EXPECT_FALSE(proto.draining());
+}
+
+TEST(ServerToProtoTest, ReportsDrainingWhileStopWaitsForATask) {
+  Notification holding;
+  Notification release;
+  ManagedServer managed = Managed([&](Connection&, const HandlerArgs&) {
+    holding.Notify();
+    release.WaitForNotificationWithTimeout(kPrompt);  // Holds Stop until the test has looked.
+  });
+  Server& server = *managed.server;
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(kPrompt));
+  EXPECT_FALSE(ServerToProto(managed).draining());
+
+  std::thread stopper([&] { server.Stop(2 * kPrompt); });
+  const bool draining = WaitUntil([&] { return ServerToProto(managed).draining(); }, kPrompt);
+  release.Notify();
+  stopper.join();
+  EXPECT_TRUE(draining);
+  const v1::Server stopped = ServerToProto(managed);
+  EXPECT_FALSE(stopped.draining());
+  ASSERT_EQ(stopped.closed_by_initiator_size(), 1);
+  EXPECT_EQ(stopped.closed_by_initiator(0).initiator(), v1::CLOSE_INITIATOR_STOP);
+}
+
+}  // namespace
+}  // namespace weft::control
