@@ -118,8 +118,11 @@ absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duratio
 }
 
 v1::Server ServerToProto(const ManagedServer& managed) {
+  return ServerToProto(managed, managed.server->stats());
+}
+
+v1::Server ServerToProto(const ManagedServer& managed, const ServerStats& stats) {
   const weft::Server& server = *managed.server;
-  const ServerStats stats = server.stats();
   v1::Server out;
   out.set_name(managed.name);
   out.set_address(server.address());
@@ -151,7 +154,8 @@ v1::Server ServerToProto(const ManagedServer& managed) {
     count->set_initiator(CloseInitiatorToProto(static_cast<CloseInitiator>(i)));
     count->set_count(stats.closed_by_initiator[i]);
   }
-  out.set_draining(stats.draining);
+  out.set_draining(stats.draining ||
+                   (managed.process_draining != nullptr && managed.process_draining->load()));
   if (stats.started != absl::InfinitePast()) *out.mutable_start_time() = TimeToProto(stats.started);
   const ConnectionLimits limits = server.connection_limits();
   if (limits.idle_timeout != absl::InfiniteDuration()) {

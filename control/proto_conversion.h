@@ -18,6 +18,9 @@ namespace weft::control {
 
 // ServerToProto describes a managed server as it is now.
 v1::Server ServerToProto(const ManagedServer& server);
+// ServerToProto with the figures of `stats`, taken from server.server->stats() by the caller
+// (who also reads what the message does not carry, such as the connection durations).
+v1::Server ServerToProto(const ManagedServer& server, const ServerStats& stats);
 
 // TaskToProto describes a task of `server`.
 v1::Task TaskToProto(const TaskInfo& task, const std::string& server);

@@ -1,6 +1,7 @@
 // ServerSet: the named servers (listeners) of one weftd process, as the control plane sees them.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,9 @@ struct ManagedServer {
   std::string handler;  // The handler's registered name.
   absl::Duration drain_timeout = absl::Seconds(30);
   std::unique_ptr<weft::Server> server;
+  // True while the whole process drains (weftd's graceful shutdown), reported as the server's
+  // draining along with its own Stop; null = never.
+  std::shared_ptr<const std::atomic<bool>> process_draining{};
 };
 
 // ServerSet: filled during start-up (Add), then shared read-only: after the first concurrent

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control/admin/json_api.h"
+#include "control/admin/metrics_writer.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control::admin {
@@ -19,8 +20,6 @@ namespace {
 constexpr char kAllowedMethods[] = "GET, HEAD";
 constexpr char kJson[] = "application/json";
 constexpr char kText[] = "text/plain; charset=utf-8";
-// The Prometheus text exposition format, version 0.0.4.
-constexpr char kMetricsContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 // The status page's scripts and styles are inline; it loads nothing from elsewhere.
 constexpr char kStatusPolicy[] =
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'";

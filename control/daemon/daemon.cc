@@ -101,6 +101,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
       return absl::Status(server.status().code(), absl::StrCat("listener \"", listener.name(),
                                                                "\": ", server.status().message()));
     }
+    server->process_draining = daemon->draining_;
     if (absl::Status status = daemon->servers_.Add(std::move(*server)); !status.ok()) {
       return status;
     }
@@ -136,6 +137,12 @@ absl::Status Daemon::Start() {
   options.credentials = credentials_;
   options.max_connections = control_connections_;
   options.handshake_timeout = handshake_timeout_;
+  if (config_.has_admin()) {
+    // Every Control method shows up in /metrics from the start, with zeros.
+    rpc_metrics_.RegisterService(
+        *v1::GetServerRequest::descriptor()->file()->FindServiceByName("Control"));
+    options.interceptors.push_back(rpc_metrics_.NewInterceptorFactory());
+  }
   if (!IsLoopbackAddress(options.address) && !auth_->enabled() &&
       control.tls().client_ca_file().empty()) {
     LOG(WARNING) << "the control plane on " << options.address
@@ -157,7 +164,8 @@ absl::Status Daemon::Start() {
                                    control.tls().client_ca_file()};
     }
     admin::AdminSources sources{
-        .status_page = admin::StatusPageSource(control_plane_->InProcessChannel(), WEFT_VERSION),
+        .metrics = [this] { return metrics_source_.Render(); },
+        .status_page = admin::StatusPageSource(control_plane_->InProcessChannel(), weft::kVersion),
         .ready = [this] { return health_.Ready(); },
         .control_channel = control_plane_->InProcessChannel(),
     };
@@ -186,6 +194,7 @@ absl::Status Daemon::Start() {
 }
 
 void Daemon::Drain() {
+  draining_->store(true);
   health_.SetDraining(true);
   if (drain_delay_ > absl::ZeroDuration()) {
     LOG(INFO) << "draining: health NOT_SERVING; still accepting for the drain delay ("

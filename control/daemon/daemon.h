@@ -9,6 +9,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "control/admin/admin_server.h"
+#include "control/admin/metrics_source.h"
+#include "control/admin/rpc_metrics.h"
 #include "control/auth.h"
 #include "control/control_plane.h"
 #include "control/control_service.h"
@@ -17,6 +19,7 @@
 #include "control/health_reporter.h"
 #include "control/server_set.h"
 #include "weft/base/sync.h"
+#include "weft/base/version.h"
 #include "weft/config/v1/config.pb.h"
 #include "weft/descriptor_budget.h"
 #include "weft/handlers/handler_registry.h"
@@ -83,6 +86,12 @@ class Daemon {
   std::unique_ptr<Authenticator> auth_;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   ServerSet servers_;
+  // Set by Drain: every server then reports draining (ManagedServer::process_draining).
+  std::shared_ptr<std::atomic<bool>> draining_ = std::make_shared<std::atomic<bool>>(false);
+  // The control plane's RPCs, counted by an interceptor when the admin endpoint serves them;
+  // outlives the control plane.
+  admin::RpcMetrics rpc_metrics_;
+  admin::MetricsSource metrics_source_{&servers_, &rpc_metrics_, weft::kVersion};
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlPlane> control_plane_;
   std::unique_ptr<admin::AdminServer> admin_;

@@ -27,6 +27,7 @@
 #include "control/daemon/daemon.h"
 #include "control/daemon/json_log_sink.h"
 #include "weft/base/signal_fd.h"
+#include "weft/base/version.h"
 #include "weft/descriptor_limit.h"
 
 namespace {
@@ -35,6 +36,7 @@ constexpr char kUsage[] =
     "usage: weftd [--config FILE] [--insecure] [--log-format text|json]\n"
     "       weftd --check-config FILE\n"
     "       weftd --print-default-config\n"
+    "       weftd --version\n"
     "\n"
     "Runs Weft listeners and the gRPC control plane. Without --config, runs the embedded\n"
     "default: an echo listener on 127.0.0.1:7007, the control plane on 127.0.0.1:7070 and the\n"
@@ -45,6 +47,7 @@ struct Flags {
   std::string config;
   std::string check_config;
   bool print_default = false;
+  bool version = false;
   bool insecure = false;
   std::string log_format;
 };
@@ -59,6 +62,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   app.add_option("--config", flags->config);
   app.add_option("--check-config", flags->check_config);
   app.add_flag("--print-default-config", flags->print_default);
+  app.add_flag("--version", flags->version);
   app.add_flag("--insecure", flags->insecure);
   app.add_option("--log-format", flags->log_format)->check(CLI::IsMember({"text", "json"}));
   try {
@@ -119,6 +123,10 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return 2;
   }
+  if (flags.version) {
+    std::cout << "weftd " << weft::kVersion << "\n";
+    return 0;
+  }
   if (flags.print_default) {
     std::cout << weft::control::DefaultConfigText();
     return 0;
@@ -159,6 +167,10 @@ int main(int argc, char** argv) {
   } else {
     LOG(INFO) << "descriptor limit " << limit->now << " (hard limit " << limit->hard << ")";
   }
+
+  // A peer that goes away makes a write fail with EPIPE, never kill the process: the admin
+  // endpoint's HTTP library writes without MSG_NOSIGNAL (and OpenSSL's writes cannot pass it).
+  ::signal(SIGPIPE, SIG_IGN);
 
   // Signals are read from a descriptor by this thread; every thread started later inherits the
   // blocked mask, so none of them is interrupted.

@@ -1,19 +1,23 @@
 // The admin endpoint of a real weftd: probes that agree with the control plane, the JSON API
 // as gRPC clients see it, errors for bad requests, auth shared with the control plane, TLS, and
 // reachability under a connection flood.
+#include <glog/logging.h>
+#include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
-#include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <glog/logging.h>
 #include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/control/admin/exposition_samples.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/test_pki.h"
 #include "tests/testing/weftd_process.h"
@@ -32,11 +36,11 @@ constexpr char kOperatorToken[] = "operator-token-0123456789";
 
 std::string Config(const std::string& control_extra = "", const std::string& admin_extra = "") {
   return absl::StrCat(R"pb(
-control { address: "127.0.0.1:0" )pb",
-                      control_extra, R"pb( }
-admin { address: "127.0.0.1:0" )pb",
-                      admin_extra, R"pb( }
-listeners {
+                        control { address: "127.0.0.1:0")pb",
+                      control_extra, R"pb(}
+                                          admin { address: "127.0.0.1:0" )pb",
+                      admin_extra, R"pb(}
+                                        listeners {
   name: "echo"
   address: "127.0.0.1"
   port: 0
@@ -105,6 +109,31 @@ TEST(AdminEndpointTest, ReadinessFollowsTheListenersAndHealthzStaysUp) {
   EXPECT_EQ(StatusOf(http->Get("/readyz")), 200);
 }
 
+TEST(AdminEndpointTest, ADrainTurnsReadinessAndGrpcHealthDownTogether) {
+  // A long drain delay holds weftd in the drain's first phase: health down, still accepting.
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config("drain_delay: \"60s\""));
+  ASSERT_NE(weftd, nullptr);
+  auto http = Http(*weftd);
+  ASSERT_EQ(StatusOf(http->Get("/readyz")), 200);
+  ASSERT_EQ(::kill(weftd->pid(), SIGTERM), 0);
+  ASSERT_TRUE(WaitUntil([&] { return StatusOf(http->Get("/readyz")) == 503; }));
+
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", weftd->control_port()), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(Context().get(), {}, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(StatusOf(http->Get("/healthz")), 200);
+  httplib::Result metrics = http->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(
+      control::admin::testing::SampleValue(metrics->body, R"(weft_server_draining{server="echo"})"),
+      1);
+  httplib::Result servers = http->Get("/api/v1/servers");
+  ASSERT_TRUE(servers);
+  EXPECT_TRUE(FromJson<v1::ListServersResponse>(servers->body).servers(0).draining());
+}
+
 TEST(AdminEndpointTest, TheJsonApiAnswersWhatGrpcAnswers) {
   std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
   ASSERT_NE(weftd, nullptr);
@@ -147,6 +176,52 @@ TEST(AdminEndpointTest, TheJsonApiAnswersWhatGrpcAnswers) {
   EXPECT_TRUE(second.next_page_token().empty());
 }
 
+TEST(AdminEndpointTest, MetricsAgreeWithGetServer) {
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
+  ASSERT_NE(weftd, nullptr);
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd->port("echo"));
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE(client->Echo("0123456789").ok());
+    clients.push_back(std::move(*client));
+  }
+  clients.back().Close();  // The peer ends one: counted as closed by the peer once it is gone.
+  auto stub = Grpc(*weftd);
+  v1::GetServerRequest get;
+  get.set_name("echo");
+  v1::Server server;
+  ASSERT_TRUE(WaitUntil([&] {
+    server.Clear();
+    return stub->GetServer(Context().get(), get, &server).ok() && server.open_connections() == 3;
+  }));
+  auto http = Http(*weftd);
+  httplib::Result metrics = http->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  ASSERT_EQ(metrics->status, 200);
+  EXPECT_EQ(metrics->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = metrics->body;
+  auto value = [&](const std::string& series) {
+    return control::admin::testing::SampleValue(text, series).value_or(-1);
+  };
+  EXPECT_EQ(value(R"(weft_connections_active{server="echo"})"), server.open_connections());
+  EXPECT_EQ(value(R"(weft_connections_accepted_total{server="echo"})"), server.accepted_total());
+  EXPECT_EQ(value(R"(weft_received_bytes_total{server="echo"})"), 40);
+  EXPECT_EQ(value(R"(weft_sent_bytes_total{server="echo"})"), 40);
+  EXPECT_EQ(value(R"(weft_connections_closed_total{server="echo",initiator="peer"})"), 1);
+  EXPECT_EQ(value(R"(weft_connection_duration_seconds_count{server="echo"})"), 1);
+  EXPECT_EQ(value(R"(weft_listener_accepting{server="echo"})"), 1);
+  EXPECT_EQ(value(R"(weft_server_draining{server="echo"})"), 0);
+  EXPECT_EQ(value(R"(weft_tasks_running{server="echo"})"), server.active_tasks());
+  // The GetServer calls above were counted (this one's own status is sent after its answer).
+  EXPECT_GE(value(R"(grpc_server_handled_total{grpc_type="unary",grpc_service=)"
+                  R"("weft.control.v1.Control",grpc_method="GetServer",grpc_code="OK"})"),
+            1);
+  EXPECT_GT(value("process_open_fds"), 0);
+  EXPECT_GT(value("process_resident_memory_bytes"), 0);
+  EXPECT_THAT(text, HasSubstr("weft_build_info{version=\""));
+}
+
 TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {
   std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
   ASSERT_NE(weftd, nullptr);
@@ -186,8 +261,7 @@ TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {
   // A body over the limit is refused from its Content-Length, before it is read.
   absl::StatusOr<LoopbackClient> big = LoopbackClient::Connect(weftd->admin_port());
   ASSERT_TRUE(big.ok());
-  ASSERT_TRUE(
-      big->Send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n").ok());
+  ASSERT_TRUE(big->Send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n").ok());
   absl::StatusOr<std::string> too_large = big->ReadUntilClosed();
   ASSERT_TRUE(too_large.ok()) << too_large.status();
   EXPECT_THAT(*too_large, HasSubstr("413"));
@@ -207,6 +281,27 @@ TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {
 
   // Still serving: nothing above crashed it.
   EXPECT_EQ(StatusOf(http->Get("/healthz")), 200);
+}
+
+TEST(AdminEndpointTest, ClientsThatResetMidRequestLeaveItServing) {
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
+  ASSERT_NE(weftd, nullptr);
+  // Each asks for the largest answers and resets at once, so the endpoint's answers meet closed
+  // connections.
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(weftd->admin_port());
+    ASSERT_TRUE(client.ok()) << client.status();
+    ASSERT_TRUE(client
+                    ->Send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .ok());
+    const linger reset{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(::setsockopt(client->fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  }
+  // Alive and serving (right after the burst the gateway may still count the reset
+  // connections against its cap, so a refused attempt is retried).
+  auto http = Http(*weftd);
+  EXPECT_TRUE(WaitUntil([&] { return StatusOf(http->Get("/metrics")) == 200; }));
 }
 
 TEST(AdminEndpointTest, TokensGuardEverythingButTheProbes) {
@@ -242,6 +337,8 @@ TEST(AdminEndpointTest, TokensGuardEverythingButTheProbes) {
 }
 
 TEST(AdminEndpointTest, ServesHttpsWithTheControlPlanesCertificateAndRequiresClientCertificates) {
+  // The refused clients below write into connections the server closed (OpenSSL: SIGPIPE).
+  ::signal(SIGPIPE, SIG_IGN);
   TestPki pki;
   ASSERT_TRUE(pki.Make().ok());
   std::unique_ptr<WeftdProcess> weftd = StartWeftd(
@@ -295,7 +392,8 @@ TEST(AdminEndpointTest, StaysReachableUnderAFloodOfIdleConnections) {
     httplib::Result answer = http->Get("/api/v1/servers");
     status = answer ? answer->status : 0;
     return answer.error() == httplib::Error::Success;
-  })) << "no answer in " << attempts << " attempts";
+  })) << "no answer in "
+      << attempts << " attempts";
   EXPECT_EQ(status, 200);
   LOG(INFO) << "answered after " << attempts << " attempts";
 }
