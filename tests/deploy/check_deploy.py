@@ -113,6 +113,9 @@ class WeftdConfig:
         self.control_port = int(self.control_address.rsplit(":", 1)[1])
         self.drain_delay = seconds(first(control, "drain_delay"))
         self.token_files = [first(t, "token_file") for t in control.get("tokens", [])]
+        admin = first(fields, "admin", None)
+        self.admin_address = first(admin, "address", "") if admin is not None else ""
+        self.admin_port = int(self.admin_address.rsplit(":", 1)[1]) if self.admin_address else None
         self.listeners = {}
         for listener in fields.get("listeners", []):
             self.listeners[first(listener, "name")] = {
@@ -259,7 +262,8 @@ class KubernetesManifestTest(unittest.TestCase):
                         "kubelet's gRPC probes connect to the pod IP")
         container_ports = {p["containerPort"] for p in self.weftd["ports"]}
         listener_ports = {l["port"] for l in config.listeners.values()}
-        self.assertEqual(container_ports, listener_ports | {config.control_port})
+        self.assertEqual(container_ports,
+                         listener_ports | {config.control_port, config.admin_port} - {None})
         for listener in config.listeners.values():
             self.assertEqual(listener["address"], "0.0.0.0", "listeners must take pod-IP traffic")
 
@@ -282,6 +286,19 @@ class KubernetesManifestTest(unittest.TestCase):
         exposed = {int(p.split("/")[0]) for a in docker.args(docker.final, "EXPOSE")
                    for p in a.split()}
         self.assertLessEqual(container_ports, exposed, "the image EXPOSEs every port used")
+
+    def test_prometheus_scrapes_the_admin_port_by_annotation(self):
+        config = self.config
+        self.assertIsNotNone(config.admin_port, "the config needs an admin block for /metrics")
+        self.assertTrue(config.admin_address.startswith("0.0.0.0:"),
+                        "Prometheus scrapes the pod IP")
+        self.assertTrue(config.token_files, "a published admin endpoint needs tokens")
+        annotations = self.deployment["spec"]["template"]["metadata"].get("annotations", {})
+        self.assertEqual(annotations.get("prometheus.io/scrape"), "true")
+        self.assertEqual(annotations.get("prometheus.io/port"), str(config.admin_port))
+        self.assertEqual(annotations.get("prometheus.io/path"), "/metrics")
+        self.assertEqual(self.container_port("admin"), config.admin_port,
+                         "a port named admin, for a ServiceMonitor or PodMonitor")
 
     def test_probe_services_are_listener_names(self):
         readiness = self.weftd["readinessProbe"]["grpc"].get("service", "")
@@ -470,7 +487,7 @@ class DockerfileTest(unittest.TestCase):
         exposed = {int(p.split("/")[0]) for a in self.docker.args(final, "EXPOSE")
                    for p in a.split()}
         self.assertEqual(exposed, {l["port"] for l in config.listeners.values()} |
-                         {config.control_port})
+                         {config.control_port, config.admin_port} - {None})
         self.assertLess(config.drain_delay + config.longest_drain, DOCKER_STOP_TIMEOUT_S,
                         "a plain `docker stop` must not cut the drain short")
 
