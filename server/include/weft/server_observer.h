@@ -25,9 +25,10 @@ inline constexpr int kRefusalReasonCount = 5;
 // "descriptor-budget" (weft/base/names.h).
 const char* RefusalReasonName(RefusalReason reason);
 
-// CloseInitiator: who ended a connection that ran (ServerStats::closed_by_initiator). Decided
-// from what the connection and its task observed, the first cause to happen winning, except
-// that kForced overrides any earlier one:
+// CloseInitiator: who ended a connection that ran (ServerStats::closed_by_initiator), counted
+// once per connection when its handler has ended and its socket is closed. Decided from what
+// the connection and its task observed, the first cause to happen winning, except that kForced
+// overrides any earlier one:
 //   kPeer         a read saw end of stream, or a read or write failed because the peer reset or
 //                 vanished (ECONNRESET, EPIPE, ENOTCONN, ETIMEDOUT);
 //   kIdleTimeout  a read or write waited idle_timeout without progress;
