@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -61,6 +62,12 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   }
   if (::listen(fd.get(), kBacklog) != 0) return absl::ErrnoToStatus(errno, "listen");
   return fd;
+}
+
+// SetNoDelay turns Nagle's algorithm off on a TCP socket (on a unix socket it fails harmlessly).
+void SetNoDelay(int fd) {
+  const int on = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
 }  // namespace
@@ -304,6 +311,10 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
     // Closing a descriptor removes it from the epoll set.
     return;
   }
+  // A relay must not add Nagle's delay: a small write (an HTTP header, a gRPC frame) waiting for
+  // the ACK of the one before it stalls for the peer's delayed-ACK timer, 40 ms.
+  SetNoDelay(client.get());
+  SetNoDelay(backend.get());
   relay->fd[kClient] = std::move(client);
   relay->fd[kBackend] = std::move(backend);
   relays_.emplace(relay->id, std::move(relay));
