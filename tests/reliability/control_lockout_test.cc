@@ -18,6 +18,7 @@
 // reconnect back-off. Bounds are 3x longer in sanitizer builds (weftd runs 5-15x slower).
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -41,6 +42,7 @@
 #include "control/gateway/control_gateway.h"
 #include "control/tls_credentials.h"
 #include "gtest/gtest.h"
+#include "tests/control/admin/exposition_samples.h"
 #include "tests/testing/figure.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/process_stats.h"
@@ -211,9 +213,10 @@ class ControlLockoutTest : public ::testing::TestWithParam<Setup> {
                                " }");
         break;
     }
+    // The admin endpoint follows the control plane's TLS; its connections are reserved too.
     const std::string config = absl::StrCat(
-        "control { ", control, " }\n",
-        R"(listeners { name: "echo" port: 0 handler { name: "echo" } drain_timeout: "1s" })");
+        "control { ", control, " }\n", R"(admin { address: "127.0.0.1:0" max_connections: 4 })",
+        "\n", R"(listeners { name: "echo" port: 0 handler { name: "echo" } drain_timeout: "1s" })");
     absl::StatusOr<std::unique_ptr<WeftdProcess>> weftd =
         WeftdProcess::Start(WEFTD_PATH, config, {},
                             testing::ChildProcess::Options{.descriptor_limit = GetParam().limit});
@@ -394,6 +397,28 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
   });
   EXPECT_TRUE(WaitUntil([&] { return saw_budget_refusal.load(); }, kAnswerBound))
       << "no DESCRIPTOR_BUDGET refusal event reached the watcher";
+
+  // The dashboards' endpoint answers as well, and shows the shedding.
+  {
+    const Transport transport = GetParam().transport;
+    const bool mutual = transport == Transport::kMutualTls;
+    httplib::Client admin(absl::StrCat(IsTls(transport) ? "https" : "http",
+                                       "://127.0.0.1:", weftd_->admin_port()),
+                          mutual ? pki_.Cert("client") : "", mutual ? pki_.Key("client") : "");
+    if (IsTls(transport)) admin.set_ca_cert_path(pki_.Cert("ca"));
+    admin.set_connection_timeout(absl::ToChronoSeconds(kAnswerBound));
+    admin.set_read_timeout(absl::ToChronoSeconds(kAnswerBound));
+    const absl::Time start = absl::Now();
+    httplib::Result metrics = admin.Get("/metrics");
+    slowest = std::max(slowest, absl::Now() - start);
+    ASSERT_TRUE(metrics) << "/metrics under the flood: " << httplib::to_string(metrics.error());
+    EXPECT_EQ(metrics->status, 200);
+    EXPECT_GT(control::admin::testing::SampleValue(
+                  metrics->body,
+                  R"(weft_connections_rejected_total{server="echo",reason="descriptor_budget"})")
+                  .value_or(0),
+              0);
+  }
 
   // And every mutating call works.
   timed("UpdateServer", [&] {
