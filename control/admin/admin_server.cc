@@ -210,15 +210,16 @@ void AdminServer::Route() {
     });
   }
   auto stub = std::shared_ptr<v1::Control::Stub>(v1::Control::NewStub(sources_.control_channel));
-  http_->Get("/api/v1/servers", [stub](const httplib::Request& request,
-                                       httplib::Response& response) {
-    ReplyJson(response, ListServersJson(JsonCall{stub.get(), Authorization(request), kCallTimeout},
-                                        request.get_param_value("pageSize"),
-                                        request.get_param_value("pageToken")));
-  });
+  http_->Get(
+      "/api/v1/servers", [stub](const httplib::Request& request, httplib::Response& response) {
+        ReplyJson(response,
+                  ListServersJson(ControlCall{stub.get(), Authorization(request), kCallTimeout},
+                                  request.get_param_value("pageSize"),
+                                  request.get_param_value("pageToken")));
+      });
   http_->Get(R"(/api/v1/servers/([^/]+)/tasks)", [stub](const httplib::Request& request,
                                                         httplib::Response& response) {
-    ReplyJson(response, ListTasksJson(JsonCall{stub.get(), Authorization(request), kCallTimeout},
+    ReplyJson(response, ListTasksJson(ControlCall{stub.get(), Authorization(request), kCallTimeout},
                                       request.matches[1], request.get_param_value("pageSize"),
                                       request.get_param_value("pageToken")));
   });

@@ -1,7 +1,6 @@
 #include "control/admin/json_api.h"
 
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/client_context.h>
 
 #include <cstdint>
 
@@ -25,32 +24,31 @@ absl::StatusOr<std::int32_t> ParsePageSize(const std::string& text) {
   return value;
 }
 
-// Call runs one unary call with the request's credentials and deadline.
-template <typename Request, typename Response, typename Method>
-JsonReply Call(const JsonCall& call, Method method, const Request& request) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + call.timeout);
-  if (!call.authorization.empty()) context.AddMetadata("authorization", call.authorization);
+// Reply calls `method` and answers its response, or its error, in JSON.
+template <typename Request, typename Response>
+JsonReply Reply(const ControlCall& call,
+                grpc::Status (v1::Control::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                          Response*),
+                const Request& request) {
   Response response;
-  const grpc::Status status = (call.stub->*method)(&context, request, &response);
+  const grpc::Status status = CallControl(call, method, request, &response);
   if (!status.ok()) return ErrorJson(FromGrpcStatus(status));
   return JsonReply{200, ToJson(response)};
 }
 
 }  // namespace
 
-JsonReply ListServersJson(const JsonCall& call, const std::string& page_size,
+JsonReply ListServersJson(const ControlCall& call, const std::string& page_size,
                           const std::string& page_token) {
   absl::StatusOr<std::int32_t> size = ParsePageSize(page_size);
   if (!size.ok()) return ErrorJson(size.status());
   v1::ListServersRequest request;
   request.set_page_size(*size);
   request.set_page_token(page_token);
-  return Call<v1::ListServersRequest, v1::ListServersResponse>(
-      call, &v1::Control::Stub::ListServers, request);
+  return Reply(call, &v1::Control::Stub::ListServers, request);
 }
 
-JsonReply ListTasksJson(const JsonCall& call, const std::string& server,
+JsonReply ListTasksJson(const ControlCall& call, const std::string& server,
                         const std::string& page_size, const std::string& page_token) {
   absl::StatusOr<std::int32_t> size = ParsePageSize(page_size);
   if (!size.ok()) return ErrorJson(size.status());
@@ -58,8 +56,7 @@ JsonReply ListTasksJson(const JsonCall& call, const std::string& server,
   request.set_server(server);
   request.set_page_size(*size);
   request.set_page_token(page_token);
-  return Call<v1::ListTasksRequest, v1::ListTasksResponse>(call, &v1::Control::Stub::ListTasks,
-                                                           request);
+  return Reply(call, &v1::Control::Stub::ListTasks, request);
 }
 
 std::string ToJson(const google::protobuf::Message& message) {

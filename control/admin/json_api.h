@@ -2,6 +2,8 @@
 // request, answered in the proto3 JSON mapping (the schema gRPC clients get).
 #pragma once
 
+#include <grpcpp/client_context.h>
+
 #include <chrono>
 #include <string>
 
@@ -16,8 +18,8 @@ struct JsonReply {
   std::string body;
 };
 
-// JsonCall: one request's view of the control plane.
-struct JsonCall {
+// ControlCall: a control plane call made for one admin request.
+struct ControlCall {
   // A stub on the control plane's in-process channel (stubs are thread-safe). Borrowed.
   v1::Control::Stub* stub = nullptr;
   // The request's Authorization header value, forwarded as gRPC metadata; empty = none.
@@ -26,13 +28,26 @@ struct JsonCall {
   std::chrono::milliseconds timeout{5000};
 };
 
+// CallControl runs one unary Control method (e.g. &v1::Control::Stub::ListTasks) as `call`
+// says: the request's Authorization header as metadata, `call.timeout` as the deadline.
+template <typename Request, typename Response>
+grpc::Status CallControl(const ControlCall& call,
+                         grpc::Status (v1::Control::Stub::*method)(grpc::ClientContext*,
+                                                                   const Request&, Response*),
+                         const Request& request, Response* response) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + call.timeout);
+  if (!call.authorization.empty()) context.AddMetadata("authorization", call.authorization);
+  return (call.stub->*method)(&context, request, response);
+}
+
 // ListServersJson calls ListServers with `page_size` (decimal text, empty = default) and
 // `page_token`. A malformed page_size gives 400 without a call.
-JsonReply ListServersJson(const JsonCall& call, const std::string& page_size,
+JsonReply ListServersJson(const ControlCall& call, const std::string& page_size,
                           const std::string& page_token);
 
 // ListTasksJson calls ListTasks for `server`, paged as ListServersJson.
-JsonReply ListTasksJson(const JsonCall& call, const std::string& server,
+JsonReply ListTasksJson(const ControlCall& call, const std::string& server,
                         const std::string& page_size, const std::string& page_token);
 
 // ToJson renders `message` in the proto3 JSON mapping with every field present (zeros

@@ -1,7 +1,5 @@
 #include "control/admin/status_source.h"
 
-#include <grpcpp/client_context.h>
-
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -9,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "control/admin/admin_server.h"
+#include "control/admin/json_api.h"
 #include "control/admin/status_page.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
@@ -17,16 +16,6 @@ namespace {
 
 // kPageSize: the most the control plane returns in one page.
 constexpr int kPageSize = 1000;
-
-// Call runs one unary call with the request's credentials and AdminServer's call deadline.
-template <typename Request, typename Response, typename Method>
-grpc::Status Call(v1::Control::Stub& stub, Method method, const std::string& authorization,
-                  const Request& request, Response& response) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + AdminServer::kCallTimeout);
-  if (!authorization.empty()) context.AddMetadata("authorization", authorization);
-  return (stub.*method)(&context, request, &response);
-}
 
 }  // namespace
 
@@ -41,8 +30,9 @@ std::function<std::string(const std::string& authorization)> StatusPageSource(
     v1::ListServersRequest servers_request;
     servers_request.set_page_size(kPageSize);
     v1::ListServersResponse servers;
+    const ControlCall call{stub.get(), authorization, AdminServer::kCallTimeout};
     const grpc::Status listed =
-        Call(*stub, &v1::Control::Stub::ListServers, authorization, servers_request, servers);
+        CallControl(call, &v1::Control::Stub::ListServers, servers_request, &servers);
     if (!listed.ok()) {
       data.error = absl::StrCat("cannot list the servers: ", listed.error_message());
       return RenderStatusPage(data);
@@ -55,7 +45,7 @@ std::function<std::string(const std::string& authorization)> StatusPageSource(
       tasks_request.set_page_size(kPageSize);
       v1::ListTasksResponse response;
       const grpc::Status status =
-          Call(*stub, &v1::Control::Stub::ListTasks, authorization, tasks_request, response);
+          CallControl(call, &v1::Control::Stub::ListTasks, tasks_request, &response);
       // A server removed since ListServers has no tasks to show.
       if (status.error_code() == grpc::StatusCode::NOT_FOUND) continue;
       if (!status.ok()) {
