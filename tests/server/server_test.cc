@@ -732,6 +732,15 @@ Handler ReportingReadHandler(std::atomic<int>* code) {
   };
 }
 
+// NotifiedReadHandler: notifies `reading`, then one Read; the status code it got is recorded.
+Handler NotifiedReadHandler(Notification* reading, std::atomic<int>* code) {
+  return [reading, code](Connection& connection, const HandlerArgs&) {
+    char byte;
+    reading->Notify();
+    *code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
+  };
+}
+
 // RecordingEchoHandler: echoes until end of stream; the code of the read or write that failed,
 // if one did, is recorded.
 Handler RecordingEchoHandler(std::atomic<int>* code) {
@@ -1235,11 +1244,7 @@ TEST_F(ServerTest, AConnectionResetByTheClientCountsAsPeer) {
   std::atomic<int> code{kNoCode};
   Notification reading;
   ServerOptions options = EchoOptions();
-  options.handler = [&](Connection& connection, const HandlerArgs&) {
-    char byte;
-    reading.Notify();
-    code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
-  };
+  options.handler = NotifiedReadHandler(&reading, &code);
   Server server(std::move(options));
   ASSERT_TRUE(server.Run().ok());
   absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
@@ -1308,11 +1313,7 @@ TEST_P(ServerManagerTest, StopWithACooperativeHandlerCountsAsStop) {
   std::atomic<int> code{kNoCode};
   Notification reading;
   ServerOptions options = Options();
-  options.handler = [&](Connection& connection, const HandlerArgs&) {
-    char byte;
-    reading.Notify();
-    code = CodeOf(connection.Read(absl::MakeSpan(&byte, 1)).status());
-  };
+  options.handler = NotifiedReadHandler(&reading, &code);
   Server server(std::move(options));
   ASSERT_TRUE(server.Run().ok());
   absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
