@@ -127,9 +127,6 @@ void AdminServer::Route() {
         response.set_header("Cache-Control", "no-store");
         response.set_header("X-Content-Type-Options", "nosniff");
         if (request.method != "GET" && request.method != "HEAD") {
-          // The request's body (if any) is never read: the connection cannot carry another
-          // request.
-          response.set_header("Connection", "close");
           if (!IsKnownPath(request.path)) {
             Reply(response, 404, "not found\n", kText);
           } else {
@@ -138,12 +135,13 @@ void AdminServer::Route() {
           }
           return httplib::Server::HandlerResponse::Handled;
         }
-        // Every route is a GET without a body; the HTTP library would not read a GET's body,
-        // leaving it to be taken for the next request. Refuse any request that carries one.
+        // Every route is a GET without a body; the HTTP library does not read a GET's body, so
+        // after a successful answer it would be taken for the next request. Refuse any request
+        // that carries one: after an error answer the library serves nothing more on that
+        // connection (it closes it after kReadTimeout).
         if (request.has_header("Transfer-Encoding") ||
             (request.has_header("Content-Length") &&
              request.get_header_value("Content-Length") != "0")) {
-          response.set_header("Connection", "close");
           Reply(response, 413, "requests to this endpoint carry no body\n", kText);
           return httplib::Server::HandlerResponse::Handled;
         }
@@ -159,7 +157,6 @@ void AdminServer::Route() {
           metadata.emplace("authorization", values.back());
         }
         if (absl::StatusOr<Role> role = auth_->Authenticate(metadata); !role.ok()) {
-          response.set_header("Connection", "close");  // As above: a body is left unread.
           response.set_header("WWW-Authenticate", "Bearer realm=\"weft\"");
           ReplyJson(response, ErrorJson(role.status()));
           return httplib::Server::HandlerResponse::Handled;

@@ -16,8 +16,9 @@
 // ("Authorization: Bearer TOKEN"; 401 otherwise); with TLS files it serves HTTPS, and with a
 // client CA only clients presenting a certificate it signed complete the handshake. Any method
 // but GET and HEAD gets 405 (with Allow: GET, HEAD) on a known path and 404 elsewhere; a request
-// with a body gets 413; a malformed request 400; a handler that throws 500 (logged). Refused
-// requests close their connection (their body is never read).
+// with a body gets 413; a malformed request 400; a handler that throws 500 (logged). After an
+// error answer the connection serves no further request (a refused request's body is never
+// parsed as one); it is closed after kReadTimeout.
 //
 // Floods: the HTTP library (cpp-httplib, a thread pool) listens on a private loopback port and a
 // ControlGateway owns the public address, as for the control plane: connections are capped at

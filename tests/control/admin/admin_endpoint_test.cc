@@ -244,8 +244,8 @@ TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {
   EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
   EXPECT_EQ(StatusOf(http->Delete("/no/such/path")), 404);
 
-  // A refused method's body is never read, so the connection closes after the answer (else the
-  // body would be taken for the next request).
+  // A refused request's body is never taken for a request of its own: the connection answers
+  // the refusal, serves nothing more and is closed.
   absl::StatusOr<LoopbackClient> post_body = LoopbackClient::Connect(weftd->admin_port());
   ASSERT_TRUE(post_body.ok());
   ASSERT_TRUE(post_body
