@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptio
       ControlGateway::Start(std::move(gateway_options));
   if (!gateway.ok()) return gateway.status();
   server->gateway_ = std::move(*gateway);
+  server->port_ = server->gateway_->port();
   // Connections the gateway relays meanwhile wait in the private port's backlog.
   server->listener_ = std::thread([server = server.get()] {
     if (!server->http_->listen_after_bind()) {

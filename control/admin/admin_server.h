@@ -74,7 +74,9 @@ struct AdminServerOptions {
   std::optional<TlsFiles> tls{};
 };
 
-// AdminServer: thread-safe. Borrows the authenticator, which must outlive it.
+// AdminServer: Start, Stop and the destructor are called from one thread (weftd's Daemon);
+// port() from any. Its routes run on the HTTP library's workers. Borrows the authenticator,
+// which must outlive it.
 class AdminServer {
  public:
   // The HTTP library's own cap on a body it reads (none is ever needed).
@@ -94,8 +96,8 @@ class AdminServer {
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
-  // port returns the public TCP port.
-  int port() const { return gateway_->port(); }
+  // port returns the public TCP port (bound at Start; still reported after Stop).
+  int port() const { return port_; }
 
   // Stop closes the public endpoint (and every connection through it), then stops the HTTP
   // server and joins its threads; requests in progress finish first. Idempotent.
@@ -112,6 +114,7 @@ class AdminServer {
   const AdminSources sources_;
   const Authenticator* const auth_;
   std::unique_ptr<ControlGateway> gateway_;
+  int port_ = 0;
   // Runs the HTTP library's accept loop; listen_returned_ once that loop has ended.
   std::thread listener_;
   std::atomic<bool> listen_returned_{false};
