@@ -217,7 +217,8 @@ void ControlGateway::Loop::AcceptBatch(absl::Time now) {
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (IsResourceShortage(err)) {
       accept_failed_.fetch_add(1);
-      LOG_EVERY_N(WARNING, 100) << options_.name << " gateway: accept failed: " << std::strerror(err)
+      LOG_EVERY_N(WARNING, 100) << options_.name
+                                << " gateway: accept failed: " << std::strerror(err)
                                 << "; retrying in " << kAcceptBackoff;
       accept_paused_until_ = now + kAcceptBackoff;
       // Stop watching the (still readable) listener meanwhile; should that fail, its events
@@ -296,8 +297,8 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
     evicted_.fetch_add(1);
     LOG_EVERY_N(WARNING, 100)
         << options_.name << " gateway: at " << options_.max_connections
-        << " connections; replaced a silent or the least recently active one ("
-        << google::COUNTER << " so far)";
+        << " connections; replaced a silent or the least recently active one (" << google::COUNTER
+        << " so far)";
     Close(victim->id);
   }
   auto relay = std::make_unique<Relay>();
@@ -427,9 +428,9 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
   std::string unix_path;
   absl::StatusOr<Address> address = ParseAddress(options.address, {.allow_port_zero = true});
   if (!address.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(options.name, " address \"", options.address,
-                                                   "\" must be HOST:PORT or unix:/path: ",
-                                                   address.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.name, " address \"", options.address,
+                     "\" must be HOST:PORT or unix:/path: ", address.status().message()));
   }
   if (address->kind == Address::Kind::kUnix) {
     unix_path = address->unix_path;
@@ -448,9 +449,9 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
     }
   }
   if (!listen_fd.ok()) {
-    return absl::Status(
-        listen_fd.status().code(),
-        absl::StrCat(options.name, " address ", options.address, ": ", listen_fd.status().message()));
+    return absl::Status(listen_fd.status().code(),
+                        absl::StrCat(options.name, " address ", options.address, ": ",
+                                     listen_fd.status().message()));
   }
   auto loop = std::make_unique<Loop>(std::move(options), std::move(*listen_fd), std::move(epoll_fd),
                                      std::move(wake_fd));
