@@ -170,6 +170,8 @@ int main(int argc, char** argv) {
 
   // A peer that goes away makes a write fail with EPIPE, never kill the process: the admin
   // endpoint's HTTP library writes without MSG_NOSIGNAL (and OpenSSL's writes cannot pass it).
+  // (httplib's Server constructor ignores SIGPIPE process-wide as well; weftd does not rely on
+  // that side effect.)
   ::signal(SIGPIPE, SIG_IGN);
 
   // Signals are read from a descriptor by this thread; every thread started later inherits the
