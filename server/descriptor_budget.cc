@@ -1,35 +1,14 @@
 #include "weft/descriptor_budget.h"
 
-#include <dirent.h>
 #include <glog/logging.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "weft/descriptor_limit.h"
 
 namespace weft {
-namespace {
-
-// CountOpenDescriptors counts the entries of /proc/self/fd, less the one the listing itself
-// holds.
-absl::StatusOr<std::uint64_t> CountOpenDescriptors() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) {
-    return absl::InternalError(absl::StrCat("opendir(/proc/self/fd): ", std::strerror(errno)));
-  }
-  std::uint64_t count = 0;
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count > 0 ? count - 1 : 0;
-}
-
-}  // namespace
 
 bool DescriptorBudget::TryAcquire() {
   std::size_t used = in_use_.load(std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 #include "weft/descriptor_limit.h"
 
+#include <dirent.h>
 #include <sys/resource.h>
 
 #include <cerrno>
@@ -55,6 +56,24 @@ absl::StatusOr<DescriptorLimit> RaiseDescriptorLimit() {
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return ErrnoError("setrlimit", errno);
   result.now = FromRlim(target);
   return result;
+}
+
+absl::StatusOr<std::uint64_t> CountOpenDescriptors() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return absl::InternalError(absl::StrCat("opendir(/proc/self/fd): ", std::strerror(errno)));
+  }
+  std::uint64_t count = 0;
+  errno = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  const int err = errno;
+  ::closedir(dir);
+  if (err != 0) {
+    return absl::InternalError(absl::StrCat("readdir(/proc/self/fd): ", std::strerror(err)));
+  }
+  return count > 0 ? count - 1 : 0;  // Less the listing's own descriptor, closed by now.
 }
 
 }  // namespace weft

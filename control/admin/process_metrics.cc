@@ -1,13 +1,11 @@
 #include "control/admin/process_metrics.h"
 
-#include <dirent.h>
 #include <glog/logging.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -20,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "weft/descriptor_limit.h"
 
 namespace weft::control::admin {
 namespace {
@@ -77,25 +76,6 @@ absl::StatusOr<std::uint64_t> ReadBootTimeSeconds() {
   return absl::InternalError("/proc/stat: no btime line");
 }
 
-absl::StatusOr<std::uint64_t> CountOpenFds() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) {
-    return absl::UnavailableError(absl::StrCat("opendir /proc/self/fd: ", std::strerror(errno)));
-  }
-  std::uint64_t count = 0;
-  errno = 0;
-  while (const dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  const int err = errno;
-  closedir(dir);
-  if (err != 0) {
-    return absl::UnavailableError(absl::StrCat("readdir /proc/self/fd: ", std::strerror(err)));
-  }
-  // The count includes the descriptor reading the directory, which is closed by now.
-  return count > 0 ? count - 1 : 0;
-}
-
 void LogOmitted(const char* metric, const absl::Status& status) {
   LOG_EVERY_N(WARNING, 100) << "metrics: " << metric << " left out: " << status;
 }
@@ -109,7 +89,7 @@ void AppendSingle(MetricsWriter& writer, const char* name, MetricType type, cons
 }  // namespace
 
 void AppendProcessMetrics(MetricsWriter& writer) {
-  if (absl::StatusOr<std::uint64_t> fds = CountOpenFds(); fds.ok()) {
+  if (absl::StatusOr<std::uint64_t> fds = CountOpenDescriptors(); fds.ok()) {
     AppendSingle(writer, "process_open_fds", MetricType::kGauge, "Number of open file descriptors.",
                  static_cast<double>(*fds));
   } else {

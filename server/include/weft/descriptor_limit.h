@@ -34,4 +34,10 @@ inline constexpr std::uint64_t kMaxSoftDescriptorLimit = std::uint64_t{1} << 30;
 // system call), so callers re-read it rather than cache it: the limit may change at run time.
 std::uint64_t SoftDescriptorLimit();
 
+// CountOpenDescriptors returns how many descriptors the process has open (the entries of
+// /proc/self/fd, less the one the listing itself holds). Thread-safe; costs one descriptor for
+// the duration and a directory walk. Errors: INTERNAL (with errno's text) when /proc/self/fd
+// cannot be opened or read.
+absl::StatusOr<std::uint64_t> CountOpenDescriptors();
+
 }  // namespace weft
