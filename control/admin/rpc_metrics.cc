@@ -147,7 +147,7 @@ RpcMetrics::~RpcMetrics() = default;
 
 RpcMetrics::Method* RpcMetrics::FindOrAdd(absl::string_view full_name, const char* type,
                                           bool all_codes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (auto it = methods_.find(full_name); it != methods_.end()) return it->second.get();
   if (methods_.size() >= kMaxMethods) {
     LOG_EVERY_N(WARNING, 100) << "gRPC metrics: " << kMaxMethods
@@ -181,7 +181,7 @@ void RpcMetrics::Append(MetricsWriter& writer) const {
   // does not hold up RPCs looking their method up.
   std::vector<const Method*> methods;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     methods.reserve(methods_.size());
     for (const auto& [full_name, method] : methods_) methods.push_back(method.get());
   }

@@ -14,9 +14,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "control/admin/metrics_writer.h"
 #include "weft/base/histogram.h"
+#include "weft/base/sync.h"
 
 namespace weft::control::admin {
 
@@ -92,7 +92,8 @@ class RpcMetrics {
   Method* FindOrAdd(absl::string_view full_name, const char* type, bool all_codes)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  mutable absl::Mutex mu_;
+  // weft::Mutex, not absl::Mutex: TSan can see it (weft/base/sync.h).
+  mutable Mutex mu_;
   absl::btree_map<std::string, std::unique_ptr<Method>> methods_ ABSL_GUARDED_BY(mu_);
 };
 
