@@ -165,11 +165,12 @@ absl::Status Daemon::Start() {
       admin_options.tls = TlsFiles{control.tls().cert_file(), control.tls().key_file(),
                                    control.tls().client_ca_file()};
     }
+    std::shared_ptr<grpc::Channel> channel = control_plane_->InProcessChannel();
     admin::AdminSources sources{
         .metrics = [this] { return metrics_source_.Render(); },
-        .status_page = admin::StatusPageSource(control_plane_->InProcessChannel(), weft::kVersion),
+        .status_page = admin::StatusPageSource(channel, weft::kVersion),
         .ready = [this] { return health_.Ready(); },
-        .control_channel = control_plane_->InProcessChannel(),
+        .control_channel = channel,
     };
     absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
         admin::AdminServer::Start(std::move(admin_options), std::move(sources), auth_.get());
