@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """Static checks of deploy/: the Kubernetes manifests, the Dockerfile and the systemd unit.
 
-    check_deploy.py kubernetes|dockerfile|systemd --source-dir DIR --binary-dir DIR
-                    --weftd PATH [--weftctl PATH]
+    check_deploy.py kubernetes|kustomize|dockerfile|systemd --source-dir DIR --binary-dir DIR
+                    --weftd PATH [--weftctl PATH] [--kubectl PATH]
 
 Each suite is a unittest run; the exit status is 0 when it passes, 1 when it fails, and 77
 (ctest's SKIP_RETURN_CODE) when the systemd suite cannot run because systemd-analyze is not
-installed. Needs Debian's python3-yaml (deploy/build.sh installs it).
+installed. The kubernetes suite checks the manifest files, the kustomize suite runs the same
+checks on what `kubectl kustomize deploy/kubernetes` renders (it fails if kubectl is missing).
+Needs Debian's python3-yaml (deploy/build.sh installs it).
+
+For other tests (import check_deploy; nothing here needs the command line):
+  manifest_documents(directory), kustomize_documents(kubectl, directory): the Kubernetes objects
+      as parsed YAML documents, from the manifest files or rendered by kubectl.
+  weftd_container_security(documents): the weftd container's user, group, read-only root,
+      capabilities, privilege escalation, seccomp and volume mounts (config, tokens, /tmp) in
+      the Deployment among `documents`, as a dict; the container test runs weftd with these.
 """
 
 import argparse
@@ -169,19 +178,100 @@ class Dockerfile:
         return [a for i, a in self.stages[stage] if i == instruction]
 
 
-def load_manifests():
-    """{(kind, name): object} for every manifest in deploy/kubernetes but the kustomization."""
-    objects = {}
-    directory = source_path("deploy", "kubernetes")
-    for name in sorted(os.listdir(directory)):
-        if not name.endswith((".yaml", ".yml")) or name.startswith("kustomization"):
-            continue
+def manifest_files(directory):
+    """The YAML files in `directory` but the kustomization, sorted."""
+    return sorted(f for f in os.listdir(directory)
+                  if f.endswith((".yaml", ".yml")) and not f.startswith("kustomization"))
+
+
+def manifest_documents(directory):
+    """The documents of every manifest file in `directory`, as `kubectl apply -f` reads them."""
+    documents = []
+    for name in manifest_files(directory):
         with open(os.path.join(directory, name), encoding="utf-8") as f:
-            for document in yaml.safe_load_all(f):
-                if document is None:
-                    continue
-                objects[(document["kind"], document["metadata"]["name"])] = (name, document)
+            documents += [d for d in yaml.safe_load_all(f) if d is not None]
+    return documents
+
+
+def kustomize_documents(kubectl, directory):
+    """The documents `kubectl kustomize directory` renders: what `kubectl apply -k` sends.
+
+    Raises AssertionError with kubectl's message when it cannot render.
+    """
+    result = subprocess.run([kubectl, "kustomize", directory], capture_output=True, text=True,
+                            timeout=60)
+    if result.returncode != 0:
+        raise AssertionError("%s kustomize %s failed (exit %d):\n%s" %
+                             (kubectl, directory, result.returncode, result.stderr))
+    return [d for d in yaml.safe_load_all(result.stdout) if d is not None]
+
+
+def objects_by_kind_and_name(documents):
+    """{(kind, name): document}; a (kind, name) twice is an error."""
+    objects = {}
+    for document in documents:
+        key = (document["kind"], document["metadata"]["name"])
+        assert key not in objects, "%s/%s appears twice" % key
+        objects[key] = document
     return objects
+
+
+def weftd_container_security(documents):
+    """The weftd container's security settings in the Deployment among `documents`.
+
+    Returns a dict: user, group (runAsUser and runAsGroup, the container's over the pod's; None
+    when left to the image), fs_group, run_as_non_root, read_only_root_filesystem,
+    allow_privilege_escalation, capabilities_drop and capabilities_add (lists), seccomp_profile
+    (its type), mounts ({mountPath: {"read_only": bool, "memory": bool}}, memory meaning a
+    memory-backed emptyDir, i.e. a tmpfs), and config_dir, tokens_dir and tmp_dir: the mount
+    paths weftd reads its config from (the ConfigMap's volume), reads its token files from (the
+    config's token_file directory) and uses as TMPDIR. Raises AssertionError if the Deployment,
+    the weftd container or one of those three mounts is missing.
+    """
+    objects = objects_by_kind_and_name(documents)
+    deployments = [d for (kind, _), d in objects.items() if kind == "Deployment"]
+    assert len(deployments) == 1, "expected one Deployment, found %d" % len(deployments)
+    pod = deployments[0]["spec"]["template"]["spec"]
+    weftd, = [c for c in pod["containers"] if c["name"] == "weftd"]
+    pod_security = pod.get("securityContext", {})
+    security = weftd.get("securityContext", {})
+    merged = dict(pod_security, **security)
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {}
+    config_dir = None
+    for mount in weftd.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        mounts[mount["mountPath"]] = {
+            "read_only": mount.get("readOnly", False),
+            "memory": volume.get("emptyDir", {}).get("medium") == "Memory",
+        }
+        if "configMap" in volume:
+            config_dir = mount["mountPath"]
+    configmaps = [d for (kind, _), d in objects.items() if kind == "ConfigMap"]
+    assert len(configmaps) == 1, "expected one ConfigMap, found %d" % len(configmaps)
+    (_, text), = configmaps[0]["data"].items()
+    token_dirs = {os.path.dirname(t) for t in WeftdConfig(text).token_files}
+    assert len(token_dirs) == 1, "token files in %d directories" % len(token_dirs)
+    env = {e["name"]: e.get("value") for e in weftd.get("env", [])}
+    result = {
+        "user": merged.get("runAsUser"),
+        "group": merged.get("runAsGroup"),
+        "fs_group": pod_security.get("fsGroup"),
+        "run_as_non_root": merged.get("runAsNonRoot", False),
+        "read_only_root_filesystem": security.get("readOnlyRootFilesystem", False),
+        "allow_privilege_escalation": security.get("allowPrivilegeEscalation", True),
+        "capabilities_drop": security.get("capabilities", {}).get("drop", []),
+        "capabilities_add": security.get("capabilities", {}).get("add", []),
+        "seccomp_profile": merged.get("seccompProfile", {}).get("type"),
+        "mounts": mounts,
+        "config_dir": config_dir,
+        "tokens_dir": token_dirs.pop(),
+        "tmp_dir": env.get("TMPDIR", "/tmp"),
+    }
+    for role in ("config_dir", "tokens_dir", "tmp_dir"):
+        assert result[role] in mounts, "weftd has no volume mounted for its %s (%s)" % (
+            role, result[role])
+    return result
 
 
 def kustomization():
@@ -191,12 +281,17 @@ def kustomization():
 
 # --- Kubernetes ---------------------------------------------------------------------------
 
-class KubernetesManifestTest(unittest.TestCase):
+class KubernetesChecks:
+    """The consistency checks of the Kubernetes objects, on the documents a subclass's
+    documents() gives: the manifest files, or what kubectl renders from the kustomization."""
+
+    @classmethod
+    def documents(cls):
+        raise NotImplementedError
 
     @classmethod
     def setUpClass(cls):
-        cls.objects = load_manifests()
-        cls.kustomization = kustomization()
+        cls.objects = objects_by_kind_and_name(cls.documents())
         _, cls.deployment = cls.only("Deployment")
         cls.pod = cls.deployment["spec"]["template"]["spec"]
         cls.weftd = next(c for c in cls.pod["containers"] if c["name"] == "weftd")
@@ -212,7 +307,7 @@ class KubernetesManifestTest(unittest.TestCase):
 
     @classmethod
     def only(cls, kind):
-        found = [(name, obj) for (k, name), (_, obj) in cls.objects.items() if k == kind]
+        found = [(name, obj) for (k, name), obj in cls.objects.items() if k == kind]
         assert len(found) == 1, "expected one %s, found %d" % (kind, len(found))
         return found[0]
 
@@ -229,16 +324,14 @@ class KubernetesManifestTest(unittest.TestCase):
                 return port["containerPort"]
         self.fail("no container port %r on weftd" % (name_or_number,))
 
-    def test_every_manifest_parses_and_the_kustomization_lists_each_once(self):
-        directory = source_path("deploy", "kubernetes")
-        files = sorted(f for f in os.listdir(directory)
-                       if f.endswith((".yaml", ".yml")) and not f.startswith("kustomization"))
-        self.assertEqual(sorted(self.kustomization["resources"]), files)
-        for name, obj in self.objects.values():
-            self.assertIn("apiVersion", obj, name)
-            self.assertIn("app.kubernetes.io/name", obj["metadata"].get("labels", {}), name)
+    def test_every_object_is_labelled_and_no_secret_is_among_them(self):
+        for (kind, name), obj in self.objects.items():
+            self.assertIn("apiVersion", obj, "%s/%s" % (kind, name))
+            self.assertIn("app.kubernetes.io/name", obj["metadata"].get("labels", {}),
+                          "%s/%s" % (kind, name))
         kinds = {kind for kind, _ in self.objects}
         self.assertLessEqual({"Deployment", "ConfigMap", "Service", "PodDisruptionBudget"}, kinds)
+        self.assertNotIn("Secret", kinds, "tokens never come from git (deploy/README.md, Deploy)")
 
     def test_the_config_passes_weftd_check_config(self):
         check_config_with_weftd(self, self.config.text, "configmap")
@@ -267,7 +360,7 @@ class KubernetesManifestTest(unittest.TestCase):
         for listener in config.listeners.values():
             self.assertEqual(listener["address"], "0.0.0.0", "listeners must take pod-IP traffic")
 
-        services = {name: obj for (kind, name), (_, obj) in self.objects.items()
+        services = {name: obj for (kind, name), obj in self.objects.items()
                     if kind == "Service"}
         headless = [s for s in services.values() if s["spec"].get("clusterIP") == "None"]
         data = [s for s in services.values() if s["spec"].get("clusterIP") != "None"]
@@ -346,7 +439,7 @@ class KubernetesManifestTest(unittest.TestCase):
         labels = self.deployment["spec"]["template"]["metadata"]["labels"]
         self.assertGreaterEqual(self.deployment["spec"]["replicas"], 3)
         selectors = [self.deployment["spec"]["selector"]["matchLabels"]]
-        for (kind, name), (_, obj) in self.objects.items():
+        for (kind, name), obj in self.objects.items():
             if kind == "Service":
                 selectors.append(obj["spec"]["selector"])
             elif kind == "PodDisruptionBudget":
@@ -382,19 +475,15 @@ class KubernetesManifestTest(unittest.TestCase):
         tokens_volume = self.volume(mounts[token_dir]["name"])
         self.assertEqual(tokens_volume.get("emptyDir", {}).get("medium"), "Memory")
 
-        # The Secret: generated by the kustomization from files git never sees.
-        generator, = self.kustomization["secretGenerator"]
-        keys = {entry.split("=", 1)[0] for entry in generator["files"]}
-        self.assertEqual(keys, {os.path.basename(t) for t in config.token_files})
-        for entry in generator["files"]:
-            self.assertTrue(entry.split("=", 1)[1].startswith("tokens/"))
-        ignore = read("deploy", "kubernetes", "tokens", ".gitignore").split()
-        self.assertIn("*", ignore)
+        # The Secret: created by the operator with deploy/README.md's command, one key per
+        # token file.
         secret_volumes = [v for v in self.pod["volumes"] if "secret" in v]
         self.assertEqual(len(secret_volumes), 1)
         secret_volume = secret_volumes[0]
-        self.assertEqual(secret_volume["secret"]["secretName"], generator["name"])
         self.assertEqual(secret_volume["secret"]["defaultMode"] & 0o077, 0)
+        name, keys = readme_secret_command()
+        self.assertEqual(secret_volume["secret"]["secretName"], name)
+        self.assertEqual(keys, {os.path.basename(t) for t in config.token_files})
 
         # The init container copies the Secret's files into the token volume.
         init, = self.pod["initContainers"]
@@ -406,6 +495,73 @@ class KubernetesManifestTest(unittest.TestCase):
             self.assertIn(os.path.join(init_mounts[secret_volume["name"]],
                                        os.path.basename(token)), script)
         self.assertEqual(init["image"], self.weftd["image"])
+
+    def test_weftd_container_security_is_the_images_user_locked_down(self):
+        # What the container test runs weftd with; the image's USER must be the same user.
+        security = weftd_container_security(self.objects.values())
+        docker = Dockerfile(read("deploy", "Dockerfile"))
+        user, = docker.args(docker.final, "USER")
+        self.assertEqual("%s:%s" % (security["user"], security["group"]), user)
+        self.assertTrue(security["run_as_non_root"])
+        self.assertTrue(security["read_only_root_filesystem"])
+        self.assertFalse(security["allow_privilege_escalation"])
+        self.assertEqual(security["capabilities_drop"], ["ALL"])
+        self.assertEqual(security["capabilities_add"], [])
+        self.assertEqual(security["seccomp_profile"], "RuntimeDefault")
+        mounts = security["mounts"]
+        self.assertEqual(security["config_dir"], os.path.dirname(self.image_config_path()))
+        self.assertEqual(mounts[security["config_dir"]], {"read_only": True, "memory": False})
+        self.assertEqual(mounts[security["tokens_dir"]], {"read_only": True, "memory": True})
+        self.assertEqual(mounts[security["tmp_dir"]], {"read_only": False, "memory": True})
+
+
+def readme_secret_command():
+    """The Secret name and keys of the `create secret generic` command in deploy/README.md."""
+    text = read("deploy", "README.md")
+    match = re.search(r"create secret generic (\S+)((?:[^\n]*\\\n)*[^\n]*)", text)
+    assert match, "deploy/README.md has no `kubectl create secret generic` command"
+    keys = set(re.findall(r"--from-(?:literal|file)=(\w+)=", match.group(2)))
+    return match.group(1), keys
+
+
+class KubernetesManifestTest(KubernetesChecks, unittest.TestCase):
+    """The manifest files as `kubectl apply -f` would send them."""
+
+    @classmethod
+    def documents(cls):
+        return manifest_documents(source_path("deploy", "kubernetes"))
+
+    def test_the_kustomization_lists_every_manifest_once(self):
+        self.assertEqual(sorted(kustomization()["resources"]),
+                         manifest_files(source_path("deploy", "kubernetes")))
+
+
+# What `kubectl apply -k deploy/kubernetes` creates.
+KUSTOMIZED_OBJECTS = {
+    ("Deployment", "weft"),
+    ("ConfigMap", "weft-config"),
+    ("Service", "weft"),
+    ("Service", "weft-control"),
+    ("PodDisruptionBudget", "weft"),
+}
+
+
+class KustomizeRenderTest(KubernetesChecks, unittest.TestCase):
+    """What the real `kubectl kustomize deploy/kubernetes` renders, as `kubectl apply -k` would
+    send it: the same checks, plus the object list and the image reference."""
+
+    @classmethod
+    def documents(cls):
+        return kustomize_documents(ARGS.kubectl, source_path("deploy", "kubernetes"))
+
+    def test_it_renders_exactly_the_expected_objects(self):
+        self.assertEqual(set(self.objects), KUSTOMIZED_OBJECTS)
+
+    def test_every_container_runs_the_image_of_this_version(self):
+        version = re.search(r"^project\(weft VERSION (\S+)", read("CMakeLists.txt"),
+                            re.MULTILINE).group(1)
+        for container in self.all_containers():
+            self.assertEqual(container["image"], "weft:" + version, container["name"])
 
 
 # --- Dockerfile ---------------------------------------------------------------------------
@@ -662,6 +818,7 @@ class SystemdUnitTest(unittest.TestCase):
 
 SUITES = {
     "kubernetes": KubernetesManifestTest,
+    "kustomize": KustomizeRenderTest,
     "dockerfile": DockerfileTest,
     "systemd": SystemdUnitTest,
 }
@@ -675,7 +832,14 @@ def main():
     parser.add_argument("--binary-dir", required=True)
     parser.add_argument("--weftd", required=True)
     parser.add_argument("--weftctl")
+    parser.add_argument("--kubectl", default="kubectl",
+                        help="for the kustomize suite: a path, or a name to look up in PATH")
     ARGS = parser.parse_args()
+    if ARGS.suite == "kustomize":
+        ARGS.kubectl = shutil.which(ARGS.kubectl)
+        if ARGS.kubectl is None:
+            print("FAILED: kubectl not found: bash deploy/build.sh deps installs kubernetes-client")
+            return 1
     if ARGS.suite == "systemd" and shutil.which("systemd-analyze") is None:
         print("SKIPPED: systemd-analyze is not installed (Debian package `systemd`); "
               "the unit was not verified")
