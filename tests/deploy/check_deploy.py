@@ -453,17 +453,6 @@ class KubernetesChecks:
             self.assertTrue(selector)
             self.assertLessEqual(selector.items(), labels.items())
 
-    def test_a_read_only_root_still_leaves_weftd_a_writable_tmp(self):
-        # weftd's gRPC server listens on a private unix socket under $TMPDIR (default /tmp)
-        # behind the control gateway: with a read-only root, /tmp must be a volume.
-        self.assertTrue(self.weftd["securityContext"]["readOnlyRootFilesystem"])
-        env = {e["name"]: e.get("value") for e in self.weftd.get("env", [])}
-        tmp = env.get("TMPDIR", "/tmp")
-        mounts = {m["mountPath"]: m for m in self.weftd["volumeMounts"]}
-        self.assertIn(tmp, mounts, "weftd needs a writable TMPDIR")
-        self.assertFalse(mounts[tmp].get("readOnly", False))
-        self.assertIn("emptyDir", self.volume(mounts[tmp]["name"]))
-
     def test_tokens_reach_weftd_owner_only_from_the_secret(self):
         config = self.config
         self.assertTrue(config.token_files, "a pod-IP control plane needs tokens")
@@ -498,6 +487,8 @@ class KubernetesChecks:
 
     def test_weftd_container_security_is_the_images_user_locked_down(self):
         # What the container test runs weftd with; the image's USER must be the same user.
+        # With a read-only root, weftd's TMPDIR must be a writable volume: its gRPC server
+        # listens on a private unix socket there, behind the control gateway.
         security = weftd_container_security(self.objects.values())
         docker = Dockerfile(read("deploy", "Dockerfile"))
         user, = docker.args(docker.final, "USER")
