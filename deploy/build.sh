@@ -9,24 +9,34 @@
 #   build.sh test-asan      the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   build.sh test-fuzz [S]  build the libFuzzer targets with clang, run each for S seconds
 #                           (default $WEFT_FUZZ_SECONDS or 45) from its checked-in corpus
-#   build.sh deps           only install what is missing
+#   build.sh image          build the container image with podman (deploy/Dockerfile), making
+#                           the Debian base images locally first (deploy/image/)
+#   build.sh test-image     build the image, then run it as Kubernetes would and replace it
+#                           under load (tests/deploy/image_test.py)
+#   build.sh deps           only install what building and running weftd needs
 # Build trees live in build/<flavour>; set WEFT_BUILD_DIR to move them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 build_root=${WEFT_BUILD_DIR:-$root/build}
 
+# What building weftd and weftctl needs (`deps`, `run` and the image's build stage install these).
 packages=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev libboost-context-dev
-  libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
-  procps openssl libssl-dev
-  python3-yaml systemd
-  # Real components the admin endpoint's tests drive: headless Chromium (the status page),
-  # Prometheus and promtool (the metrics).
-  chromium prometheus
+  libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev
 )
+# What the test suite runs besides: tools, and the real components the tests drive: headless
+# Chromium (the status page), Prometheus and promtool (the metrics), kubectl (the manifests).
+# COMMAND:PACKAGE installs PACKAGE only when COMMAND is missing: a kubectl from elsewhere (such
+# as Google Cloud SDK's package, which conflicts with Debian's) is used as it is.
+test_packages=(
+  procps openssl python3-yaml systemd chromium prometheus kubectl:kubernetes-client
+)
+# Building and running the container image: rootful podman (its OCI runtime runc), debootstrap
+# for the local base images, iproute2 for the image test's own network namespace.
+image_packages=(podman runc debootstrap iproute2 python3-yaml)
 # Sanitizer runs need llvm-symbolizer: without it reports carry no function names, and
 # suppressions (which match function names) silently stop matching.
 sanitizer_packages=(llvm)
@@ -39,6 +49,10 @@ thread_safety_packages=(clang)
 install_deps() {
   local missing=()
   for p in "${packages[@]}" "$@"; do
+    if [[ $p == *:* ]]; then
+      command -v "${p%%:*}" >/dev/null || missing+=("${p#*:}")
+      continue
+    fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -65,22 +79,38 @@ run_tests() {
   ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 300 "$@"
 }
 
+# build_image: the local base images, then deploy/Dockerfile with podman; sets $image.
+build_image() {
+  local version revision source
+  version=$(sed -n 's/^project(weft VERSION \([^ ]*\) .*/\1/p' "$root/CMakeLists.txt")
+  revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
+  source=$(git -C "$root" remote get-url origin 2>/dev/null || echo unknown)
+  image=localhost/weft:$version
+  deploy/image/with-engine bash deploy/image/base-image.sh "$build_root/image"
+  # --network host: the build's apt reaches the mirror the way this machine does.
+  deploy/image/with-engine podman build --pull=never --network host --format oci \
+    --ignorefile deploy/Dockerfile.dockerignore -f deploy/Dockerfile \
+    --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+    --build-arg SOURCE="$source" -t "$image" .
+  deploy/image/with-engine podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$image"
+}
+
 cmd=${1:-}
 case "$cmd" in
   deps) install_deps ;;
   run)
     install_deps
-    configure_and_build release Release
+    configure_and_build release Release -DWEFT_BUILD_TESTS=OFF
     shift
     exec "$build_root/release/control/daemon/weftd" "$@"
     ;;
   test)
-    install_deps
+    install_deps "${test_packages[@]}"
     configure_and_build debug Debug
     run_tests debug
     ;;
   test-tsan)
-    install_deps "${sanitizer_packages[@]}"
+    install_deps "${test_packages[@]}" "${sanitizer_packages[@]}"
     configure_and_build tsan RelWithDebInfo -DWEFT_SANITIZE=thread
     # With TZ unset, glibc's mktime re-reads the zone on every call, freeing and duplicating its
     # name under a lock TSan cannot see, and glog calls mktime on every log line: two threads
@@ -99,9 +129,28 @@ case "$cmd" in
       run_tests tsan -L grpc -E '^Weftctl(Test|AuthTest|TlsTest)\.'
     ;;
   test-asan)
-    install_deps "${sanitizer_packages[@]}"
+    install_deps "${test_packages[@]}" "${sanitizer_packages[@]}"
     configure_and_build asan RelWithDebInfo -DWEFT_SANITIZE=address
     ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 external_symbolizer_path=$(command -v llvm-symbolizer)" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" run_tests asan
+    ;;
+  image)
+    install_deps "${image_packages[@]}"
+    build_image
+    ;;
+  test-image)
+    install_deps "${image_packages[@]}"
+    build_image
+    # The host's weftctl (the test drives the container from outside) and the load generator.
+    configure_and_build release Release -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_BENCH=ON \
+      -- weftctl weft-load
+    # Its own network namespace: only loopback, ports of its own, and the sysctl that moves
+    # connections queued on a closing SO_REUSEPORT listener to its replacement.
+    deploy/image/with-engine unshare --net -- sh -ec '
+      ip link set lo up
+      sysctl -qw net.ipv4.tcp_migrate_req=1
+      exec python3 tests/deploy/image_test.py "$@"' image_test \
+      --image "$image" --weftctl "$build_root/release/client-cli/weftctl" \
+      --load "$build_root/release/bench/weft-load" --source-dir "$root"
     ;;
   check-thread-safety)
     install_deps "${thread_safety_packages[@]}"
@@ -118,7 +167,7 @@ case "$cmd" in
       tests/reliability/fuzz/run_fuzzers.sh "$build_root/fuzz" "${2:-${WEFT_FUZZ_SECONDS:-45}}"
     ;;
   *)
-    echo "usage: deploy/build.sh run|test|check-thread-safety|test-tsan|test-asan|test-fuzz|deps" >&2
+    echo "usage: deploy/build.sh run|test|check-thread-safety|test-tsan|test-asan|test-fuzz|image|test-image|deps" >&2
     exit 2
     ;;
 esac

@@ -564,7 +564,9 @@ def build_sh_release_commands():
     run_case = re.search(r"^\s*run\)\n(.*?);;", script, re.MULTILINE | re.DOTALL).group(1)
     steps = [line.strip() for line in run_case.splitlines() if line.strip()]
     assert steps[0] == "install_deps", steps
-    flavour, build_type = re.match(r"configure_and_build (\S+) (\S+)$", steps[1]).groups()
+    call = shlex.split(steps[1])
+    assert call[0] == "configure_and_build" and "--" not in call, steps[1]
+    flavour, build_type, extra_args = call[1], call[2], call[3:]
     body = re.search(r"^configure_and_build\(\) \{\n(.*?)^\}", script,
                      re.MULTILINE | re.DOTALL).group(1)
     variables = {"$root": ".", "$dir": "build/" + flavour, "$type": build_type}
@@ -575,8 +577,11 @@ def build_sh_release_commands():
             continue
         argv = []
         for word in shlex.split(line):
-            # Extra cmake arguments and build targets: the release flavour passes none.
-            if word in ("$@", "${args[@]}", "${targets[@]}", ">/dev/null"):
+            if word == "${args[@]}":  # The extra cmake arguments of the call.
+                argv += extra_args
+                continue
+            # The release flavour builds every target of its configuration.
+            if word in ("$@", "${targets[@]}", ">/dev/null"):
                 continue
             for name, value in variables.items():
                 word = word.replace(name, value)
