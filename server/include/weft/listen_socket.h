@@ -14,8 +14,8 @@ namespace weft {
 struct ListenTcpOptions {
   // SO_REUSEPORT: several sockets may listen on the same address and port, and the kernel
   // spreads new connections over them. It only works if every one of them sets it and all
-  // belong to the same effective user (a kernel rule); one socket without it makes the others'
-  // bind fail, and the other way round.
+  // belong to the same effective user (a kernel rule): if one of two lacks it, whichever binds
+  // second fails with UNAVAILABLE.
   bool reuse_port = false;
 };
 

@@ -310,16 +310,20 @@ bool TcpMigrateReqIsZero() {
   return static_cast<bool>(in >> value) && value == 0;
 }
 
+// The replacement case: a second weftd binds the first one's port while it serves; after the
+// first drains and exits, the second serves every new connection.
 TEST(WeftdReusePortTest, ASecondDaemonSharesThePortAndServesItAfterTheFirstExits) {
   Weftd first;
-  ASSERT_TRUE(StartWeftd(ReusePortConfig(0), &first).ok()) << first.process->Stderr();
+  const absl::Status first_started = StartWeftd(ReusePortConfig(0), &first);
+  ASSERT_TRUE(first_started.ok()) << first_started;
   const std::uint16_t port = first.listeners.at("shared");
   ASSERT_NE(port, 0);
   // The warning is logged before the ready line, so stderr holds it (or not) by now.
   const bool warned = absl::StrContains(first.process->Stderr(), "net.ipv4.tcp_migrate_req is 0");
   EXPECT_EQ(warned, TcpMigrateReqIsZero()) << first.process->Stderr();
   Weftd second;
-  ASSERT_TRUE(StartWeftd(ReusePortConfig(port), &second).ok()) << second.process->Stderr();
+  const absl::Status second_started = StartWeftd(ReusePortConfig(port), &second);
+  ASSERT_TRUE(second_started.ok()) << second_started;
   EXPECT_EQ(second.listeners.at("shared"), port);
 
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", first.control_port),
