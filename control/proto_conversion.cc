@@ -127,6 +127,7 @@ v1::Server ServerToProto(const ManagedServer& managed, const ServerStats& stats)
   out.set_name(managed.name);
   out.set_address(server.address());
   out.set_port(server.port());
+  out.set_reuse_port(server.reuse_port());
   out.set_state(StateToProto(stats.state));
   out.set_handler(managed.handler);
   const TaskManager& manager = server.task_manager();

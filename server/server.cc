@@ -95,6 +95,10 @@ class ServerImpl {
     MutexLock lock(&mu_);
     options_.address = std::move(address);
   }
+  bool reuse_port() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    return options_.reuse_port;
+  }
   std::uint16_t port() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
     return state_ == ServerState::kRunning ? bound_port_ : options_.port;
@@ -200,6 +204,7 @@ absl::Status ServerImpl::Run() {
   std::string address;
   std::uint16_t port;
   int backlog;
+  ListenTcpOptions listen_options;
   {
     MutexLock lock(&mu_);
     if (state_ == ServerState::kRunning) {
@@ -213,8 +218,9 @@ absl::Status ServerImpl::Run() {
     address = options_.address;
     port = options_.port;
     backlog = options_.backlog;
+    listen_options.reuse_port = options_.reuse_port;
   }
-  absl::StatusOr<UniqueFd> listen_fd = ListenTcp(address, port, backlog);
+  absl::StatusOr<UniqueFd> listen_fd = ListenTcp(address, port, backlog, listen_options);
   if (!listen_fd.ok()) return listen_fd.status();
   const std::uint16_t bound_port = LocalEndpoint(listen_fd->get()).port;
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
@@ -584,6 +590,7 @@ std::string Server::address() const { return impl_->address(); }
 void Server::set_address(std::string address) { impl_->set_address(std::move(address)); }
 std::uint16_t Server::port() const { return impl_->port(); }
 void Server::set_port(std::uint16_t port) { impl_->set_port(port); }
+bool Server::reuse_port() const { return impl_->reuse_port(); }
 Handler Server::connection_handler() const { return impl_->connection_handler(); }
 void Server::set_connection_handler(Handler handler) {
   impl_->set_connection_handler(std::move(handler));

@@ -1,6 +1,8 @@
 #include "control/daemon/daemon.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <glog/logging.h>
@@ -10,6 +12,7 @@
 #include "control/daemon/config_loader.h"
 #include "control/daemon/descriptor_plan.h"
 #include "control/daemon/listener_builder.h"
+#include "control/daemon/reuse_port_check.h"
 #include "control/fanout_observer.h"
 #include "control/tls_credentials.h"
 #include "weft/base/address.h"
@@ -116,6 +119,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
 Daemon::~Daemon() { Stop(); }
 
 absl::Status Daemon::Start() {
+  if (const std::optional<std::string> warning = ReusePortMigrationWarning(config_)) {
+    LOG(WARNING) << *warning;
+  }
   for (ManagedServer* managed : servers_.All()) {
     weft::Server* server = managed->server.get();
     if (server->task_manager().RunsTasksOnCaller()) {

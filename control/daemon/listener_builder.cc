@@ -74,6 +74,7 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
   if (listener.max_connections() != 0) options.max_connections = listener.max_connections();
   options.args = std::move(args);
   if (listener.backlog() != 0) options.backlog = static_cast<int>(listener.backlog());
+  options.reuse_port = listener.reuse_port();
   options.limits.idle_timeout = *idle;
   options.limits.max_lifetime = *lifetime;
   options.stop_grace = *drain;

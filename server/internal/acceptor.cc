@@ -91,7 +91,10 @@ Acceptor::~Acceptor() = default;
 void Acceptor::Stop() {
   if (stopping_.exchange(true)) return;
   // On Linux, shutdown() of a listening socket stops it listening (pending and new connects are
-  // refused) and wakes accept(); the eventfd wakes a poll() that is not watching it.
+  // refused) and wakes accept(); the eventfd wakes a poll() that is not watching it. With
+  // SO_REUSEPORT, new connects go to the group's other listeners, and with
+  // net.ipv4.tcp_migrate_req=1 so do the pending ones (the kernel's tcp_disconnect takes the
+  // same inet_csk_listen_stop path as close()).
   ::shutdown(listen_fd_.get(), SHUT_RDWR);
   const std::uint64_t one = 1;
   [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);

@@ -23,7 +23,8 @@ std::string HostPort(const std::string& host, std::uint16_t port) {
 
 namespace weft {
 
-absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, int backlog) {
+absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, int backlog,
+                                   ListenTcpOptions options) {
   using internal::HostPort;
   std::string name = host;
   if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
@@ -49,11 +50,20 @@ absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, 
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
     return absl::ErrnoToStatus(errno, "setsockopt(SO_REUSEADDR)");
   }
+  if (options.reuse_port &&
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return absl::ErrnoToStatus(errno, "setsockopt(SO_REUSEPORT)");
+  }
   if (::bind(fd.get(), result->ai_addr, result->ai_addrlen) != 0) {
     const int err = errno;
     const std::string where = HostPort(host, port);
     if (err == EADDRINUSE) {
-      return absl::UnavailableError(absl::StrCat("address ", where, " is already in use"));
+      // With SO_REUSEPORT the likely cause is a holder that did not set it, or another user.
+      return absl::UnavailableError(absl::StrCat(
+          "address ", where, " is already in use",
+          options.reuse_port
+              ? " (sharing a port needs reuse_port on every socket, all of the same user)"
+              : ""));
     }
     if (err == EADDRNOTAVAIL) {
       return absl::UnavailableError(

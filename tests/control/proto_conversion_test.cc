@@ -78,6 +78,17 @@ TEST(ServerToProtoTest, FillsTrafficTotalsAndNonZeroClosesInEnumOrder) {
   EXPECT_FALSE(proto.draining());
 }
 
+TEST(ServerToProtoTest, ReportsReusePortAsConfigured) {
+  EXPECT_FALSE(ServerToProto(Managed(EchoOrQuit)).reuse_port());
+  ServerOptions options;
+  options.handler = EchoOrQuit;
+  options.reuse_port = true;
+  ManagedServer managed;
+  managed.name = "shared";
+  managed.server = std::make_unique<Server>(std::move(options));
+  EXPECT_TRUE(ServerToProto(managed).reuse_port());
+}
+
 TEST(ServerToProtoTest, ReportsDrainingWhileStopWaitsForATask) {
   Notification holding;
   Notification release;

@@ -354,6 +354,61 @@ TEST_F(ServerTest, RunOnAPortBoundByAnotherServerFailsWithUnavailableAndLeaksNot
   EXPECT_TRUE(client.ok()) << client.status();
 }
 
+TEST_F(ServerTest, TwoServersWithReusePortShareAPortAndTheSurvivorServesAfterOneStops) {
+  ServerOptions first_options = EchoOptions();
+  first_options.reuse_port = true;
+  Server first(std::move(first_options));
+  ASSERT_TRUE(first.Run().ok());
+  const std::uint16_t port = first.port();
+  ServerOptions second_options = EchoOptions();
+  second_options.port = port;
+  second_options.reuse_port = true;
+  Server second(std::move(second_options));
+  const absl::Status run = second.Run();
+  ASSERT_TRUE(run.ok()) << run;
+  EXPECT_TRUE(first.reuse_port());
+  EXPECT_EQ(second.port(), port);
+
+  // The kernel hashes each new connection to one of the two: keep connecting until both have
+  // served one (a bounded number of tries; each lands on either with even odds). accepted may
+  // lag an echo by a moment, which costs at most a try more.
+  constexpr int kMaxTries = 200;
+  int tries = 0;
+  while (tries < kMaxTries && (first.stats().accepted == 0 || second.stats().accepted == 0)) {
+    ++tries;
+    absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+    ASSERT_TRUE(client.ok()) << "connection " << tries << ": " << client.status();
+  }
+  EXPECT_GT(first.stats().accepted, 0u);
+  EXPECT_GT(second.stats().accepted, 0u);
+
+  first.Stop();
+  const std::uint64_t first_accepted = first.stats().accepted;
+  const std::uint64_t second_before = second.stats().accepted;
+  constexpr int kAfterStop = 50;
+  for (int i = 0; i < kAfterStop; ++i) {
+    absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+    ASSERT_TRUE(client.ok()) << "connection " << i << " after Stop: " << client.status();
+  }
+  EXPECT_EQ(first.stats().accepted, first_accepted);
+  // accepted is counted just after the manager takes the connection, so it may lag an echo.
+  EXPECT_TRUE(
+      WaitUntil([&] { return second.stats().accepted >= second_before + kAfterStop; }, kPrompt));
+}
+
+TEST_F(ServerTest, ReusePortOnOnlyOneOfTwoServersFailsWithUnavailable) {
+  ServerOptions first_options = EchoOptions();
+  first_options.reuse_port = true;
+  Server first(std::move(first_options));
+  ASSERT_TRUE(first.Run().ok());
+  ServerOptions options = EchoOptions();
+  options.port = first.port();
+  Server second(std::move(options));
+  const absl::Status status = second.Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_FALSE(second.reuse_port());
+}
+
 TEST_F(ServerTest, RunWithABadAddressFailsWithInvalidArgument) {
   for (const char* address : {"not a host!", "256.1.1.1"}) {
     SCOPED_TRACE(address);

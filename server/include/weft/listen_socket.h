@@ -10,12 +10,22 @@
 
 namespace weft {
 
+// ListenTcpOptions: socket options beyond the defaults ListenTcp always sets.
+struct ListenTcpOptions {
+  // SO_REUSEPORT: several sockets may listen on the same address and port, and the kernel
+  // spreads new connections over them. It only works if every one of them sets it and all
+  // belong to the same effective user (a kernel rule): if one of two lacks it, whichever binds
+  // second fails with UNAVAILABLE.
+  bool reuse_port = false;
+};
+
 // ListenTcp resolves `host` (IPv4, IPv6 — brackets allowed — or a name; the first address
-// returned is used), then binds and listens with SO_REUSEADDR on a non-blocking, close-on-exec
-// socket. Errors: INVALID_ARGUMENT (unresolvable or malformed address), UNAVAILABLE (address in
-// use or not available), PERMISSION_DENIED (privileged port), others mapped from errno. On error
-// nothing is left open. Thread-safe.
+// returned is used), then binds and listens with SO_REUSEADDR (and SO_REUSEPORT if
+// `options.reuse_port`) on a non-blocking, close-on-exec socket. Errors: INVALID_ARGUMENT
+// (unresolvable or malformed address), UNAVAILABLE (address in use or not available),
+// PERMISSION_DENIED (privileged port), others mapped from errno. On error nothing is left open.
+// Thread-safe.
 [[nodiscard]] absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port,
-                                                 int backlog);
+                                                 int backlog, ListenTcpOptions options = {});
 
 }  // namespace weft

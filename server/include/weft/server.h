@@ -101,6 +101,8 @@ class Server {
   // port returns the bound port while accepting, else the configured one.
   std::uint16_t port() const;
   void set_port(std::uint16_t port);
+  // reuse_port returns ServerOptions::reuse_port.
+  bool reuse_port() const;
   Handler connection_handler() const;
   void set_connection_handler(Handler handler);
   std::optional<std::size_t> max_connections() const;

@@ -41,6 +41,14 @@ struct ServerOptions {
   HandlerArgs args;
   // listen(2) backlog.
   int backlog = 1024;
+  // Listen with SO_REUSEPORT, so that another process (a replacement starting while this one
+  // drains, say) can listen on the same address and port at the same time. Every socket sharing
+  // the port must set it, and all must belong to the same effective user (a kernel rule);
+  // otherwise Run fails with UNAVAILABLE. While several listen, the kernel spreads new
+  // connections over them. A listener that closes (Stop, StopAccepting) resets the connections
+  // still in its accept queue unless the host sets net.ipv4.tcp_migrate_req=1 (Linux 5.14+),
+  // which moves them to another listener of the group instead.
+  bool reuse_port = false;
   // Per-connection idle timeout and lifetime cap; off by default.
   ConnectionLimits limits;
   // How long Stop() lets tasks end cooperatively before shutting their sockets down.

@@ -100,6 +100,25 @@ TEST_F(ConfigLoaderTest, AFiberManagerIsParsedCheckedAndBuilt) {
               HasSubstr("listeners[0].fiber: stack_size must be between 16384 and 67108864 bytes"));
 }
 
+TEST_F(ConfigLoaderTest, ReusePortIsParsedAndReachesTheServer) {
+  absl::StatusOr<config::v1::Config> config = Parse(
+      "listeners { name: \"shared\" handler { name: \"echo\" } reuse_port: true }\n"
+      "listeners { name: \"plain\" handler { name: \"echo\" } port: 1 }\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->listeners_size(), 2);
+  EXPECT_TRUE(config->listeners(0).reuse_port());
+  EXPECT_FALSE(config->listeners(1).reuse_port());
+
+  absl::StatusOr<ManagedServer> shared =
+      BuildListener(config->listeners(0), registry_, nullptr, nullptr);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_TRUE(shared->server->reuse_port());
+  absl::StatusOr<ManagedServer> plain =
+      BuildListener(config->listeners(1), registry_, nullptr, nullptr);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->server->reuse_port());
+}
+
 TEST_F(ConfigLoaderTest, ControlSecuritySettingsAreChecked) {
   EXPECT_THAT(Error("control { tls { cert_file: \"c.pem\" } }"),
               HasSubstr("control.tls.key_file: is required with tls"));

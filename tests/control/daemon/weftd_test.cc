@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -292,6 +293,71 @@ TEST_F(WeftdTest, ASecondSignalStopsAtOnce) {
   EXPECT_TRUE(WaitUntil([&] { return Health("") == HealthCheckResponse::NOT_SERVING; }));
   EXPECT_EQ(ExitStatusAfterSignal(SIGINT), 0);
   EXPECT_TRUE(client->ReadUntilClosed().ok()) << "the open connection is closed by the stop";
+}
+
+// ReusePortConfig: an echo listener with reuse_port on `port` and a control plane of its own.
+std::string ReusePortConfig(std::uint16_t port) {
+  return absl::StrCat("control { address: \"127.0.0.1:0\" }\n",
+                      "listeners { name: \"shared\" port: ", port,
+                      " handler { name: \"echo\" } reuse_port: true }\n");
+}
+
+// TcpMigrateReqIsZero: whether this host's net.ipv4.tcp_migrate_req reads 0 (weftd's warning
+// condition); false when it cannot be read.
+bool TcpMigrateReqIsZero() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_migrate_req");
+  int value = -1;
+  return static_cast<bool>(in >> value) && value == 0;
+}
+
+// The replacement case: a second weftd binds the first one's port while it serves; after the
+// first drains and exits, the second serves every new connection.
+TEST(WeftdReusePortTest, ASecondDaemonSharesThePortAndServesItAfterTheFirstExits) {
+  Weftd first;
+  const absl::Status first_started = StartWeftd(ReusePortConfig(0), &first);
+  ASSERT_TRUE(first_started.ok()) << first_started;
+  const std::uint16_t port = first.listeners.at("shared");
+  ASSERT_NE(port, 0);
+  // The warning is logged before the ready line, so stderr holds it (or not) by now.
+  const bool warned = absl::StrContains(first.process->Stderr(), "net.ipv4.tcp_migrate_req is 0");
+  EXPECT_EQ(warned, TcpMigrateReqIsZero()) << first.process->Stderr();
+  Weftd second;
+  const absl::Status second_started = StartWeftd(ReusePortConfig(port), &second);
+  ASSERT_TRUE(second_started.ok()) << second_started;
+  EXPECT_EQ(second.listeners.at("shared"), port);
+
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", first.control_port),
+                                     grpc::InsecureChannelCredentials());
+  v1::GetServerRequest get;
+  get.set_name("shared");
+  v1::Server server;
+  ASSERT_TRUE(v1::Control::NewStub(channel)->GetServer(Context().get(), get, &server).ok());
+  EXPECT_TRUE(server.reuse_port());
+
+  absl::StatusOr<LoopbackClient> before = LoopbackClient::Connect(port);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->Echo("both").value_or(""), "both");
+  before->Close();
+
+  first.process->Signal(SIGTERM);
+  absl::StatusOr<int> status = first.process->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << first.process->Stderr();
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(port);
+    ASSERT_TRUE(client.ok()) << "connection " << i << ": " << client.status();
+    EXPECT_EQ(client->Echo("second").value_or(""), "second") << "connection " << i;
+  }
+}
+
+TEST(WeftdCommandLineTest, CheckConfigAcceptsReusePort) {
+  const std::string path = WriteTempFile(ReusePortConfig(7007));
+  absl::StatusOr<ChildProcess> check = ChildProcess::Start({WEFTD_PATH, "--check-config", path});
+  ASSERT_TRUE(check.ok());
+  absl::StatusOr<int> status = check->Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << check->Stderr();
+  ::unlink(path.c_str());
 }
 
 TEST(WeftdCommandLineTest, CheckConfigReportsTheLineAndFieldOfAnError) {
