@@ -179,12 +179,13 @@ class Deployment:
 class Container:
     """One detached weftd container; stopped and removed by close()."""
 
-    def __init__(self, deployment, name, config_dir, extra=()):
+    def __init__(self, deployment, name, config_dir):
         self.name = name
+        self.user = deployment.security["user"]
+        self.group = deployment.security["group"]
         podman("rm", "--force", "--ignore", name)
         self.started = time.monotonic()
-        podman("run", "--detach", "--name", name, *deployment.run_args(config_dir), *extra,
-               ARGS.image)
+        podman("run", "--detach", "--name", name, *deployment.run_args(config_dir), ARGS.image)
         self.control_port, self.admin_port = wait_until(self._ready, 30,
                                                         "container %s to be ready" % name)
         self.ready_after_s = time.monotonic() - self.started
@@ -197,6 +198,28 @@ class Container:
         if podman("inspect", "--format", "{{.State.Running}}", self.name).stdout.strip() != "true":
             raise AssertionError("container %s exited before it was ready:\n%s" % (self.name, logs))
         return None
+
+    def proc(self, name):
+        """/proc/PID/NAME of weftd (the container's PID 1), read from the host."""
+        pid = podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
+        with open("/proc/%s/%s" % (pid, name)) as f:
+            return f.read()
+
+    def health_check(self):
+        """Runs the Dockerfile's HEALTHCHECK command in the container, as weftd's user, and
+        returns its CompletedProcess (exit 0 healthy, 1 unhealthy).
+
+        Through nsenter with weftd's own root directory rather than `podman healthcheck run`:
+        OCI images do not carry a HEALTHCHECK, and under a chroot, `podman exec` lands in the
+        host's root directory (the mount namespace's root there is not the container's)."""
+        command = json.loads(check_deploy.Dockerfile(check_deploy.read("deploy", "Dockerfile"))
+                             .args("runtime", "HEALTHCHECK")[0].split("CMD", 1)[1])
+        pid = podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
+        return subprocess.run(
+            ["nsenter", "--target", pid, "--mount", "--net", "--pid", "--root", "--wd",
+             "--setuid", str(self.user), "--setgid", str(self.group),
+             "/usr/bin/env", "WEFT_TARGET=127.0.0.1:%d" % self.control_port, *command],
+            capture_output=True, text=True, timeout=30)
 
     def logs(self):
         result = podman("logs", self.name)
@@ -237,15 +260,11 @@ class ImageTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.scratch, ignore_errors=True)
 
-    def start(self, name, reuse_port=False, data_port=None, extra=()):
+    def start(self, name, reuse_port=False, data_port=None):
         data_port = data_port or free_port()
-        control_port = free_port()
-        config = self.deployment.config(data_port, control_port, free_port(), reuse_port)
-        # WEFT_TARGET: where weftctl inside the container (the HEALTHCHECK) finds the control
-        # plane, which is not on its default port 7070 here.
+        config = self.deployment.config(data_port, free_port(), free_port(), reuse_port)
         container = Container(self.deployment, name,
-                              self.deployment.write_config(name + "-config", config),
-                              ["--env", "WEFT_TARGET=127.0.0.1:%d" % control_port, *extra])
+                              self.deployment.write_config(name + "-config", config))
         self.addCleanup(container.close)
         return container, data_port
 
@@ -291,19 +310,20 @@ class ImageTest(unittest.TestCase):
         self.assertIn(self.deployment.config_file, result.stderr)
 
     def test_a_locked_down_container_serves_and_drains_on_stop(self):
-        health_cmd = check_deploy.Dockerfile(check_deploy.read("deploy", "Dockerfile")).args(
-            "runtime", "HEALTHCHECK")[0].split("CMD", 1)[1].strip()
-        container, data_port = self.start("weft-serve", extra=["--health-cmd", health_cmd])
+        container, data_port = self.start("weft-serve")
         # Locked down as the manifests say: weftd itself, as the kernel sees it.
-        pid = podman("inspect", "--format", "{{.State.Pid}}", container.name).stdout.strip()
-        with open("/proc/%s/status" % pid) as f:
-            status = f.read()
+        status = container.proc("status")
         self.assertRegex(status, r"Uid:\s+%d\s" % self.deployment.security["user"])
         self.assertRegex(status, r"CapEff:\s+0+\n")
         self.assertRegex(status, r"NoNewPrivs:\s+1")
         self.assertRegex(status, r"Seccomp:\s+2")  # A filter: podman's default profile.
-        self.assertNotEqual(podman("exec", container.name, "touch", "/etc/weft/x",
-                                   check=False).returncode, 0)
+        mounts = {}  # weftd's mount point -> its per-mount options.
+        for line in container.proc("mountinfo").splitlines():
+            fields = line.split()
+            mounts[fields[4]] = fields[5].split(",")
+        self.assertIn("ro", mounts["/"], "the root file system must be read-only")
+        self.assertIn("ro", mounts[self.deployment.security["config_dir"]])
+        self.assertIn("rw", mounts[self.deployment.security["tmp_dir"]])
         # Served from outside: the listener, the control plane (with and without the token),
         # health, and the image's own health check.
         connection = socket.create_connection(("127.0.0.1", data_port), timeout=5)
@@ -316,8 +336,7 @@ class ImageTest(unittest.TestCase):
                          "the control plane must refuse a call without a token")
         self.assertEqual(weftctl("health", target=container.control_port).returncode, 0)
         self.assertEqual(weftctl("health", "echo", target=container.control_port).returncode, 0)
-        healthcheck = podman("healthcheck", "run", container.name, check=False)
-        self.assertEqual(healthcheck.returncode, 0, healthcheck.stdout + healthcheck.stderr)
+        self.assertEqual(container.health_check().returncode, 0, "HEALTHCHECK: unhealthy")
 
         # podman stop: SIGTERM, the drain; the open connection is still served.
         stop_started = time.monotonic()
@@ -326,6 +345,8 @@ class ImageTest(unittest.TestCase):
         self.addCleanup(reap, stop)
         wait_until(lambda: weftctl("health", target=container.control_port).returncode == 1, 10,
                    "health NOT_SERVING after podman stop")
+        self.assertEqual(container.health_check().returncode, 1,
+                         "HEALTHCHECK: a draining weftd must be unhealthy")
         echo_once(connection, b"still served while draining\n")
         wait_until(lambda: "no new connections" in container.logs(), 10,
                    "the listener to stop accepting")
@@ -368,7 +389,7 @@ class ImageTest(unittest.TestCase):
         load = [ARGS.load, "--target", "127.0.0.1:%d" % data_port, "--warmup", "0",
                 "--timeout", "5", "--max-runtime", "60"]
         connrate = subprocess.Popen(load + ["--mode", "connrate", "--conns", "4", "--sources",
-                                            "4", "--duration", "10"],
+                                            "4", "--duration", "15"],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # Long-lived connections, opened at once (on the old container, but for those that the
         # kernel gives to the new one if it is already bound): each stays on its container until
