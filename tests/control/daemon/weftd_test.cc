@@ -350,14 +350,19 @@ TEST(WeftdReusePortTest, ASecondDaemonSharesThePortAndServesItAfterTheFirstExits
   }
 }
 
-TEST(WeftdCommandLineTest, CheckConfigAcceptsReusePort) {
-  const std::string path = WriteTempFile(ReusePortConfig(7007));
+// ExpectCheckConfigPasses runs `weftd --check-config` on `config` and expects exit 0.
+void ExpectCheckConfigPasses(const std::string& config) {
+  const std::string path = WriteTempFile(config);
   absl::StatusOr<ChildProcess> check = ChildProcess::Start({WEFTD_PATH, "--check-config", path});
   ASSERT_TRUE(check.ok());
   absl::StatusOr<int> status = check->Wait(absl::Seconds(20));
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << check->Stderr();
   ::unlink(path.c_str());
+}
+
+TEST(WeftdCommandLineTest, CheckConfigAcceptsReusePort) {
+  ExpectCheckConfigPasses(ReusePortConfig(7007));
 }
 
 TEST(WeftdCommandLineTest, CheckConfigReportsTheLineAndFieldOfAnError) {
@@ -381,13 +386,7 @@ TEST(WeftdCommandLineTest, ThePrintedDefaultConfigPassesItsOwnCheck) {
     text += *line + "\n";
   }
   EXPECT_THAT(text, HasSubstr("port: 7007"));
-  const std::string path = WriteTempFile(text);
-  absl::StatusOr<ChildProcess> check = ChildProcess::Start({WEFTD_PATH, "--check-config", path});
-  ASSERT_TRUE(check.ok());
-  absl::StatusOr<int> status = check->Wait(absl::Seconds(20));
-  ASSERT_TRUE(status.ok());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << check->Stderr();
-  ::unlink(path.c_str());
+  ExpectCheckConfigPasses(text);
 }
 
 TEST(WeftdCommandLineTest, UsageErrorsExitTwoWithTheReasonAndTheUsage) {
