@@ -34,9 +34,10 @@ packages=(
 test_packages=(
   procps openssl python3-yaml systemd chromium prometheus kubectl:kubernetes-client
 )
-# Building and running the container image: rootful podman (its OCI runtime runc), debootstrap
-# for the local base images, iproute2 for the image test's own network namespace.
-image_packages=(podman runc debootstrap iproute2 python3-yaml)
+# Building and running the container image (as root): rootful podman (its OCI runtime runc),
+# debootstrap for the local base images, iproute2 and procps (sysctl) for the image test's own
+# network namespace, python3-yaml for the test.
+image_packages=(podman runc debootstrap iproute2 procps python3-yaml)
 # Sanitizer runs need llvm-symbolizer: without it reports carry no function names, and
 # suppressions (which match function names) silently stop matching.
 sanitizer_packages=(llvm)
@@ -84,7 +85,10 @@ build_image() {
   local version revision source
   version=$(sed -n 's/^project(weft VERSION \([^ ]*\) .*/\1/p' "$root/CMakeLists.txt")
   revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
-  source=$(git -C "$root" remote get-url origin 2>/dev/null || echo unknown)
+  # The remote without any user or token a CI checkout may carry in it (the label is public).
+  source=$(git -C "$root" remote get-url origin 2>/dev/null | sed -E 's#^([a-z+]+://)[^/@]*@#\1#' ||
+    true)
+  source=${source:-unknown}
   image=localhost/weft:$version
   deploy/image/with-engine bash deploy/image/base-image.sh "$build_root/image"
   # --network host: the build's apt reaches the mirror the way this machine does.
@@ -140,17 +144,18 @@ case "$cmd" in
   test-image)
     install_deps "${image_packages[@]}"
     build_image
-    # The host's weftctl (the test drives the container from outside) and the load generator.
-    configure_and_build release Release -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_BENCH=ON \
+    # The host's weftctl (the test drives the container from outside) and the load generator,
+    # in a tree of their own (the release tree stays as `run` configures it).
+    configure_and_build image-test Release -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_BENCH=ON \
       -- weftctl weft-load
     # Its own network namespace: only loopback, ports of its own, and the sysctl that moves
     # connections queued on a closing SO_REUSEPORT listener to its replacement.
     deploy/image/with-engine unshare --net -- sh -ec '
       ip link set lo up
       sysctl -qw net.ipv4.tcp_migrate_req=1
-      exec python3 tests/deploy/image_test.py "$@"' image_test \
-      --image "$image" --weftctl "$build_root/release/client-cli/weftctl" \
-      --load "$build_root/release/bench/weft-load" --source-dir "$root"
+      exec /usr/bin/python3 tests/deploy/image_test.py "$@"' image_test \
+      --image "$image" --weftctl "$build_root/image-test/client-cli/weftctl" \
+      --load "$build_root/image-test/bench/weft-load" --source-dir "$root"
     ;;
   check-thread-safety)
     install_deps "${thread_safety_packages[@]}"

@@ -8,7 +8,8 @@
 # machine's apt already uses; its tarball is kept in CACHE_DIR. The slim variant is what Docker
 # Hub's debian:12-slim is: the same system without documentation, manual pages and
 # translations, and dpkg told not to install them later (as /etc/dpkg/dpkg.cfg.d/docker there).
-# Both have no package lists and no downloaded packages.
+# Both have no package lists and no downloaded packages. They are made once: to refresh them
+# (newer Debian point release), `podman rmi debian:12 debian:12-slim` and delete CACHE_DIR.
 set -euo pipefail
 cache=$1
 full=docker.io/library/debian:12
@@ -16,22 +17,31 @@ slim=docker.io/library/debian:12-slim
 if podman image exists "$full" && podman image exists "$slim"; then
   exit 0
 fi
+# The main archive's address: the first http(s) URI of the apt sources that is not the security
+# archive (deb822 "URIs:" lines, or one-line "deb [options] URI suite" entries).
+debian_mirror() {
+  cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+    awk '/^(URIs:|deb )/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\// && $i !~ /security/) {
+           print $i; exit } }' || true
+}
 mkdir -p "$cache"
 tarball=$cache/debian-12-minbase.tar
 if [ ! -s "$tarball" ]; then
-  mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb / { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+  mirror=$(debian_mirror)
   [ -n "$mirror" ] || { echo "base-image.sh: no Debian mirror in /etc/apt" >&2; exit 1; }
   rootfs=$cache/rootfs
-  rm -rf "$rootfs"
+  # A debootstrap killed halfway leaves its proc and sys mounted in the tree.
+  for mount in proc sys dev/pts dev; do umount -l "$rootfs/$mount" 2>/dev/null || true; done
+  rm -rf --one-file-system "$rootfs"
   echo "base-image.sh: debootstrap bookworm from $mirror (log: $cache/debootstrap.log)" >&2
   if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1; then
     tail -20 "$cache/debootstrap.log" >&2
     exit 1
   fi
   rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log
-  tar -C "$rootfs" -cf "$tarball.partial" . && mv "$tarball.partial" "$tarball"
-  rm -rf "$rootfs"
+  tar -C "$rootfs" -cf "$tarball.partial" .
+  mv "$tarball.partial" "$tarball"
+  rm -rf --one-file-system "$rootfs"
 fi
 
 podman import --change 'CMD ["bash"]' --message "debootstrap --variant=minbase bookworm" \

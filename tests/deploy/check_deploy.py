@@ -834,7 +834,7 @@ def main():
     if ARGS.suite == "kustomize":
         ARGS.kubectl = shutil.which(ARGS.kubectl)
         if ARGS.kubectl is None:
-            print("FAILED: kubectl not found: bash deploy/build.sh deps installs kubernetes-client")
+            print("FAILED: kubectl not found: bash deploy/build.sh test installs kubernetes-client")
             return 1
     if ARGS.suite == "systemd" and shutil.which("systemd-analyze") is None:
         print("SKIPPED: systemd-analyze is not installed (Debian package `systemd`); "

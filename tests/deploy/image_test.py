@@ -36,6 +36,7 @@ import tempfile
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # Run as root: leave no root-owned __pycache__ in the checkout.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_deploy  # noqa: E402  (the manifests' parser and the Deployment's security settings)
 
@@ -43,10 +44,15 @@ ARGS = None
 # The image must stay at or below this many bytes (uncompressed, as `podman image inspect`).
 MAX_IMAGE_BYTES = 120 * 1000 * 1000
 # What weftd prints on stdout once it serves.
-READY_LINE = re.compile(r"weftd ready control_port=(\d+) admin_port=(\d+)")
+READY_LINE = re.compile(r"weftd ready control_port=(\d+) admin_port=(\d+) listeners=(\S*)")
 # Timings of the test config (the ConfigMap's are 10s and 30s).
 DRAIN_DELAY_S = 1
 DRAIN_TIMEOUT_S = 20
+# The rolling replacement's load: connect-echo-close loops that span the whole replacement, and
+# ping-pong connections still open when the old container is stopped (a new container is ready
+# in 0.2-3 s here).
+CONNRATE_S = 15
+PINGPONG_S = 6
 # podman stop's grace: past it, SIGKILL. Above DRAIN_DELAY_S + DRAIN_TIMEOUT_S, as the
 # Deployment's terminationGracePeriodSeconds is above the ConfigMap's delay and timeout.
 STOP_GRACE_S = 30
@@ -81,10 +87,13 @@ def reap(process):
     process.communicate()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def refuses_connections(port):
+    """True if a connect to 127.0.0.1:port is refused (nothing listens there)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        return False
+    except ConnectionRefusedError:
+        return True
 
 
 def echo_once(sock, payload):
@@ -116,23 +125,25 @@ class Deployment:
         self.scratch = scratch
         self.tokens_dir = os.path.join(scratch, "tokens")
         os.mkdir(self.tokens_dir, 0o500)
-        self.tokens = {}
         for role in ("operator", "viewer"):
             path = os.path.join(self.tokens_dir, role)
             with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o400), "w") as f:
-                self.tokens[role] = secrets.token_hex(32)
-                f.write(self.tokens[role] + "\n")
+                f.write(secrets.token_hex(32) + "\n")
             os.chown(path, self.security["user"], self.security["group"])
         os.chown(self.tokens_dir, self.security["user"], self.security["group"])
 
-    def config(self, data_port, control_port, admin_port, reuse_port=False):
-        """The ConfigMap's config on loopback with the given ports and the test's timings."""
+    def config(self, data_port=0, reuse_port=False):
+        """The ConfigMap's config on loopback and the test's timings: the listener on data_port
+        (0: an ephemeral one), the control plane and the admin endpoint on ephemeral ports
+        (the ready line tells them; a port picked beforehand could be taken meanwhile by one of
+        the load's outgoing connections)."""
         text = self.config_text
         replacements = [
-            (r'address: "0\.0\.0\.0:7070"', 'address: "127.0.0.1:%d"' % control_port),
-            (r'address: "0\.0\.0\.0:7071"', 'address: "127.0.0.1:%d"' % admin_port),
+            (r'address: "0\.0\.0\.0:7070"', 'address: "127.0.0.1:0"'),
+            (r'address: "0\.0\.0\.0:7071"', 'address: "127.0.0.1:0"'),
             (r'address: "0\.0\.0\.0"', 'address: "127.0.0.1"'),
-            (r"port: 7007", "port: %d%s" % (data_port, " reuse_port: true" if reuse_port else "")),
+            (r"port: 7007\b",
+             "port: %d%s" % (data_port, " reuse_port: true" if reuse_port else "")),
             (r'drain_delay: "\d+s"', 'drain_delay: "%ds"' % DRAIN_DELAY_S),
             (r'drain_timeout: "\d+s"', 'drain_timeout: "%ds"' % DRAIN_TIMEOUT_S),
         ]
@@ -153,10 +164,10 @@ class Deployment:
     def run_args(self, config_dir):
         """podman run's arguments for the manifests' security settings and mounts."""
         s = self.security
+        assert s["allow_privilege_escalation"] is False, "no-new-privileges is unconditional"
         args = ["--user", "%d:%d" % (s["user"], s["group"]),
                 "--network", "host",
                 "--security-opt", "no-new-privileges"]
-        assert s["allow_privilege_escalation"] is False
         for capability in s["capabilities_drop"]:
             args += ["--cap-drop", capability]
         if s["read_only_root_filesystem"]:
@@ -186,15 +197,20 @@ class Container:
         podman("rm", "--force", "--ignore", name)
         self.started = time.monotonic()
         podman("run", "--detach", "--name", name, *deployment.run_args(config_dir), ARGS.image)
-        self.control_port, self.admin_port = wait_until(self._ready, 30,
-                                                        "container %s to be ready" % name)
+        try:
+            self.control_port, self.admin_port, self.data_port = wait_until(
+                self._ready, 30, "container %s to be ready" % name)
+        except BaseException:
+            self.close()
+            raise
         self.ready_after_s = time.monotonic() - self.started
 
     def _ready(self):
         logs = self.logs()
         match = READY_LINE.search(logs)
         if match:
-            return int(match.group(1)), int(match.group(2))
+            listeners = dict(l.split("=") for l in match.group(3).split(","))
+            return int(match.group(1)), int(match.group(2)), int(listeners["echo"])
         if podman("inspect", "--format", "{{.State.Running}}", self.name).stdout.strip() != "true":
             raise AssertionError("container %s exited before it was ready:\n%s" % (self.name, logs))
         return None
@@ -260,13 +276,12 @@ class ImageTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.scratch, ignore_errors=True)
 
-    def start(self, name, reuse_port=False, data_port=None):
-        data_port = data_port or free_port()
-        config = self.deployment.config(data_port, free_port(), free_port(), reuse_port)
+    def start(self, name, reuse_port=False, data_port=0):
+        config = self.deployment.config(data_port, reuse_port)
         container = Container(self.deployment, name,
                               self.deployment.write_config(name + "-config", config))
         self.addCleanup(container.close)
-        return container, data_port
+        return container
 
     def test_the_image_is_small_and_carries_only_the_runtime(self):
         inspect = json.loads(podman("image", "inspect", ARGS.image).stdout)[0]
@@ -294,7 +309,7 @@ class ImageTest(unittest.TestCase):
 
     def test_version_and_check_config_run_inside_it(self):
         config_dir = self.deployment.write_config(
-            "check-config", self.deployment.config(free_port(), free_port(), free_port()))
+            "check-config", self.deployment.config())
         run = ["run", "--rm", *self.deployment.run_args(config_dir), ARGS.image]
         version = podman(*run, "--version").stdout
         self.assertRegex(version, r"^weftd \d+\.\d+\.\d+")
@@ -305,16 +320,18 @@ class ImageTest(unittest.TestCase):
             "bad-config", 'listeners { name: "echo" port: 99999 handler { name: "echo" } }\n')
         result = podman("run", "--rm", *self.deployment.run_args(config_dir), ARGS.image,
                         check=False)
-        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(result.returncode, 1)
         self.assertIn("port", result.stderr)
         self.assertIn(self.deployment.config_file, result.stderr)
 
     def test_a_locked_down_container_serves_and_drains_on_stop(self):
-        container, data_port = self.start("weft-serve")
+        container = self.start("weft-serve")
         # Locked down as the manifests say: weftd itself, as the kernel sees it.
         status = container.proc("status")
         self.assertRegex(status, r"Uid:\s+%d\s" % self.deployment.security["user"])
-        self.assertRegex(status, r"CapEff:\s+0+\n")
+        # Non-root alone empties the effective set; --cap-drop ALL empties the bounding one.
+        for capabilities in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
+            self.assertRegex(status, r"%s:\s+0+\n" % capabilities)
         self.assertRegex(status, r"NoNewPrivs:\s+1")
         self.assertRegex(status, r"Seccomp:\s+2")  # A filter: podman's default profile.
         mounts = {}  # weftd's mount point -> its per-mount options.
@@ -326,7 +343,7 @@ class ImageTest(unittest.TestCase):
         self.assertIn("rw", mounts[self.deployment.security["tmp_dir"]])
         # Served from outside: the listener, the control plane (with and without the token),
         # health, and the image's own health check.
-        connection = socket.create_connection(("127.0.0.1", data_port), timeout=5)
+        connection = socket.create_connection(("127.0.0.1", container.data_port), timeout=5)
         self.addCleanup(connection.close)
         echo_once(connection, b"hello from the host\n")
         servers = weftctl("servers", token=self.operator_token, target=container.control_port)
@@ -348,7 +365,7 @@ class ImageTest(unittest.TestCase):
         self.assertEqual(container.health_check().returncode, 1,
                          "HEALTHCHECK: a draining weftd must be unhealthy")
         echo_once(connection, b"still served while draining\n")
-        wait_until(lambda: "no new connections" in container.logs(), 10,
+        wait_until(lambda: refuses_connections(container.data_port), 10,
                    "the listener to stop accepting")
         echo_once(connection, b"still served after the listener closed\n")
         connection.close()
@@ -365,8 +382,8 @@ class ImageTest(unittest.TestCase):
               file=sys.stderr)
 
     def test_rolling_replacement_loses_no_connection(self):
-        data_port = free_port()
-        old, _ = self.start("weft-roll-0", reuse_port=True, data_port=data_port)
+        old = self.start("weft-roll-0", reuse_port=True)
+        data_port = old.data_port
         figures = []
         for round_number in range(1, ROLLING_ROUNDS + 1):
             figures.append(self.replace_under_load(old, round_number, data_port))
@@ -389,20 +406,21 @@ class ImageTest(unittest.TestCase):
         load = [ARGS.load, "--target", "127.0.0.1:%d" % data_port, "--warmup", "0",
                 "--timeout", "5", "--max-runtime", "60"]
         connrate = subprocess.Popen(load + ["--mode", "connrate", "--conns", "4", "--sources",
-                                            "4", "--duration", "15"],
+                                            "4", "--duration", str(CONNRATE_S)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # Long-lived connections, opened at once (on the old container, but for those that the
-        # kernel gives to the new one if it is already bound): each stays on its container until
-        # the run ends, and the old container's drain waits for it.
+        # Long-lived connections, opened at once on the old container (the new one does not
+        # exist yet): they stay there until the run ends, and the old one's drain waits for them.
         pingpong = subprocess.Popen(load + ["--mode", "pingpong", "--conns", "8", "--duration",
-                                            "3"],
+                                            str(PINGPONG_S)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for process in (connrate, pingpong):
             self.addCleanup(reap, process)
         wait_until(lambda: accepted_total(old.control_port, self.operator_token) >= baseline + 16,
                    10,
                    "the old container to accept the load's connections")
-        new, _ = self.start("weft-roll-%d" % round_number, reuse_port=True, data_port=data_port)
+        new = self.start("weft-roll-%d" % round_number, reuse_port=True, data_port=data_port)
+        self.assertIsNone(pingpong.poll(), "the ping-pong connections ended before the old "
+                          "container was stopped: nothing long-lived was tested")
         old_accepted = accepted_total(old.control_port, self.operator_token)
         stop_started = time.monotonic()
         podman("stop", "--time", str(STOP_GRACE_S), old.name, timeout=STOP_GRACE_S + 10)

@@ -28,11 +28,13 @@ std::uint16_t BoundPort(const UniqueFd& fd) {
   return ntohs(addr.sin_port);
 }
 
-// ListenerOnAnEphemeralPort binds 127.0.0.1 port 0 and reads the port back.
+// Listener: a listening socket and the port it is bound to.
 struct Listener {
   UniqueFd fd;
   std::uint16_t port = 0;
 };
+
+// ListenerOnAnEphemeralPort binds 127.0.0.1 port 0 and reads the port back.
 absl::StatusOr<Listener> ListenerOnAnEphemeralPort(ListenTcpOptions options) {
   absl::StatusOr<UniqueFd> fd = ListenTcp(kLoopback, 0, kBacklog, options);
   if (!fd.ok()) return fd.status();
