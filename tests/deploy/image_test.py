@@ -122,6 +122,10 @@ class Deployment:
         configmap, = [d for d in documents if d["kind"] == "ConfigMap"]
         (self.config_name, self.config_text), = configmap["data"].items()
         self.config_file = os.path.join(self.security["config_dir"], self.config_name)
+        # The Dockerfile's HEALTHCHECK command (exec form), run in the containers by the tests.
+        dockerfile = check_deploy.Dockerfile(check_deploy.read("deploy", "Dockerfile"))
+        self.health_command = json.loads(
+            dockerfile.args("runtime", "HEALTHCHECK")[0].split("CMD", 1)[1])
         self.scratch = scratch
         self.tokens_dir = os.path.join(scratch, "tokens")
         os.mkdir(self.tokens_dir, 0o500)
@@ -194,6 +198,7 @@ class Container:
         self.name = name
         self.user = deployment.security["user"]
         self.group = deployment.security["group"]
+        self.health_command = deployment.health_command
         podman("rm", "--force", "--ignore", name)
         self.started = time.monotonic()
         podman("run", "--detach", "--name", name, *deployment.run_args(config_dir), ARGS.image)
@@ -215,10 +220,13 @@ class Container:
             raise AssertionError("container %s exited before it was ready:\n%s" % (self.name, logs))
         return None
 
+    def pid(self):
+        """weftd's (the container's PID 1) process id on the host."""
+        return podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
+
     def proc(self, name):
-        """/proc/PID/NAME of weftd (the container's PID 1), read from the host."""
-        pid = podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
-        with open("/proc/%s/%s" % (pid, name)) as f:
+        """/proc/PID/NAME of weftd, read from the host."""
+        with open("/proc/%s/%s" % (self.pid(), name)) as f:
             return f.read()
 
     def health_check(self):
@@ -228,13 +236,10 @@ class Container:
         Through nsenter with weftd's own root directory rather than `podman healthcheck run`:
         OCI images do not carry a HEALTHCHECK, and under a chroot, `podman exec` lands in the
         host's root directory (the mount namespace's root there is not the container's)."""
-        command = json.loads(check_deploy.Dockerfile(check_deploy.read("deploy", "Dockerfile"))
-                             .args("runtime", "HEALTHCHECK")[0].split("CMD", 1)[1])
-        pid = podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout.strip()
         return subprocess.run(
-            ["nsenter", "--target", pid, "--mount", "--net", "--pid", "--root", "--wd",
+            ["nsenter", "--target", self.pid(), "--mount", "--net", "--pid", "--root", "--wd",
              "--setuid", str(self.user), "--setgid", str(self.group),
-             "/usr/bin/env", "WEFT_TARGET=127.0.0.1:%d" % self.control_port, *command],
+             "/usr/bin/env", "WEFT_TARGET=127.0.0.1:%d" % self.control_port, *self.health_command],
             capture_output=True, text=True, timeout=30)
 
     def logs(self):
