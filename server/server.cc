@@ -88,6 +88,7 @@ class ServerImpl {
     return acceptor_->listen_fd();
   }
   std::string address() const ABSL_LOCKS_EXCLUDED(mu_) {
+    if (adopted_.valid()) return LocalEndpoint(adopted_.get()).address;
     MutexLock lock(&mu_);
     return options_.address;
   }
@@ -100,6 +101,7 @@ class ServerImpl {
     return options_.reuse_port;
   }
   std::uint16_t port() const ABSL_LOCKS_EXCLUDED(mu_) {
+    if (adopted_.valid()) return LocalEndpoint(adopted_.get()).port;
     MutexLock lock(&mu_);
     return state_ == ServerState::kRunning ? bound_port_ : options_.port;
   }
@@ -169,6 +171,8 @@ class ServerImpl {
   // Fixed at construction; read without the lock.
   const std::shared_ptr<ServerObserver> observer_ = options_.observer;
   const std::shared_ptr<DescriptorBudget> budget_ = options_.descriptor_budget;
+  // ServerOptions::listen_socket; each Run accepts from a duplicate of it.
+  const UniqueFd adopted_ = std::move(options_.listen_socket);
   TaskManager* manager_ ABSL_GUARDED_BY(mu_);  // options_.manager; changes only when stopped.
   std::shared_ptr<const Handler> handler_ ABSL_GUARDED_BY(mu_) =
       std::make_shared<const Handler>(options_.handler);
@@ -220,11 +224,15 @@ absl::Status ServerImpl::Run() {
     backlog = options_.backlog;
     listen_options.reuse_port = options_.reuse_port;
   }
-  absl::StatusOr<UniqueFd> listen_fd = ListenTcp(address, port, backlog, listen_options);
+  absl::StatusOr<UniqueFd> listen_fd = adopted_.valid()
+                                           ? DuplicateListeningSocket(adopted_.get())
+                                           : ListenTcp(address, port, backlog, listen_options);
   if (!listen_fd.ok()) return listen_fd.status();
-  const std::uint16_t bound_port = LocalEndpoint(listen_fd->get()).port;
+  const Endpoint local = LocalEndpoint(listen_fd->get());
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
-      std::move(*listen_fd), [this](UniqueFd fd, Endpoint peer) { OnAccept(std::move(fd), peer); },
+      std::move(*listen_fd),
+      adopted_.valid() ? Acceptor::ListenerUse::kShared : Acceptor::ListenerUse::kOwn,
+      [this](UniqueFd fd, Endpoint peer) { OnAccept(std::move(fd), peer); },
       [this](Endpoint peer) { OnShed(peer); });
   if (!acceptor.ok()) return acceptor.status();
 
@@ -235,13 +243,13 @@ absl::Status ServerImpl::Run() {
     MutexLock lock(&mu_);
     if (state_ == ServerState::kStopped) started_ = absl::Now();
     running_event = SetState(ServerState::kRunning);
-    bound_port_ = bound_port;
+    bound_port_ = local.port;
     acceptor_ = std::move(*acceptor);
     loop = acceptor_.get();
     on_caller = manager_->RunsTasksOnCaller();
     loop_on_caller_ = on_caller;
   }
-  LOG(INFO) << "listening on " << Endpoint{address, bound_port}.ToString();
+  LOG(INFO) << "listening on " << local.ToString() << (adopted_.valid() ? " (adopted socket)" : "");
   if (!on_caller) {
     // kRunning is seen before the first connection's events: the acceptor waits until it has
     // been delivered (by this Run's return, or whoever flushes first). It only waits, never

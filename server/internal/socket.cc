@@ -1,11 +1,13 @@
 #include "server/internal/socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -79,6 +81,42 @@ absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port, 
   return fd;
 }
 
+absl::StatusOr<Endpoint> CheckListeningSocket(int fd) {
+  const std::string what = absl::StrCat("descriptor ", fd);
+  // int_option reads an int-valued SOL_SOCKET option; returns 0 or errno.
+  const auto int_option = [fd](int option, int* value) {
+    socklen_t len = sizeof *value;
+    return ::getsockopt(fd, SOL_SOCKET, option, value, &len) == 0 ? 0 : errno;
+  };
+  int domain = 0;
+  if (const int err = int_option(SO_DOMAIN, &domain); err != 0) {
+    if (err == EBADF) return absl::InvalidArgumentError(absl::StrCat(what, " is not open"));
+    if (err == ENOTSOCK) return absl::InvalidArgumentError(absl::StrCat(what, " is not a socket"));
+    return absl::ErrnoToStatus(err, absl::StrCat("getsockopt(SO_DOMAIN) of ", what));
+  }
+  int type = 0;
+  int protocol = 0;
+  int listening = 0;
+  const std::pair<int, int*> options[] = {
+      {SO_TYPE, &type}, {SO_PROTOCOL, &protocol}, {SO_ACCEPTCONN, &listening}};
+  for (const auto& [option, value] : options) {
+    if (const int err = int_option(option, value); err != 0) {
+      return absl::ErrnoToStatus(err, absl::StrCat("getsockopt of ", what));
+    }
+  }
+  if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_STREAM || protocol != IPPROTO_TCP) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not a TCP socket over IPv4 or IPv6 (domain ", domain, ", type ",
+                     type, ", protocol ", protocol, ")"));
+  }
+  const Endpoint local = internal::LocalEndpoint(fd);
+  if (listening == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " (", local.ToString(), ") is a TCP socket but not listening"));
+  }
+  return local;
+}
+
 }  // namespace weft
 
 namespace weft::internal {
@@ -103,6 +141,20 @@ Endpoint LocalEndpoint(int fd) {
   socklen_t len = sizeof addr;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return Endpoint{};
   return EndpointFromSockaddr(addr);
+}
+
+absl::StatusOr<UniqueFd> DuplicateListeningSocket(int fd) {
+  if (absl::StatusOr<Endpoint> local = CheckListeningSocket(fd); !local.ok()) {
+    return local.status();
+  }
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "fcntl(F_SETFD)");
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return absl::ErrnoToStatus(errno, "fcntl(F_SETFL, O_NONBLOCK)");
+  }
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) return absl::ErrnoToStatus(errno, "fcntl(F_DUPFD_CLOEXEC)");
+  return copy;
 }
 
 Endpoint PeerEndpoint(int fd) {

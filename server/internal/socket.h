@@ -23,4 +23,11 @@ Endpoint EndpointFromSockaddr(const sockaddr_storage& addr);
 Endpoint LocalEndpoint(int fd);
 Endpoint PeerEndpoint(int fd);
 
+// DuplicateListeningSocket checks `fd` (CheckListeningSocket), makes it close-on-exec and the
+// socket non-blocking, and returns a new close-on-exec descriptor of the same socket, for an
+// Acceptor. O_NONBLOCK belongs to the socket, not the descriptor: every holder of it (systemd,
+// which made it non-blocking already) sees it. Errors: those of CheckListeningSocket; others
+// mapped from errno.
+absl::StatusOr<UniqueFd> DuplicateListeningSocket(int fd);
+
 }  // namespace weft::internal

@@ -1,8 +1,11 @@
-// Tests of ListenTcp's port sharing (SO_REUSEPORT) on real loopback sockets.
+// Tests of ListenTcp's port sharing (SO_REUSEPORT) and of CheckListeningSocket on real
+// loopback sockets.
 #include "weft/listen_socket.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -91,6 +94,28 @@ TEST(ListenTcpTest, AClosedReusePortSocketLeavesThePortToTheOthers) {
   absl::StatusOr<UniqueFd> third =
       ListenTcp(kLoopback, first->port, kBacklog, {.reuse_port = true});
   EXPECT_TRUE(third.ok()) << third.status();
+}
+
+TEST(CheckListeningSocketTest, ReturnsTheAddressAListeningSocketIsBoundTo) {
+  absl::StatusOr<Listener> listener = ListenerOnAnEphemeralPort({});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  absl::StatusOr<Endpoint> local = CheckListeningSocket(listener->fd.get());
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->address, kLoopback);
+  EXPECT_EQ(local->port, listener->port);
+}
+
+TEST(CheckListeningSocketTest, APipeOrNoDescriptorIsAnInvalidArgument) {
+  int ends[2];
+  ASSERT_EQ(::pipe2(ends, O_CLOEXEC), 0);
+  UniqueFd read_end(ends[0]);
+  UniqueFd write_end(ends[1]);
+  absl::StatusOr<Endpoint> pipe = CheckListeningSocket(read_end.get());
+  EXPECT_EQ(pipe.status().code(), absl::StatusCode::kInvalidArgument) << pipe.status();
+  EXPECT_THAT(pipe.status().message(), HasSubstr("not a socket"));
+  absl::StatusOr<Endpoint> gone = CheckListeningSocket(-1);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kInvalidArgument) << gone.status();
+  EXPECT_THAT(gone.status().message(), HasSubstr("not open"));
 }
 
 }  // namespace

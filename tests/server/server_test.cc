@@ -3,6 +3,7 @@
 #include "weft/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -29,11 +30,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/base/sync.h"
 #include "weft/connection.h"
 #include "weft/fiber_task_manager.h"
+#include "weft/listen_socket.h"
 #include "weft/pool_task_manager.h"
 #include "weft/server_options.h"
 #include "weft/single_threaded_task_manager.h"
@@ -420,6 +423,66 @@ TEST_F(ServerTest, RunWithABadAddressFailsWithInvalidArgument) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
     EXPECT_EQ(server.state(), ServerState::kStopped);
     EXPECT_EQ(CountOpenFds(), fds_before);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b. An adopted listening socket (ServerOptions::listen_socket), as systemd passes them.
+
+TEST_F(ServerTest, AnAdoptedSocketIsServedAndStaysListeningAcrossStopUntilTheNextRun) {
+  absl::StatusOr<UniqueFd> listening = ListenTcp(kIpv4Loopback, 0, /*backlog=*/16);
+  ASSERT_TRUE(listening.ok()) << listening.status();
+  const std::uint16_t port = LocalPort(listening->get());
+  // Blocking, as a socket from elsewhere may be: Run must make it non-blocking, or the accept
+  // loop would block in accept() where Stop cannot wake it.
+  ASSERT_EQ(::fcntl(listening->get(), F_SETFL, 0), 0);
+  ServerOptions options = EchoOptions();
+  options.address = "192.0.2.1";  // Ignored: nothing is bound.
+  options.listen_socket = std::move(*listening);
+  Server server(std::move(options));
+  EXPECT_EQ(server.port(), port);
+  EXPECT_EQ(server.address(), kIpv4Loopback);
+  ASSERT_TRUE(server.Run().ok());
+  EXPECT_EQ(server.port(), port);
+  {
+    absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+    ASSERT_TRUE(client.ok()) << client.status();
+  }
+  server.Stop();
+  // Still listening while stopped: a connect completes and waits in the backlog...
+  absl::StatusOr<LoopbackClient> waiting = LoopbackClient::Connect(port, kIpv4Loopback, kPrompt);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  // ...until the next Run accepts it.
+  ASSERT_TRUE(server.Run().ok());
+  EXPECT_TRUE(Echoes(*waiting, "waited in the backlog"));
+}
+
+TEST_F(ServerTest, AdoptingASocketThatIsNotAListeningTcpSocketFailsWithInvalidArgument) {
+  struct Case {
+    const char* name;
+    int domain;
+    int type;
+    const char* message;
+  };
+  for (const Case& c : {Case{"bound TCP, not listening", AF_INET, SOCK_STREAM, "not listening"},
+                        Case{"UDP", AF_INET, SOCK_DGRAM, "not a TCP socket"},
+                        Case{"unix stream", AF_UNIX, SOCK_STREAM, "not a TCP socket"}}) {
+    SCOPED_TRACE(c.name);
+    UniqueFd fd(::socket(c.domain, c.type | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(fd.valid());
+    if (c.domain == AF_INET) {
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    }
+    ServerOptions options = EchoOptions();
+    options.listen_socket = std::move(fd);
+    Server server(std::move(options));
+    const absl::Status status = server.Run();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(c.message));
+    EXPECT_EQ(server.state(), ServerState::kStopped);
   }
 }
 

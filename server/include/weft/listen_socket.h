@@ -1,11 +1,13 @@
 // ListenTcp: a listening TCP socket, for servers and for listeners Weft does not run itself
-// (weftd's control gateway).
+// (weftd's control gateway). CheckListeningSocket: whether a socket made elsewhere (inherited
+// from systemd, say) is one a server can accept from.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "weft/endpoint.h"
 #include "weft/unique_fd.h"
 
 namespace weft {
@@ -27,5 +29,12 @@ struct ListenTcpOptions {
 // Thread-safe.
 [[nodiscard]] absl::StatusOr<UniqueFd> ListenTcp(const std::string& host, std::uint16_t port,
                                                  int backlog, ListenTcpOptions options = {});
+
+// CheckListeningSocket checks that `fd` is a listening TCP socket — SOCK_STREAM over TCP,
+// AF_INET or AF_INET6, listen(2) called (SO_ACCEPTCONN) — and returns the address it is bound
+// to. It changes nothing and does not take `fd`. Errors: INVALID_ARGUMENT (not an open
+// descriptor, not a socket, not TCP over IPv4 or IPv6, not listening: the message says which).
+// Thread-safe.
+[[nodiscard]] absl::StatusOr<Endpoint> CheckListeningSocket(int fd);
 
 }  // namespace weft

@@ -54,7 +54,8 @@ struct ServerStats {
 
 // Server: thread-safe. Run, Stop and StopAccepting are serialised against each other.
 //
-// Shutdown order (Stop): 1. the listening socket is shut down and the accept loop joined;
+// Shutdown order (Stop): 1. the listening socket is shut down (an adopted one,
+// ServerOptions::listen_socket, is left listening) and the accept loop joined;
 // 2. queued connections are closed and every running task's shutdown flag is set, waking its
 // blocked I/O with CANCELLED; 3. after the grace period the sockets of tasks still running are
 // shut down; 4. every task is waited for and every thread joined — only then does Stop return.
@@ -68,14 +69,15 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Run binds, listens and starts accepting. With a manager that has threads of its own it
-  // returns at once; with one that runs tasks on the caller (SingleThreadedTaskManager) it
-  // serves on the calling thread and returns once stopped (or, after StopAccepting, once the
-  // remaining connections are done). Run after Stop starts again; Run after StopAccepting
-  // resumes accepting while existing connections go on.
-  // Errors: FAILED_PRECONDITION (already accepting), INVALID_ARGUMENT (bad address),
-  // UNAVAILABLE (address in use or not local), PERMISSION_DENIED (privileged port), others from
-  // errno. On error nothing is left open and the state is unchanged.
+  // Run binds, listens and starts accepting (or accepts from ServerOptions::listen_socket).
+  // With a manager that has threads of its own it returns at once; with one that runs tasks on
+  // the caller (SingleThreadedTaskManager) it serves on the calling thread and returns once
+  // stopped (or, after StopAccepting, once the remaining connections are done). Run after Stop
+  // starts again; Run after StopAccepting resumes accepting while existing connections go on.
+  // Errors: FAILED_PRECONDITION (already accepting), INVALID_ARGUMENT (bad address; an adopted
+  // socket that is not a listening TCP socket), UNAVAILABLE (address in use or not local),
+  // PERMISSION_DENIED (privileged port), others from errno. On error nothing is left open and
+  // the state is unchanged.
   [[nodiscard]] absl::Status Run();
 
   // Stop stops everything (see the shutdown order above) and returns what happened to the
@@ -89,7 +91,9 @@ class Server {
   void StopAccepting();
 
   // Accessors ("returns or sets", as in the seed). Setting address or port takes effect on the
-  // next Run; setting the handler affects connections accepted afterwards.
+  // next Run; setting the handler affects connections accepted afterwards. With an adopted
+  // socket (ServerOptions::listen_socket), address and port describe it and setting them has
+  // no effect.
   TaskManager& task_manager();
   const TaskManager& task_manager() const;
   // set_task_manager: FAILED_PRECONDITION unless stopped. Requires: manager != nullptr.
@@ -98,7 +102,8 @@ class Server {
   std::optional<int> socket() const;
   std::string address() const;
   void set_address(std::string address);
-  // port returns the bound port while accepting, else the configured one.
+  // port returns the bound port while accepting (or whenever a socket is adopted), else the
+  // configured one.
   std::uint16_t port() const;
   void set_port(std::uint16_t port);
   // reuse_port returns ServerOptions::reuse_port.

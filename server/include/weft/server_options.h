@@ -14,6 +14,7 @@
 #include "weft/descriptor_budget.h"
 #include "weft/server_observer.h"
 #include "weft/task_manager.h"
+#include "weft/unique_fd.h"
 
 namespace weft {
 
@@ -31,6 +32,16 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   // TCP port; 0 = an ephemeral port, readable through Server::port() while running.
   std::uint16_t port = 0;
+  // A listening TCP socket to accept from instead of binding address and port (which are then
+  // ignored): one inherited from systemd (socket activation), say. Empty = bind. The server
+  // owns it from construction and closes it on destruction. Each Run checks it (see
+  // CheckListeningSocket in weft/listen_socket.h: INVALID_ARGUMENT unless it is a listening
+  // TCP socket), makes it close-on-exec and non-blocking, and accepts from it. Unlike a socket
+  // of its own, the server never shuts it down: Stop and StopAccepting stop accepting from it,
+  // but it stays open and listening until the server is destroyed, so connects meanwhile wait
+  // in its backlog (not refused) and a later Run accepts them. (Whoever else holds the socket
+  // — systemd — keeps it listening anyway, and fails the socket unit if it stops listening.)
+  UniqueFd listen_socket;
   // Required.
   Handler handler;
   // The task manager; null = a ThreadedTaskManager without a limit.
