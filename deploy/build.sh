@@ -25,7 +25,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev libboost-context-dev
-  libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev
+  libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libsystemd-dev
 )
 # What the test suite runs besides: tools, and the real components the tests drive: headless
 # Chromium (the status page), Prometheus and promtool (the metrics), kubectl (the manifests).

@@ -28,7 +28,8 @@ Role RoleFromConfig(config::v1::Role role) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config& config,
-                                                       const HandlerRegistry& registry) {
+                                                       const HandlerRegistry& registry,
+                                                       ActivatedSockets activated) {
   std::unique_ptr<Daemon> daemon(new Daemon());
   daemon->config_ = config;
   const config::v1::Control& control = config.control();
@@ -101,7 +102,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
                                                      daemon->health_.ObserverFor(listener.name()),
                                                      daemon->drain_waiter_.Observer()});
     absl::StatusOr<ManagedServer> server =
-        BuildListener(listener, registry, std::move(observer), daemon->budget_);
+        BuildListener(listener, registry, std::move(observer), daemon->budget_,
+                      std::move(activated[listener.name()]));
     if (!server.ok()) {
       return absl::Status(server.status().code(), absl::StrCat("listener \"", listener.name(),
                                                                "\": ", server.status().message()));

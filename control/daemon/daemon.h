@@ -15,6 +15,7 @@
 #include "control/control_plane.h"
 #include "control/control_service.h"
 #include "control/daemon/drain_waiter.h"
+#include "control/daemon/systemd.h"
 #include "control/event_hub.h"
 #include "control/health_reporter.h"
 #include "control/server_set.h"
@@ -30,12 +31,15 @@ namespace weft::control {
 // a thread it joins); AbortDrain from anywhere.
 class Daemon {
  public:
-  // Create builds (but does not start) every listener and loads tokens and TLS files.
+  // Create builds (but does not start) every listener and loads tokens and TLS files. A
+  // listener with a socket in `activated` (TakeActivatedSockets, control/daemon/systemd.h)
+  // accepts from it instead of binding its address; the others bind as configured.
   // Errors: those of token and certificate loading, and of building listeners;
   // FAILED_PRECONDITION when RLIMIT_NOFILE cannot hold the descriptor reserve and a minimum of
   // listener descriptors (the message gives the figures).
   static absl::StatusOr<std::unique_ptr<Daemon>> Create(const config::v1::Config& config,
-                                                        const HandlerRegistry& registry);
+                                                        const HandlerRegistry& registry,
+                                                        ActivatedSockets activated = {});
   ~Daemon();
 
   // Start starts every listener, then the control plane, then sizes the descriptor budget from

@@ -6,7 +6,8 @@
 //
 // SIGTERM or SIGINT drains gracefully (health NOT_SERVING, stop accepting after
 // control.drain_delay, wait for connections up to the drain timeout, stop, exit 0); a second
-// signal stops at once.
+// signal stops at once. Under systemd, listeners take the sockets of socket activation named
+// after them, and weftd reports READY=1 and STOPPING=1 (Type=notify): control/daemon/systemd.h.
 #include <poll.h>
 #include <signal.h>
 
@@ -16,6 +17,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -26,6 +28,7 @@
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
 #include "control/daemon/json_log_sink.h"
+#include "control/daemon/systemd.h"
 #include "weft/base/signal_fd.h"
 #include "weft/base/version.h"
 #include "weft/descriptor_limit.h"
@@ -186,8 +189,15 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  absl::StatusOr<weft::control::ActivatedSockets> activated =
+      weft::control::TakeActivatedSockets(*config);
+  if (!activated.ok()) {
+    LOG(ERROR) << activated.status();
+    std::cerr << "weftd: " << activated.status().message() << "\n";
+    return 1;
+  }
   absl::StatusOr<std::unique_ptr<weft::control::Daemon>> daemon =
-      weft::control::Daemon::Create(*config, registry);
+      weft::control::Daemon::Create(*config, registry, std::move(*activated));
   if (!daemon.ok()) {
     LOG(ERROR) << daemon.status();
     std::cerr << "weftd: " << daemon.status().message() << "\n";
@@ -207,10 +217,12 @@ int main(int argc, char** argv) {
             << " admin_port=" << (*daemon)->admin_port()
             << " listeners=" << absl::StrJoin(listeners, ",") << std::endl;
   LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
+  weft::control::NotifyReady(absl::StrCat("serving; listeners ", absl::StrJoin(listeners, ", ")));
 
   int signal = WaitForSignal(signals, nullptr);
   if (signal == kPollFailed) signal = SIGTERM;  // Deaf to signals: drain and stop now.
   LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
+  weft::control::NotifyStopping();
   std::thread drainer([&] {
     (*daemon)->Drain();
     drained.Notify();

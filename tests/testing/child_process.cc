@@ -7,11 +7,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "tests/testing/loopback_client.h"
 
@@ -59,8 +63,21 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>&
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
+  // The test's environment, less the names options.environment sets, then those.
+  std::vector<char*> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const absl::string_view name(*entry, std::strcspn(*entry, "=") + 1);  // "NAME="
+    if (std::none_of(options.environment.begin(), options.environment.end(),
+                     [name](const std::string& e) { return absl::StartsWith(e, name); })) {
+      env.push_back(*entry);
+    }
+  }
+  for (const std::string& entry : options.environment) {
+    env.push_back(const_cast<char*>(entry.c_str()));
+  }
+  env.push_back(nullptr);
   pid_t pid;
-  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), environ);
+  const int rc = ::posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return absl::ErrnoToStatus(rc, absl::StrCat("posix_spawn ", argv[0]));

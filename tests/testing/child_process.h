@@ -20,6 +20,8 @@ class ChildProcess {
   struct Options {
     // When set, the child runs with this RLIMIT_NOFILE (soft and hard), set before it execs.
     std::optional<int> descriptor_limit;
+    // NAME=VALUE entries added to (or replacing those of) the test's environment.
+    std::vector<std::string> environment;
   };
 
   // Start runs `argv` (argv[0] is the path) with stdin from /dev/null.
