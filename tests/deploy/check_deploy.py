@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Static checks of deploy/: the Kubernetes manifests, the Dockerfile and the systemd unit.
+"""Static checks of deploy/: the Kubernetes manifests, the Dockerfile and the systemd units.
 
     check_deploy.py kubernetes|kustomize|dockerfile|systemd --source-dir DIR --binary-dir DIR
                     --weftd PATH [--weftctl PATH] [--kubectl PATH]
@@ -721,17 +721,20 @@ def unit_settings(text):
 
 class SystemdUnitTest(unittest.TestCase):
     UNIT = "weftd.service"
+    SOCKET = "weftd.socket"
 
     @classmethod
     def setUpClass(cls):
         cls.text = read("deploy", "systemd", cls.UNIT)
         cls.settings = unit_settings(cls.text)
+        cls.socket_settings = unit_settings(read("deploy", "systemd", cls.SOCKET))
         # systemd-analyze verify checks that ExecStart's program exists, so it runs against a
-        # scratch root holding the unit, systemd's own units, and weftd where the unit wants it.
+        # scratch root holding the units, systemd's own units, and weftd where the unit wants it.
         cls.root = tempfile.mkdtemp(prefix="weft-systemd-")
         unit_dir = os.path.join(cls.root, "etc", "systemd", "system")
         os.makedirs(unit_dir)
-        shutil.copy(source_path("deploy", "systemd", cls.UNIT), unit_dir)
+        for unit in (cls.UNIT, cls.SOCKET):
+            shutil.copy(source_path("deploy", "systemd", unit), unit_dir)
         for system_units in ("/usr/lib/systemd/system", "/lib/systemd/system"):
             if os.path.isdir(system_units):
                 shutil.copytree(system_units,
@@ -753,15 +756,32 @@ class SystemdUnitTest(unittest.TestCase):
         return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True,
                               timeout=60)
 
-    def test_the_unit_passes_systemd_analyze_verify(self):
+    def test_the_units_pass_systemd_analyze_verify(self):
         # --man=no: whether man(1) and the pages named in Documentation= are installed on the
         # machine running the test says nothing about the unit (minimal images have neither).
-        result = self.analyze("verify", "--man=no", "--root=" + self.root, self.UNIT)
+        result = self.analyze("verify", "--man=no", "--root=" + self.root, self.UNIT,
+                              self.SOCKET)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        # verify exits 0 even for unknown keys or unparsable values: any word about the unit
-        # is a problem.
-        complaints = [l for l in (result.stdout + result.stderr).splitlines() if self.UNIT in l]
+        # verify exits 0 even for unknown keys or unparsable values: any word about a unit is
+        # a problem.
+        complaints = [l for l in (result.stdout + result.stderr).splitlines()
+                      if self.UNIT in l or self.SOCKET in l]
         self.assertEqual(complaints, [])
+
+    def test_the_service_notifies_readiness_from_weftd_itself(self):
+        self.assertEqual(self.settings.get("Type"), ["notify"])
+        self.assertEqual(self.settings.get("NotifyAccess"), ["main"])
+
+    def test_the_socket_is_the_default_configs_listener_of_its_name(self):
+        # weftd refuses a socket whose name is no listener's, or whose address differs.
+        self.assertEqual(self.socket_settings.get("Service"), [self.UNIT])
+        [name] = self.socket_settings["FileDescriptorName"]
+        default = subprocess.run([ARGS.weftd, "--print-default-config"], capture_output=True,
+                                 text=True, check=True).stdout
+        listeners = WeftdConfig(default).listeners
+        self.assertIn(name, listeners)
+        self.assertEqual(self.socket_settings["ListenStream"],
+                         ["%s:%d" % (listeners[name]["address"], listeners[name]["port"])])
 
     def test_the_unit_is_hardened(self):
         expected = {
