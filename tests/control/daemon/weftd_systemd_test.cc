@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "tests/testing/child_process.h"
@@ -67,11 +69,11 @@ std::string Config(std::uint16_t echo_port) {
 // ExitCode returns the exit code of a wait status, or -1 if the process did not exit normally.
 int ExitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 
-// Activated: systemd-socket-activate listening on `port`, waiting for the first connection to
+// Activated: systemd-socket-activate listening on `ports`, waiting for the first connection to
 // start weftd (exec: weftd keeps its pid).
 struct Activated {
   std::unique_ptr<ChildProcess> process;
-  std::uint16_t port = 0;
+  std::vector<std::uint16_t> ports;
   std::string config_path;
 
   ~Activated() {
@@ -80,49 +82,78 @@ struct Activated {
   }
 };
 
-// FreePort returns a loopback port that was free a moment ago (systemd-socket-activate cannot
-// bind port 0); 0 on failure.
-std::uint16_t FreePort() {
-  absl::StatusOr<UniqueFd> socket = ListenTcp("127.0.0.1", 0, /*backlog=*/1);
-  if (!socket.ok()) return 0;
-  absl::StatusOr<Endpoint> local = CheckListeningSocket(socket->get());
-  return local.ok() ? local->port : 0;
+// FreePorts returns `n` distinct loopback ports that were free a moment ago
+// (systemd-socket-activate cannot bind port 0).
+absl::StatusOr<std::vector<std::uint16_t>> FreePorts(std::size_t n) {
+  std::vector<UniqueFd> held;  // Held until all are picked, so that no port comes twice.
+  std::vector<std::uint16_t> ports;
+  while (ports.size() < n) {
+    absl::StatusOr<UniqueFd> socket = ListenTcp("127.0.0.1", 0, /*backlog=*/1);
+    if (!socket.ok()) return socket.status();
+    absl::StatusOr<Endpoint> local = CheckListeningSocket(socket->get());
+    if (!local.ok()) return local.status();
+    ports.push_back(local->port);
+    held.push_back(std::move(*socket));
+  }
+  return ports;
 }
 
-// SocketActivate runs `systemd-socket-activate -l 127.0.0.1:PORT --fdname=FD_NAME weftd
-// --config FILE` with the config `config_for(PORT)`, and waits until it listens. A port taken
-// between FreePort and the bind is tried again with another.
-absl::Status SocketActivate(const std::string& fd_name,
+// SocketActivate runs `systemd-socket-activate -l 127.0.0.1:PORT... --fdname=NAME:... weftd
+// --config FILE`, one port per name in `fd_names`, with the config `config_for(first PORT)`,
+// and waits until it listens. Ports taken between FreePorts and the bind are tried again with
+// others.
+absl::Status SocketActivate(const std::vector<std::string>& fd_names,
                             std::string (*config_for)(std::uint16_t port), Activated* activated) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    activated->port = FreePort();
-    if (activated->port == 0) return absl::InternalError("no free port");
+    absl::StatusOr<std::vector<std::uint16_t>> ports = FreePorts(fd_names.size());
+    if (!ports.ok()) return ports.status();
+    activated->ports = *ports;
     if (!activated->config_path.empty()) ::unlink(activated->config_path.c_str());
-    activated->config_path = WriteTempFile("weftd-systemd-test", config_for(activated->port));
-    const std::string listen = absl::StrCat("127.0.0.1:", activated->port);
-    absl::StatusOr<ChildProcess> process =
-        ChildProcess::Start({kSocketActivate, "-l", listen, absl::StrCat("--fdname=", fd_name),
-                             WEFTD_PATH, "--config", activated->config_path});
+    activated->config_path = WriteTempFile("weftd-systemd-test", config_for(ports->front()));
+    std::vector<std::string> argv = {kSocketActivate};
+    for (const std::uint16_t port : *ports) {
+      argv.insert(argv.end(), {"-l", absl::StrCat("127.0.0.1:", port)});
+    }
+    argv.insert(argv.end(), {absl::StrCat("--fdname=", absl::StrJoin(fd_names, ":")), WEFTD_PATH,
+                             "--config", activated->config_path});
+    absl::StatusOr<ChildProcess> process = ChildProcess::Start(argv);
     if (!process.ok()) return process.status();
     activated->process = std::make_unique<ChildProcess>(std::move(*process));
-    // "Listening on 127.0.0.1:PORT as 3." or "Failed to open '127.0.0.1:PORT': ..."
+    // "Listening on 127.0.0.1:PORT as 3." per port, or "Failed to open '127.0.0.1:PORT': ..."
+    const auto listening = [&](const std::string& stderr_text) {
+      return std::all_of(ports->begin(), ports->end(), [&](std::uint16_t port) {
+        return absl::StrContains(stderr_text, absl::StrCat("Listening on 127.0.0.1:", port));
+      });
+    };
     std::string stderr_text;
     WaitUntil(
         [&] {
           stderr_text = activated->process->Stderr();
-          return absl::StrContains(stderr_text, "Listening on") ||
-                 absl::StrContains(stderr_text, "Failed");
+          return listening(stderr_text) || absl::StrContains(stderr_text, "Failed");
         },
         kStartTimeout);
-    if (absl::StrContains(stderr_text, absl::StrCat("Listening on ", listen))) {
-      return absl::OkStatus();
-    }
+    if (listening(stderr_text)) return absl::OkStatus();
     if (!absl::StrContains(stderr_text, "Address already in use")) {
       return absl::InternalError(
           absl::StrCat("systemd-socket-activate did not listen; stderr:\n", stderr_text));
     }
   }
   return absl::InternalError("every port tried was taken meanwhile");
+}
+
+// Configs for SocketActivate: the echo listener on any port, or one below the socket's.
+std::string AnyPortConfig(std::uint16_t) { return Config(0); }
+std::string PortBelowConfig(std::uint16_t port) { return Config(port - 1); }
+
+// ExpectExitsOneWithoutServing: the first connection starts weftd, which exits 1 without a ready
+// line.
+void ExpectExitsOneWithoutServing(Activated& weftd) {
+  absl::StatusOr<LoopbackClient> trigger = LoopbackClient::Connect(weftd.ports.front());
+  ASSERT_TRUE(trigger.ok()) << trigger.status();
+  absl::StatusOr<int> status = weftd.process->Wait(kExitTimeout);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(ExitCode(*status), 1);
+  EXPECT_FALSE(weftd.process->ReadLine(absl::Seconds(1)).ok()) << "a ready line";
 }
 
 class WeftdSocketActivationTest : public ::testing::Test {
@@ -136,22 +167,20 @@ class WeftdSocketActivationTest : public ::testing::Test {
 
 TEST_F(WeftdSocketActivationTest, TheNamedListenerServesThePassedSocketFromItsFirstConnection) {
   Activated weftd;
-  ASSERT_TRUE(SocketActivate(
-                  "echo", [](std::uint16_t) { return Config(0); }, &weftd)
-                  .ok());
+  ASSERT_TRUE(SocketActivate({"echo"}, AnyPortConfig, &weftd).ok());
+  const std::uint16_t port = weftd.ports.front();
   {
     // This connection starts weftd, and waits in the socket's backlog until weftd accepts it.
-    absl::StatusOr<LoopbackClient> first = LoopbackClient::Connect(weftd.port);
+    absl::StatusOr<LoopbackClient> first = LoopbackClient::Connect(port);
     ASSERT_TRUE(first.ok()) << first.status();
     absl::StatusOr<std::string> ready = weftd.process->ReadLine(kStartTimeout);
     ASSERT_TRUE(ready.ok()) << ready.status();
-    EXPECT_THAT(*ready, HasSubstr(absl::StrCat("listeners=echo=", weftd.port, ",web=")));
+    EXPECT_THAT(*ready, HasSubstr(absl::StrCat("listeners=echo=", port, ",web=")));
     absl::StatusOr<std::string> echoed = first->Echo("made before weftd ran");
     ASSERT_TRUE(echoed.ok()) << echoed.status();
     EXPECT_EQ(*echoed, "made before weftd ran");
-    EXPECT_THAT(
-        weftd.process->Stderr(),
-        HasSubstr(absl::StrCat("listener \"echo\" socket-activated on 127.0.0.1:", weftd.port)));
+    EXPECT_THAT(weftd.process->Stderr(),
+                HasSubstr(absl::StrCat("listener \"echo\" socket-activated on 127.0.0.1:", port)));
   }  // Closed: the drain ends at once.
   weftd.process->Signal(SIGTERM);
   absl::StatusOr<int> status = weftd.process->Wait(kExitTimeout);
@@ -161,35 +190,29 @@ TEST_F(WeftdSocketActivationTest, TheNamedListenerServesThePassedSocketFromItsFi
 
 TEST_F(WeftdSocketActivationTest, ASocketNamedAfterNoListenerFailsStartUpNamingIt) {
   Activated weftd;
-  ASSERT_TRUE(SocketActivate(
-                  "nosuch", [](std::uint16_t) { return Config(0); }, &weftd)
-                  .ok());
-  absl::StatusOr<LoopbackClient> trigger = LoopbackClient::Connect(weftd.port);
-  ASSERT_TRUE(trigger.ok()) << trigger.status();
-  absl::StatusOr<int> status = weftd.process->Wait(kExitTimeout);
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_EQ(ExitCode(*status), 1);
+  ASSERT_TRUE(SocketActivate({"nosuch"}, AnyPortConfig, &weftd).ok());
+  ExpectExitsOneWithoutServing(weftd);
   const std::string stderr_text = weftd.process->Stderr();
   EXPECT_THAT(stderr_text, HasSubstr("socket \"nosuch\""));
   EXPECT_THAT(stderr_text, HasSubstr("named after no listener (listeners: echo, web)"));
-  EXPECT_FALSE(weftd.process->ReadLine(absl::Seconds(1)).ok()) << "no ready line";
 }
 
 TEST_F(WeftdSocketActivationTest, ASocketOnAnotherPortThanItsListenersFailsStartUp) {
   Activated weftd;
-  // The listener asks for a port the socket is not on (one below it).
-  ASSERT_TRUE(SocketActivate(
-                  "echo", [](std::uint16_t port) { return Config(port - 1); }, &weftd)
-                  .ok());
-  absl::StatusOr<LoopbackClient> trigger = LoopbackClient::Connect(weftd.port);
-  ASSERT_TRUE(trigger.ok()) << trigger.status();
-  absl::StatusOr<int> status = weftd.process->Wait(kExitTimeout);
-  ASSERT_TRUE(status.ok()) << status.status();
-  EXPECT_EQ(ExitCode(*status), 1);
-  EXPECT_THAT(weftd.process->Stderr(),
-              HasSubstr(absl::StrCat(
-                  "listens on 127.0.0.1:", weftd.port,
-                  " but listener \"echo\" is configured for 127.0.0.1:", weftd.port - 1)));
+  ASSERT_TRUE(SocketActivate({"echo"}, PortBelowConfig, &weftd).ok());
+  ExpectExitsOneWithoutServing(weftd);
+  const std::uint16_t port = weftd.ports.front();
+  EXPECT_THAT(
+      weftd.process->Stderr(),
+      HasSubstr(absl::StrCat("listens on 127.0.0.1:", port,
+                             " but listener \"echo\" is configured for 127.0.0.1:", port - 1)));
+}
+
+TEST_F(WeftdSocketActivationTest, TwoSocketsForOneListenerFailStartUp) {
+  Activated weftd;
+  ASSERT_TRUE(SocketActivate({"echo", "echo"}, AnyPortConfig, &weftd).ok());
+  ExpectExitsOneWithoutServing(weftd);
+  EXPECT_THAT(weftd.process->Stderr(), HasSubstr("two sockets are named \"echo\""));
 }
 
 // NotifySocket: the datagram socket systemd reads sd_notify messages from ($NOTIFY_SOCKET).
