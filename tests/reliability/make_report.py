@@ -10,6 +10,7 @@ and writes one markdown row per figure with the machine it ran on and the exact 
 --figures adds the WEFT_FIGURE lines of a file, e.g. the fuzzers' summary
 (BUILD/fuzz-work/figures.txt, written by tests/reliability/fuzz/run_fuzzers.sh).
 Environment variables (WEFT_*) that set scenario sizes are passed through and recorded.
+Whatever follows the KEEP_MARKER line in the existing output file is kept at its end.
 Exit status: ctest's.
 """
 
@@ -24,6 +25,8 @@ import shlex
 import subprocess
 import sys
 
+# Everything from this line on in the output file is hand-written and kept as it is.
+KEEP_MARKER = "<!-- Hand-written sections follow; make_report.py keeps them. -->"
 FIGURE = re.compile(r"WEFT_FIGURE (\{.*\})\s*$")
 # ctest -V prefixes each output line with the test number, e.g. "12: WEFT_FIGURE {...}".
 # Parameterised tests carry "  # GetParam() = ..." after their name.
@@ -133,6 +136,16 @@ def main():
     if not figures:
         lines.append("| (no figures: did the tests build and run?) | | | | fail |")
     lines.append("")
+    # Sections an engineer wrote below the marker (figures with a longer story than a table row)
+    # survive regeneration.
+    try:
+        with open(output) as previous:
+            kept = previous.read().partition(KEEP_MARKER)
+        if kept[1]:
+            lines.append(kept[1] + kept[2].rstrip("\n"))
+            lines.append("")
+    except OSError:
+        pass
     with open(output, "w") as out:
         out.write("\n".join(lines))
     print(f"make_report.py: {len(figures)} figures written to {output}", file=sys.stderr)
