@@ -75,6 +75,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(ControlPlaneOp
   }
   absl::StatusOr<std::unique_ptr<ControlGateway>> gateway =
       ControlGateway::Start(ControlGatewayOptions{.address = options.address,
+                                                  .listen_socket = std::move(options.listen_socket),
                                                   .backend_path = backend_path,
                                                   .max_connections = options.max_connections});
   if (!gateway.ok()) {

@@ -17,12 +17,15 @@
 #include "control/control_service.h"
 #include "control/gateway/control_gateway.h"
 #include "control/health_reporter.h"
+#include "weft/unique_fd.h"
 
 namespace weft::control {
 
 struct ControlPlaneOptions {
   // "HOST:PORT" (PORT may be 0) or "unix:/path".
   std::string address = "127.0.0.1:7070";
+  // A listening socket for `address` handed over by a predecessor process; empty = bind.
+  UniqueFd listen_socket;
   // From MakeServerCredentials; insecure when null.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // Most control connections open at once; see ControlGateway for what happens at the cap.
@@ -52,6 +55,8 @@ class ControlPlane {
   // port returns the bound TCP port (0 for a unix socket).
   int port() const { return gateway_->port(); }
   const std::string& address() const { return address_; }
+  // gateway: the public endpoint, for a hand-off of its listening socket.
+  ControlGateway& gateway() { return *gateway_; }
 
   // InProcessChannel returns a channel to this server that bypasses the network (and the
   // gateway): for calls weftd makes on behalf of its admin endpoint, which carry their

@@ -1,12 +1,13 @@
 #include "weft/server.h"
 
+#include <fcntl.h>
+#include <glog/logging.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <optional>
 #include <thread>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -70,8 +71,10 @@ class ServerImpl {
   void StopAccepting() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_) {
     absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the lock is released.
     MutexLock lock(&lifecycle_);
-    StopAcceptingLocked();
+    StopAcceptingLocked(Acceptor::StopMode::kShutDown);
   }
+
+  void ReleaseListener() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
 
   TaskManager& task_manager() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);
@@ -88,8 +91,8 @@ class ServerImpl {
     return acceptor_->listen_fd();
   }
   std::string address() const ABSL_LOCKS_EXCLUDED(mu_) {
-    if (adopted_.valid()) return LocalEndpoint(adopted_.get()).address;
     MutexLock lock(&mu_);
+    if (listen_socket_.valid()) return LocalEndpoint(listen_socket_.get()).address;
     return options_.address;
   }
   void set_address(std::string address) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -101,8 +104,8 @@ class ServerImpl {
     return options_.reuse_port;
   }
   std::uint16_t port() const ABSL_LOCKS_EXCLUDED(mu_) {
-    if (adopted_.valid()) return LocalEndpoint(adopted_.get()).port;
     MutexLock lock(&mu_);
+    if (listen_socket_.valid()) return LocalEndpoint(listen_socket_.get()).port;
     return state_ == ServerState::kRunning ? bound_port_ : options_.port;
   }
   void set_port(std::uint16_t port) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -149,11 +152,14 @@ class ServerImpl {
   // Returns the event's sequence number in state_events_.
   std::uint64_t SetState(ServerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Refuse(const Endpoint& peer, RefusalReason reason);
-  void StopAcceptingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_) ABSL_LOCKS_EXCLUDED(mu_);
+  // StopAcceptingLocked stops the acceptor with `mode`, or leaves the socket listening whatever
+  // the mode when it is shared (ServerOptions::listen_socket_shared).
+  void StopAcceptingLocked(Acceptor::StopMode mode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void OnAccept(UniqueFd fd, Endpoint peer) ABSL_LOCKS_EXCLUDED(mu_);
   void OnShed(const Endpoint& peer);
-  void Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler,
-             const HandlerArgs& args, const ConnectionLimits& limits);
+  void Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler, const HandlerArgs& args,
+             const ConnectionLimits& limits);
   // CountClose counts a connection that ran, once its socket is closed: its initiator (decided
   // now by its task) and its duration. Called on the task.
   void CountClose(const ConnectionTicket& ticket);
@@ -171,8 +177,12 @@ class ServerImpl {
   // Fixed at construction; read without the lock.
   const std::shared_ptr<ServerObserver> observer_ = options_.observer;
   const std::shared_ptr<DescriptorBudget> budget_ = options_.descriptor_budget;
-  // ServerOptions::listen_socket; each Run accepts from a duplicate of it.
-  const UniqueFd adopted_ = std::move(options_.listen_socket);
+  // The socket each Run accepts from (a duplicate of it) instead of binding:
+  // ServerOptions::listen_socket, or the server's own kept by ReleaseListener (released_, closed
+  // by Stop).
+  UniqueFd listen_socket_ ABSL_GUARDED_BY(mu_) = std::move(options_.listen_socket);
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+  const bool listen_socket_shared_ = options_.listen_socket_shared;
   TaskManager* manager_ ABSL_GUARDED_BY(mu_);  // options_.manager; changes only when stopped.
   std::shared_ptr<const Handler> handler_ ABSL_GUARDED_BY(mu_) =
       std::make_shared<const Handler>(options_.handler);
@@ -209,6 +219,7 @@ absl::Status ServerImpl::Run() {
   std::uint16_t port;
   int backlog;
   ListenTcpOptions listen_options;
+  std::optional<absl::StatusOr<UniqueFd>> kept;
   {
     MutexLock lock(&mu_);
     if (state_ == ServerState::kRunning) {
@@ -223,16 +234,14 @@ absl::Status ServerImpl::Run() {
     port = options_.port;
     backlog = options_.backlog;
     listen_options.reuse_port = options_.reuse_port;
+    if (listen_socket_.valid()) kept = DuplicateListeningSocket(listen_socket_.get());
   }
-  absl::StatusOr<UniqueFd> listen_fd = adopted_.valid()
-                                           ? DuplicateListeningSocket(adopted_.get())
-                                           : ListenTcp(address, port, backlog, listen_options);
+  absl::StatusOr<UniqueFd> listen_fd =
+      kept.has_value() ? std::move(*kept) : ListenTcp(address, port, backlog, listen_options);
   if (!listen_fd.ok()) return listen_fd.status();
   const Endpoint local = LocalEndpoint(listen_fd->get());
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
-      std::move(*listen_fd),
-      adopted_.valid() ? Acceptor::ListenerUse::kShared : Acceptor::ListenerUse::kOwn,
-      [this](UniqueFd fd, Endpoint peer) { OnAccept(std::move(fd), peer); },
+      std::move(*listen_fd), [this](UniqueFd fd, Endpoint peer) { OnAccept(std::move(fd), peer); },
       [this](Endpoint peer) { OnShed(peer); });
   if (!acceptor.ok()) return acceptor.status();
 
@@ -249,7 +258,7 @@ absl::Status ServerImpl::Run() {
     on_caller = manager_->RunsTasksOnCaller();
     loop_on_caller_ = on_caller;
   }
-  LOG(INFO) << "listening on " << local.ToString() << (adopted_.valid() ? " (adopted socket)" : "");
+  LOG(INFO) << "listening on " << local.ToString() << (kept.has_value() ? " (adopted socket)" : "");
   if (!on_caller) {
     // kRunning is seen before the first connection's events: the acceptor waits until it has
     // been delivered (by this Run's return, or whoever flushes first). It only waits, never
@@ -285,12 +294,12 @@ void ServerImpl::RunLoopOnCaller() {
   loop_exited_.SignalAll();
 }
 
-void ServerImpl::StopAcceptingLocked() {
+void ServerImpl::StopAcceptingLocked(Acceptor::StopMode mode) {
   {
     MutexLock lock(&mu_);
     if (state_ != ServerState::kRunning) return;
     SetState(ServerState::kNotAccepting);
-    acceptor_->Stop();
+    acceptor_->Stop(listen_socket_shared_ ? Acceptor::StopMode::kLeaveListening : mode);
   }
   if (acceptor_thread_.joinable()) {
     acceptor_thread_.join();
@@ -298,6 +307,25 @@ void ServerImpl::StopAcceptingLocked() {
     acceptor_.reset();
   }
   LOG(INFO) << "stopped accepting";
+}
+
+void ServerImpl::ReleaseListener() {
+  absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the lock is released.
+  MutexLock lifecycle(&lifecycle_);
+  {
+    MutexLock lock(&mu_);
+    if (state_ != ServerState::kRunning) return;
+    if (!listen_socket_.valid()) {
+      // Keep a descriptor of the server's own socket: the acceptor closes its own.
+      listen_socket_ = UniqueFd(::fcntl(acceptor_->listen_fd(), F_DUPFD_CLOEXEC, 0));
+      if (!listen_socket_.valid()) {
+        PLOG(ERROR) << "cannot keep the released listening socket; it closes with the acceptor";
+      }
+      released_ = listen_socket_.valid();
+    }
+  }
+  StopAcceptingLocked(Acceptor::StopMode::kLeaveListening);
+  LOG(INFO) << "released the listening socket (it goes on listening for its other holders)";
 }
 
 StopReport ServerImpl::Stop(absl::Duration grace) {
@@ -312,7 +340,8 @@ StopReport ServerImpl::Stop(absl::Duration grace) {
     if (state_ == ServerState::kStopped) return StopReport{};
     manager = manager_;
   }
-  StopAcceptingLocked();  // A Run may have slipped in since StopAccepting.
+  // A Run may have slipped in since StopAccepting.
+  StopAcceptingLocked(Acceptor::StopMode::kShutDown);
   draining_.store(true);
   const StopReport report = manager->StopAllTasks(grace);
   MutexLock lock(&mu_);
@@ -321,9 +350,13 @@ StopReport ServerImpl::Stop(absl::Duration grace) {
     return !loop_on_caller_;
   });
   draining_.store(false);
+  if (released_) {
+    listen_socket_.Reset();  // Closed, never shut down: its other holders go on listening.
+    released_ = false;
+  }
   SetState(ServerState::kStopped);
-  LOG(INFO) << "stopped: " << report.cooperative << " tasks ended cooperatively, "
-            << report.forced << " forced, " << report.dropped << " queued dropped";
+  LOG(INFO) << "stopped: " << report.cooperative << " tasks ended cooperatively, " << report.forced
+            << " forced, " << report.dropped << " queued dropped";
   return report;
 }
 
@@ -587,6 +620,7 @@ absl::Status Server::Run() { return impl_->Run(); }
 StopReport Server::Stop() { return impl_->Stop(impl_->stop_grace()); }
 StopReport Server::Stop(absl::Duration grace) { return impl_->Stop(grace); }
 void Server::StopAccepting() { impl_->StopAccepting(); }
+void Server::ReleaseListener() { impl_->ReleaseListener(); }
 TaskManager& Server::task_manager() { return impl_->task_manager(); }
 const TaskManager& Server::task_manager() const { return impl_->task_manager(); }
 ConnectionLimits Server::connection_limits() const { return impl_->connection_limits(); }

@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptio
   ControlGatewayOptions gateway_options;
   gateway_options.name = "admin";
   gateway_options.address = options.address;
+  gateway_options.listen_socket = std::move(options.listen_socket);
   gateway_options.backend_port = static_cast<std::uint16_t>(backend_port);
   gateway_options.max_connections = options.max_connections;
   absl::StatusOr<std::unique_ptr<ControlGateway>> gateway =

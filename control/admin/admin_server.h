@@ -43,6 +43,7 @@
 #include "control/auth.h"
 #include "control/gateway/control_gateway.h"
 #include "control/tls_credentials.h"
+#include "weft/unique_fd.h"
 
 namespace httplib {
 class Server;
@@ -72,6 +73,8 @@ struct AdminServerOptions {
   std::size_t max_connections = 32;
   // HTTPS with these files when set (client_ca_file: mutual TLS).
   std::optional<TlsFiles> tls{};
+  // A listening socket for `address` handed over by a predecessor process; empty = bind.
+  UniqueFd listen_socket{};
 };
 
 // AdminServer: Start, Stop and the destructor are called from one thread (weftd's Daemon);
@@ -98,6 +101,8 @@ class AdminServer {
 
   // port returns the public TCP port (bound at Start; still reported after Stop).
   int port() const { return port_; }
+  // gateway: the public endpoint, for a hand-off of its listening socket.
+  ControlGateway& gateway() { return *gateway_; }
 
   // Stop closes the public endpoint (and every connection through it), then stops the HTTP
   // server and joins its threads; requests in progress finish first. Idempotent.

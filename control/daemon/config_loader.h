@@ -38,7 +38,6 @@ absl::StatusOr<config::v1::Config> LoadConfigFile(const std::string& path,
                                                   const ConfigOverrides& overrides = {});
 
 // ParseConfigDuration parses a config duration ("500ms", "30s", "5m"); empty gives `fallback`.
-absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text,
-                                                   absl::Duration fallback);
+absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text, absl::Duration fallback);
 
 }  // namespace weft::control

@@ -1,11 +1,12 @@
 #include "control/daemon/daemon.h"
 
+#include <fcntl.h>
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
 #include "control/admin/status_source.h"
@@ -29,7 +30,7 @@ Role RoleFromConfig(config::v1::Role role) {
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config& config,
                                                        const HandlerRegistry& registry,
-                                                       ActivatedSockets activated) {
+                                                       InheritedSockets inherited) {
   std::unique_ptr<Daemon> daemon(new Daemon());
   daemon->config_ = config;
   const config::v1::Control& control = config.control();
@@ -52,11 +53,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
     daemon->admin_connections_ =
         config.admin().max_connections() != 0 ? config.admin().max_connections() : 32;
   }
-  const std::size_t gateway_connections =
-      daemon->control_connections_ + daemon->admin_connections_;
+  const std::size_t gateway_connections = daemon->control_connections_ + daemon->admin_connections_;
   daemon->descriptor_reserve_ = DescriptorReserve(config.descriptors(), gateway_connections);
-  if (const std::uint64_t needed =
-          gateway_connections * ControlGateway::kDescriptorsPerConnection;
+  if (const std::uint64_t needed = gateway_connections * ControlGateway::kDescriptorsPerConnection;
       daemon->descriptor_reserve_ < needed) {
     const bool admin = daemon->admin_connections_ > 0;
     return absl::FailedPreconditionError(absl::StrCat(
@@ -91,19 +90,18 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
     tls = TlsFiles{control.tls().cert_file(), control.tls().key_file(),
                    control.tls().client_ca_file()};
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials(tls);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(tls);
   if (!credentials.ok()) return credentials.status();
   daemon->credentials_ = std::move(*credentials);
 
   for (const config::v1::Listener& listener : config.listeners()) {
-    auto observer = std::make_shared<FanoutObserver>(
-        std::vector<std::shared_ptr<ServerObserver>>{daemon->events_.ObserverFor(listener.name()),
-                                                     daemon->health_.ObserverFor(listener.name()),
-                                                     daemon->drain_waiter_.Observer()});
+    auto observer = std::make_shared<FanoutObserver>(std::vector<std::shared_ptr<ServerObserver>>{
+        daemon->events_.ObserverFor(listener.name()), daemon->health_.ObserverFor(listener.name()),
+        daemon->drain_waiter_.Observer()});
+    InheritedSocket socket = std::move(inherited.listeners[listener.name()]);
+    if (socket.shared) daemon->shared_listeners_.insert(listener.name());
     absl::StatusOr<ManagedServer> server =
-        BuildListener(listener, registry, std::move(observer), daemon->budget_,
-                      std::move(activated[listener.name()]));
+        BuildListener(listener, registry, std::move(observer), daemon->budget_, std::move(socket));
     if (!server.ok()) {
       return absl::Status(server.status().code(), absl::StrCat("listener \"", listener.name(),
                                                                "\": ", server.status().message()));
@@ -113,8 +111,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
       return status;
     }
   }
-  daemon->service_ = std::make_unique<ControlService>(&daemon->servers_, &daemon->events_,
-                                                      daemon->auth_.get());
+  daemon->inherited_control_ = std::move(inherited.control);
+  daemon->inherited_admin_ = std::move(inherited.admin);
+  daemon->service_ =
+      std::make_unique<ControlService>(&daemon->servers_, &daemon->events_, daemon->auth_.get());
   return daemon;
 }
 
@@ -125,20 +125,9 @@ absl::Status Daemon::Start() {
     LOG(WARNING) << *warning;
   }
   for (ManagedServer* managed : servers_.All()) {
-    weft::Server* server = managed->server.get();
-    if (server->task_manager().RunsTasksOnCaller()) {
-      runners_.emplace_back([server, name = managed->name] {
-        if (absl::Status status = server->Run(); !status.ok()) {
-          LOG(ERROR) << "listener \"" << name << "\": " << status;
-        }
-      });
-      continue;
-    }
-    if (absl::Status status = server->Run(); !status.ok()) {
+    if (absl::Status status = StartListener(managed); !status.ok()) {
       Stop();
-      return absl::Status(status.code(), absl::StrCat("listener \"", managed->name, "\" on ",
-                                                      server->address(), ":", server->port(),
-                                                      ": ", status.message()));
+      return status;
     }
   }
   const config::v1::Control& control = config_.control();
@@ -147,6 +136,7 @@ absl::Status Daemon::Start() {
   options.credentials = credentials_;
   options.max_connections = control_connections_;
   options.handshake_timeout = handshake_timeout_;
+  options.listen_socket = std::move(inherited_control_);
   if (config_.has_admin()) {
     // Every Control method shows up in /metrics from the start, with zeros.
     rpc_metrics_.RegisterService(
@@ -168,7 +158,8 @@ absl::Status Daemon::Start() {
 
   if (config_.has_admin()) {
     admin::AdminServerOptions admin_options{.address = config_.admin().address(),
-                                            .max_connections = admin_connections_};
+                                            .max_connections = admin_connections_,
+                                            .listen_socket = std::move(inherited_admin_)};
     if (control.has_tls()) {
       admin_options.tls = TlsFiles{control.tls().cert_file(), control.tls().key_file(),
                                    control.tls().client_ca_file()};
@@ -191,8 +182,8 @@ absl::Status Daemon::Start() {
 
   // Connections accepted since the listeners started hold budget already: they belong to the
   // listeners' share, not to the process's fixed descriptors.
-  absl::StatusOr<DescriptorBudgetPlan> plan = SizeDescriptorBudget(
-      descriptor_reserve_, kMinListenerDescriptors, budget_->in_use());
+  absl::StatusOr<DescriptorBudgetPlan> plan =
+      SizeDescriptorBudget(descriptor_reserve_, kMinListenerDescriptors, budget_->in_use());
   if (!plan.ok()) {
     Stop();
     return plan.status();
@@ -204,10 +195,86 @@ absl::Status Daemon::Start() {
   return absl::OkStatus();
 }
 
-void Daemon::Drain() {
+absl::Status Daemon::StartListener(ManagedServer* managed) {
+  weft::Server* server = managed->server.get();
+  if (server->task_manager().RunsTasksOnCaller()) {
+    runners_.emplace_back([server, name = managed->name] {
+      if (absl::Status status = server->Run(); !status.ok()) {
+        LOG(ERROR) << "listener \"" << name << "\": " << status;
+      }
+    });
+    return absl::OkStatus();
+  }
+  if (absl::Status status = server->Run(); !status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("listener \"", managed->name, "\" on ", server->address(), ":",
+                                     server->port(), ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+v1::HandoffOffer Daemon::OfferSockets(std::vector<UniqueFd>* fds) {
+  v1::HandoffOffer offer;
+  const auto add = [&](v1::HandoffSocketKind kind, const std::string& name, int fd, bool shared) {
+    UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!copy.valid()) {
+      PLOG(ERROR) << "hand-off: cannot duplicate the socket of " << (name.empty() ? "?" : name);
+      return;
+    }
+    v1::HandoffSocket* socket = offer.add_sockets();
+    socket->set_kind(kind);
+    socket->set_name(name);
+    socket->set_address(ListeningAddress(fd));
+    socket->set_shared(shared);
+    fds->push_back(std::move(copy));
+  };
+  for (const ManagedServer* managed : servers_.All()) {
+    if (const std::optional<int> fd = managed->server->socket(); fd.has_value()) {
+      add(v1::HANDOFF_SOCKET_KIND_LISTENER, managed->name, *fd,
+          shared_listeners_.contains(managed->name));
+    }
+  }
+  if (control_plane_ != nullptr) {
+    add(v1::HANDOFF_SOCKET_KIND_CONTROL, "", control_plane_->gateway().listen_fd(), false);
+  }
+  if (admin_ != nullptr) {
+    add(v1::HANDOFF_SOCKET_KIND_ADMIN, "", admin_->gateway().listen_fd(), false);
+  }
+  return offer;
+}
+
+void Daemon::ReleaseSockets(const v1::HandoffReady& ready) {
+  for (const std::string& name : ready.listeners()) {
+    ManagedServer* managed = servers_.Find(name);
+    if (managed == nullptr) continue;
+    managed->server->ReleaseListener();
+    released_.push_back(managed);
+  }
+  if (ready.control() && control_plane_ != nullptr) control_plane_->gateway().ReleaseListener();
+  if (ready.admin() && admin_ != nullptr) admin_->gateway().ReleaseListener();
+  gateways_released_ = ready.control() || ready.admin();
+}
+
+void Daemon::ResumeSockets() {
+  for (ManagedServer* managed : released_) {
+    if (absl::Status status = StartListener(managed); !status.ok()) {
+      LOG(ERROR) << "hand-off: cannot take the socket back: " << status;
+    }
+  }
+  released_.clear();
+  if (gateways_released_) {
+    if (control_plane_ != nullptr) control_plane_->gateway().ResumeListener();
+    if (admin_ != nullptr) admin_->gateway().ResumeListener();
+    gateways_released_ = false;
+  }
+}
+
+void Daemon::Drain(DrainCause cause) {
   draining_->store(true);
   health_.SetDraining(true);
-  if (drain_delay_ > absl::ZeroDuration()) {
+  if (cause == DrainCause::kHandedOff) {
+    LOG(INFO) << "draining after the hand-off: the successor accepts; finishing open connections";
+  } else if (drain_delay_ > absl::ZeroDuration()) {
     LOG(INFO) << "draining: health NOT_SERVING; still accepting for the drain delay ("
               << absl::FormatDuration(drain_delay_) << ") while load balancers stop routing here";
     drain_waiter_.Wait([] { return false; }, absl::Now() + drain_delay_);
@@ -251,8 +318,6 @@ void Daemon::Stop() {
 
 int Daemon::admin_port() const { return admin_ != nullptr ? admin_->port() : 0; }
 
-int Daemon::control_port() const {
-  return control_plane_ != nullptr ? control_plane_->port() : 0;
-}
+int Daemon::control_port() const { return control_plane_ != nullptr ? control_plane_->port() : 0; }
 
 }  // namespace weft::control

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,13 +17,14 @@
 #include "control/control_plane.h"
 #include "control/control_service.h"
 #include "control/daemon/drain_waiter.h"
-#include "control/daemon/systemd.h"
+#include "control/daemon/inherited_sockets.h"
 #include "control/event_hub.h"
 #include "control/health_reporter.h"
 #include "control/server_set.h"
 #include "weft/base/sync.h"
 #include "weft/base/version.h"
 #include "weft/config/v1/config.pb.h"
+#include "weft/control/v1/handoff.pb.h"
 #include "weft/descriptor_budget.h"
 #include "weft/handlers/handler_registry.h"
 
@@ -32,14 +35,15 @@ namespace weft::control {
 class Daemon {
  public:
   // Create builds (but does not start) every listener and loads tokens and TLS files. A
-  // listener with a socket in `activated` (TakeActivatedSockets, control/daemon/systemd.h)
-  // accepts from it instead of binding its address; the others bind as configured.
+  // listener with a socket in `inherited` (systemd's, control/daemon/systemd.h, or a
+  // predecessor's, control/daemon/handoff/) accepts from it instead of binding its address,
+  // and so do the control plane and admin endpoint; the others bind as configured.
   // Errors: those of token and certificate loading, and of building listeners;
   // FAILED_PRECONDITION when RLIMIT_NOFILE cannot hold the descriptor reserve and a minimum of
   // listener descriptors (the message gives the figures).
   static absl::StatusOr<std::unique_ptr<Daemon>> Create(const config::v1::Config& config,
                                                         const HandlerRegistry& registry,
-                                                        ActivatedSockets activated = {});
+                                                        InheritedSockets inherited = {});
   ~Daemon();
 
   // Start starts every listener, then the control plane, then sizes the descriptor budget from
@@ -54,7 +58,9 @@ class Daemon {
   // connections get up to the longest drain_timeout to end on their own (the drain wakes as
   // each one ends: it returns as soon as the last has), and the listeners are stopped
   // (remaining connections shut down). The control plane keeps answering until Stop.
-  void Drain();
+  // After a hand-off (kHandedOff) there is no drain delay: a successor serves the sockets.
+  enum class DrainCause { kSignal, kHandedOff };
+  void Drain(DrainCause cause = DrainCause::kSignal);
 
   // AbortDrain ends Drain's waits at once (the listeners are then stopped with zero grace).
   // Thread-safe; may be called before, during or after Drain.
@@ -62,6 +68,21 @@ class Daemon {
 
   // Stop stops every listener at once (zero grace) and the control plane. Idempotent.
   void Stop();
+
+  // The hand-off (control/daemon/handoff/): what this process offers a successor, and what it
+  // does once the successor serves. Called from the hand-off server's thread, between Start
+  // and Drain.
+  //
+  // OfferSockets describes every listening socket — running listeners by name, the control
+  // plane, the admin endpoint — and appends a duplicate descriptor of each to `fds`, in order.
+  v1::HandoffOffer OfferSockets(std::vector<UniqueFd>* fds);
+  // ReleaseSockets stops accepting on what the successor took (`ready`), leaving the sockets
+  // listening for it (Server::ReleaseListener, ControlGateway::ReleaseListener). Listeners it
+  // did not take go on until the drain.
+  void ReleaseSockets(const v1::HandoffReady& ready);
+  // ResumeSockets takes released sockets back (the successor died before it was done): every
+  // released listener accepts again, and so do the gateways.
+  void ResumeSockets();
 
   // control_port: the control plane's TCP port (0 for a unix socket, or before Start).
   int control_port() const;
@@ -71,6 +92,9 @@ class Daemon {
 
  private:
   Daemon() = default;
+  // StartListener runs one listener: on a runner thread of its own when its manager runs tasks
+  // on the caller. Errors: those of Server::Run.
+  absl::Status StartListener(ManagedServer* managed);
 
   config::v1::Config config_;
   // control.drain_delay.
@@ -101,6 +125,14 @@ class Daemon {
   std::unique_ptr<admin::AdminServer> admin_;
   // Threads serving listeners whose manager runs tasks on the Run caller.
   std::vector<std::thread> runners_;
+  // Sockets inherited for the control plane and the admin endpoint, adopted by Start.
+  UniqueFd inherited_control_;
+  UniqueFd inherited_admin_;
+  // Listeners released to a successor by ReleaseSockets (ResumeSockets runs them again).
+  std::vector<ManagedServer*> released_;
+  bool gateways_released_ = false;
+  // Listeners whose inherited socket is shared with systemd (offered as such to a successor).
+  std::set<std::string> shared_listeners_;
 };
 
 }  // namespace weft::control

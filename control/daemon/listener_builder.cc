@@ -53,7 +53,7 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
                                             const HandlerRegistry& registry,
                                             std::shared_ptr<ServerObserver> observer,
                                             std::shared_ptr<DescriptorBudget> budget,
-                                            UniqueFd listen_socket) {
+                                            InheritedSocket listen_socket) {
   HandlerArgs args(listener.handler().args().begin(), listener.handler().args().end());
   absl::StatusOr<Handler> handler = registry.Create(listener.handler().name(), args);
   if (!handler.ok()) return handler.status();
@@ -70,7 +70,8 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
   ServerOptions options;
   options.address = listener.address().empty() ? "127.0.0.1" : listener.address();
   options.port = static_cast<std::uint16_t>(listener.port());
-  options.listen_socket = std::move(listen_socket);
+  options.listen_socket = std::move(listen_socket.fd);
+  options.listen_socket_shared = listen_socket.shared;
   options.handler = std::move(*handler);
   options.manager = BuildManager(listener);
   if (listener.max_connections() != 0) options.max_connections = listener.max_connections();

@@ -1,16 +1,20 @@
 // weftd: the Weft daemon — runs the configured listeners and the gRPC control plane.
 //
-//   weftd [--config FILE] [--insecure] [--log-format text|json]
+//   weftd [--config FILE] [--insecure] [--log-format text|json] [--takeover=PATH]
 //   weftd --check-config FILE
 //   weftd --print-default-config
 //
 // SIGTERM or SIGINT drains gracefully (health NOT_SERVING, stop accepting after
 // control.drain_delay, wait for connections up to the drain timeout, stop, exit 0); a second
-// signal stops at once. Under systemd, listeners take the sockets of socket activation named
+// signal stops at once. With --takeover=PATH, weftd takes the listening sockets of the weftd
+// whose config has `handoff { path: PATH }` and lets it drain: control/daemon/handoff/. Under
+// systemd, listeners take the sockets of socket activation named
 // after them, and weftd reports READY=1 and STOPPING=1 (Type=notify): control/daemon/systemd.h.
+#include <glog/logging.h>
 #include <poll.h>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,13 +24,13 @@
 #include <utility>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <glog/logging.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
+#include "control/daemon/handoff/daemon_handoff.h"
+#include "control/daemon/handoff/takeover.h"
 #include "control/daemon/json_log_sink.h"
 #include "control/daemon/systemd.h"
 #include "weft/base/signal_fd.h"
@@ -36,7 +40,7 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: weftd [--config FILE] [--insecure] [--log-format text|json]\n"
+    "usage: weftd [--config FILE] [--insecure] [--log-format text|json] [--takeover=PATH]\n"
     "       weftd --check-config FILE\n"
     "       weftd --print-default-config\n"
     "       weftd --version\n"
@@ -44,7 +48,9 @@ constexpr char kUsage[] =
     "Runs Weft listeners and the gRPC control plane. Without --config, runs the embedded\n"
     "default: an echo listener on 127.0.0.1:7007, the control plane on 127.0.0.1:7070 and the\n"
     "admin endpoint (metrics, status page) on http://127.0.0.1:7071.\n"
-    "SIGTERM/SIGINT drain gracefully; a second signal stops at once.\n";
+    "SIGTERM/SIGINT drain gracefully; a second signal stops at once.\n"
+    "--takeover=PATH replaces the weftd whose config has handoff { path: PATH } without\n"
+    "refusing a connection: this process takes its listening sockets, then it drains.\n";
 
 struct Flags {
   std::string config;
@@ -53,6 +59,7 @@ struct Flags {
   bool version = false;
   bool insecure = false;
   std::string log_format;
+  std::string takeover;
 };
 
 // ParseFlags returns false (after printing why) on a usage error; on --help or -h it prints
@@ -67,6 +74,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   app.add_flag("--print-default-config", flags->print_default);
   app.add_flag("--version", flags->version);
   app.add_flag("--insecure", flags->insecure);
+  app.add_option("--takeover", flags->takeover);
   app.add_option("--log-format", flags->log_format)->check(CLI::IsMember({"text", "json"}));
   try {
     app.parse(argc, argv);
@@ -121,6 +129,7 @@ int WaitForSignal(weft::SignalFd& signals, weft::WakeFd* wake) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const absl::Time start_time = absl::Now();
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
     std::cerr << kUsage;
@@ -147,10 +156,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   absl::StatusOr<weft::config::v1::Config> config =
-      flags.config.empty()
-          ? weft::control::ParseConfig(weft::control::DefaultConfigText(), "<default config>",
-                                       registry, overrides)
-          : weft::control::LoadConfigFile(flags.config, registry, overrides);
+      flags.config.empty() ? weft::control::ParseConfig(weft::control::DefaultConfigText(),
+                                                        "<default config>", registry, overrides)
+                           : weft::control::LoadConfigFile(flags.config, registry, overrides);
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
     return 1;
@@ -189,25 +197,41 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  absl::StatusOr<weft::control::ActivatedSockets> activated =
-      weft::control::TakeActivatedSockets(*config);
-  if (!activated.ok()) {
-    LOG(ERROR) << activated.status();
-    std::cerr << "weftd: " << activated.status().message() << "\n";
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<weft::control::Daemon>> daemon =
-      weft::control::Daemon::Create(*config, registry, std::move(*activated));
-  if (!daemon.ok()) {
-    LOG(ERROR) << daemon.status();
-    std::cerr << "weftd: " << daemon.status().message() << "\n";
-    return 1;
-  }
-  if (absl::Status status = (*daemon)->Start(); !status.ok()) {
+  const auto fail = [](const absl::Status& status) {
     LOG(ERROR) << status;
     std::cerr << "weftd: " << status.message() << "\n";
     return 1;
+  };
+  weft::control::ProcessIdentity identity{.start_time = start_time};
+  absl::StatusOr<weft::control::InheritedSockets> inherited =
+      weft::control::TakeActivatedSockets(*config);
+  if (!inherited.ok()) return fail(inherited.status());
+  std::unique_ptr<weft::control::Takeover> takeover;
+  if (!flags.takeover.empty()) {
+    if (!inherited->listeners.empty()) {
+      return fail(absl::FailedPreconditionError(
+          "--takeover under socket activation: systemd passes the sockets already"));
+    }
+    absl::StatusOr<std::unique_ptr<weft::control::Takeover>> begun =
+        weft::control::Takeover::Begin(flags.takeover, weft::control::kTakeoverTimeout);
+    if (!begun.ok()) return fail(begun.status());
+    takeover = std::move(*begun);
+    identity.generation = takeover->offer().generation() + 1;
+    LOG(INFO) << "takeover: pid " << takeover->predecessor() << " (generation "
+              << takeover->offer().generation() << ") offers " << takeover->offer().sockets_size()
+              << " listening sockets";
+    *inherited = takeover->Adopt(*config);
   }
+  absl::StatusOr<std::unique_ptr<weft::control::Daemon>> daemon =
+      weft::control::Daemon::Create(*config, registry, std::move(*inherited));
+  if (!daemon.ok()) return fail(daemon.status());
+  if (absl::Status status = (*daemon)->Start(); !status.ok()) return fail(status);
+  weft::WakeFd handed_off;
+  absl::StatusOr<std::unique_ptr<weft::control::HandoffServer>> handoff =
+      takeover != nullptr
+          ? weft::control::FinishTakeover(*takeover, *config, daemon->get(), identity, &handed_off)
+          : weft::control::StartHandoffServer(*config, daemon->get(), identity, &handed_off);
+  if (!handoff.ok()) return fail(handoff.status());
   std::vector<std::string> listeners;
   for (const weft::control::ManagedServer* server : (*daemon)->servers().All()) {
     listeners.push_back(absl::StrCat(server->name, "=", server->server->port()));
@@ -219,12 +243,19 @@ int main(int argc, char** argv) {
   LOG(INFO) << "weftd ready; listeners: " << absl::StrJoin(listeners, ", ");
   weft::control::NotifyReady(absl::StrCat("serving; listeners ", absl::StrJoin(listeners, ", ")));
 
-  int signal = WaitForSignal(signals, nullptr);
+  int signal = WaitForSignal(signals, &handed_off);
+  // The hand-off server calls into the daemon: no takeover from here on.
+  if (*handoff != nullptr) (*handoff)->Stop();
   if (signal == kPollFailed) signal = SIGTERM;  // Deaf to signals: drain and stop now.
-  LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
+  const weft::control::Daemon::DrainCause cause =
+      signal == 0 ? weft::control::Daemon::DrainCause::kHandedOff
+                  : weft::control::Daemon::DrainCause::kSignal;
+  if (signal != 0) {
+    LOG(INFO) << "received " << strsignal(signal) << "; draining (send again to stop at once)";
+  }
   weft::control::NotifyStopping();
   std::thread drainer([&] {
-    (*daemon)->Drain();
+    (*daemon)->Drain(cause);
     drained.Notify();
   });
   // kPollFailed: no second signal can be heard; the drain runs to its end.

@@ -3,18 +3,12 @@
 // sockets to take and nothing to notify.
 #pragma once
 
-#include <map>
-#include <string>
-
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "control/daemon/inherited_sockets.h"
 #include "weft/config/v1/config.pb.h"
-#include "weft/unique_fd.h"
 
 namespace weft::control {
-
-// ActivatedSockets: listener name -> the listening socket systemd passed for it.
-using ActivatedSockets = std::map<std::string, UniqueFd>;
 
 // TakeActivatedSockets takes the sockets systemd passed (LISTEN_PID, LISTEN_FDS,
 // LISTEN_FDNAMES; removed from the environment, so that nothing weftd starts inherits them)
@@ -28,7 +22,7 @@ using ActivatedSockets = std::map<std::string, UniqueFd>;
 // message names the socket and says what it found); FAILED_PRECONDITION when the environment
 // variables are malformed. On error every passed descriptor is closed.
 // Call once, before weftd starts threads (it changes the environment).
-[[nodiscard]] absl::StatusOr<ActivatedSockets> TakeActivatedSockets(
+[[nodiscard]] absl::StatusOr<InheritedSockets> TakeActivatedSockets(
     const config::v1::Config& config);
 
 // NotifyReady tells systemd that weftd is ready (READY=1), with `status` as the status line

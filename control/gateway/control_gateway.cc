@@ -1,5 +1,6 @@
 #include "control/gateway/control_gateway.h"
 
+#include <fcntl.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,32 +39,6 @@ bool IsResourceShortage(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
-absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
-  absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(path);
-  if (!addr.ok()) return addr.status();
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
-  // Replace a stale socket left by a process that is gone, never a live one or another file.
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("unix:", path, " exists and is not a socket"));
-    }
-    if (!NobodyListensOn(path)) {
-      return absl::UnavailableError(absl::StrCat(
-          "unix:", path, " is in use (another process listens on it) or cannot be probed"));
-    }
-    ::unlink(path.c_str());
-  }
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
-    const int err = errno;
-    return absl::ErrnoToStatus(err, absl::StrCat("bind unix:", path));
-  }
-  if (::listen(fd.get(), kBacklog) != 0) return absl::ErrnoToStatus(errno, "listen");
-  return fd;
-}
-
 // SetNoDelay turns Nagle's algorithm off on a TCP socket (on a unix socket it fails harmlessly).
 void SetNoDelay(int fd) {
   const int on = 1;
@@ -90,6 +65,25 @@ class ControlGateway::Loop {
   }
 
   void Run();
+
+  int listen_fd() const { return listen_fd_.get(); }
+
+  // SetListening adds the listener to the epoll set or removes it; epoll_ctl is safe to call
+  // from any thread while the loop waits. Returns false if the kernel refused.
+  bool SetListening(bool listening) {
+    if (listening == !released_.load()) return true;
+    released_.store(!listening);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = kListenTag;
+    if (::epoll_ctl(epoll_fd_.get(), listening ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listen_fd_.get(),
+                    &event) == 0) {
+      return true;
+    }
+    PLOG(ERROR) << options_.name << " gateway: epoll_ctl on the listener";
+    return false;
+  }
+  bool released() const { return released_.load(); }
 
   void Wake() {
     stopping_.store(true);
@@ -159,6 +153,8 @@ class ControlGateway::Loop {
   absl::Time accept_paused_until_ = absl::InfinitePast();
 
   std::atomic<bool> stopping_{false};
+  // ReleaseListener: the listener is out of the epoll set and must not be accepted from.
+  std::atomic<bool> released_{false};
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> evicted_{0};
   std::atomic<std::uint64_t> refused_{0};
@@ -180,7 +176,7 @@ void ControlGateway::Loop::Run() {
     const int n = ::epoll_wait(epoll_fd_.get(), events, 128, timeout_ms);
     if (n < 0 && errno != EINTR) PLOG(FATAL) << "epoll_wait";
     const absl::Time now = absl::Now();
-    if (paused && now >= accept_paused_until_) {
+    if (paused && now >= accept_paused_until_ && !released_.load()) {
       // Should the kernel refuse to watch the listener again, try once more after a back-off.
       accept_paused_until_ = Modify(listen_fd_.get(), EPOLLIN, kListenTag) ? absl::InfinitePast()
                                                                            : now + kAcceptBackoff;
@@ -200,7 +196,9 @@ void ControlGateway::Loop::Run() {
     // Accept last: a connection that ended in this batch frees its slot before a new one is
     // weighed against the cap (else a client reconnecting at the cap could be refused for a
     // slot its own previous connection was just giving back).
-    if (accept_ready && accept_paused_until_ == absl::InfinitePast()) AcceptBatch(now);
+    if (accept_ready && accept_paused_until_ == absl::InfinitePast() && !released_.load()) {
+      AcceptBatch(now);
+    }
   }
   relays_.clear();
   open_.store(0);
@@ -223,7 +221,7 @@ void ControlGateway::Loop::AcceptBatch(absl::Time now) {
       accept_paused_until_ = now + kAcceptBackoff;
       // Stop watching the (still readable) listener meanwhile; should that fail, its events
       // are ignored until the back-off ends.
-      Modify(listen_fd_.get(), 0, kListenTag);
+      if (!released_.load()) Modify(listen_fd_.get(), 0, kListenTag);
       return;
     }
     // Errors about one pending connection (ECONNABORTED, EPROTO, ...): go on with the next.
@@ -432,11 +430,22 @@ absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
         absl::StrCat(options.name, " address \"", options.address,
                      "\" must be HOST:PORT or unix:/path: ", address.status().message()));
   }
+  const bool adopted = options.listen_socket.valid();
+  if (adopted) {
+    // The accept loop must never block in accept(2); a socket from elsewhere may be blocking.
+    const int flags = ::fcntl(options.listen_socket.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(options.listen_socket.get(), F_SETFL, flags | O_NONBLOCK) != 0 ||
+        ::fcntl(options.listen_socket.get(), F_SETFD, FD_CLOEXEC) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat(options.name, " gateway: the adopted socket"));
+    }
+  }
   if (address->kind == Address::Kind::kUnix) {
     unix_path = address->unix_path;
-    listen_fd = ListenUnix(unix_path);
+    listen_fd =
+        adopted ? std::move(options.listen_socket) : ListenUnix(unix_path, SOCK_STREAM, kBacklog);
   } else {
-    listen_fd = ListenTcp(address->host, address->port, kBacklog);
+    listen_fd = adopted ? std::move(options.listen_socket)
+                        : ListenTcp(address->host, address->port, kBacklog);
     if (listen_fd.ok()) {
       sockaddr_storage addr{};
       socklen_t len = sizeof addr;
@@ -474,9 +483,21 @@ void ControlGateway::Stop() {
   if (stopped_.exchange(true)) return;
   loop_->Wake();
   thread_.join();
-  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  if (!unix_path_.empty() && !loop_->released()) ::unlink(unix_path_.c_str());
 }
 
 ControlGatewayStats ControlGateway::stats() const { return loop_->stats(); }
+
+int ControlGateway::listen_fd() const { return loop_->listen_fd(); }
+
+void ControlGateway::ReleaseListener() {
+  MutexLock lock(&listener_mu_);
+  loop_->SetListening(false);
+}
+
+void ControlGateway::ResumeListener() {
+  MutexLock lock(&listener_mu_);
+  loop_->SetListening(true);
+}
 
 }  // namespace weft::control

@@ -34,6 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "weft/base/sync.h"
 #include "weft/unique_fd.h"
 
 namespace weft::control {
@@ -44,6 +45,10 @@ struct ControlGatewayOptions {
   // The public address: "HOST:PORT" (PORT may be 0; IPv6 hosts in brackets) or "unix:/path".
   // A socket file at the unix path is replaced only if nobody listens on it.
   std::string address;
+  // A listening socket for `address` to accept from instead of binding it: one handed over by
+  // a predecessor process (weftd's hand-off). Empty = bind. The gateway checks only that it
+  // listens; the caller matched it to the address.
+  UniqueFd listen_socket;
   // The backend: the path of the unix socket gRPC listens on. Exactly one of backend_path and
   // backend_port is set.
   std::string backend_path;
@@ -63,9 +68,9 @@ struct ControlGatewayOptions {
 
 // ControlGatewayStats: counts since Start.
 struct ControlGatewayStats {
-  std::uint64_t accepted = 0;        // Connections relayed to the backend.
-  std::uint64_t evicted = 0;         // Connections closed to make room for a new one.
-  std::uint64_t refused = 0;         // New connections closed at once: at the cap, none replaceable.
+  std::uint64_t accepted = 0;  // Connections relayed to the backend.
+  std::uint64_t evicted = 0;   // Connections closed to make room for a new one.
+  std::uint64_t refused = 0;   // New connections closed at once: at the cap, none replaceable.
   std::uint64_t backend_failed = 0;  // New connections closed: the backend did not take them.
   std::uint64_t accept_failed = 0;   // accept(2) failures on descriptors or memory (backed off).
   std::size_t open = 0;              // Connections open now.
@@ -90,6 +95,18 @@ class ControlGateway {
   // port: the bound TCP port; 0 for a unix address.
   int port() const { return port_; }
 
+  // listen_fd: the listening descriptor, for a hand-off to a successor (which duplicates it).
+  // Valid until Stop.
+  int listen_fd() const;
+
+  // ReleaseListener stops accepting without shutting the listening socket down, so that a
+  // successor holding it goes on accepting from its queue; connections open now are relayed
+  // as before. A connection the loop was already told of may still be accepted. A unix
+  // socket's file is no longer removed at Stop (it is the successor's). ResumeListener undoes
+  // it (the successor died). Both thread-safe; idempotent.
+  void ReleaseListener();
+  void ResumeListener();
+
   // Stop closes the listener and every connection, joins the loop thread and removes a unix
   // socket file; the first call blocks until the loop has exited, later ones return at once.
   void Stop();
@@ -105,6 +122,8 @@ class ControlGateway {
   const int port_;
   const std::string unix_path_;
   std::atomic<bool> stopped_{false};
+  // Serialises ReleaseListener and ResumeListener.
+  Mutex listener_mu_;
 };
 
 }  // namespace weft::control

@@ -1,6 +1,7 @@
 #include "server/internal/acceptor.h"
 
 #include <fcntl.h>
+#include <glog/logging.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -9,8 +10,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-
-#include <glog/logging.h>
 
 #include "absl/time/time.h"
 #include "server/internal/socket.h"
@@ -71,18 +70,16 @@ Mutex& DescriptorReserveMutex() {
   return *mu;
 }
 
-absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(UniqueFd listen_fd, ListenerUse use,
-                                                           OnAccept on_accept, OnShed on_shed) {
+absl::StatusOr<std::unique_ptr<Acceptor>> Acceptor::Create(UniqueFd listen_fd, OnAccept on_accept,
+                                                           OnShed on_shed) {
   UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd.valid()) return absl::ErrnoToStatus(errno, "eventfd for the acceptor");
-  return std::unique_ptr<Acceptor>(new Acceptor(std::move(listen_fd), use, std::move(wake_fd),
+  return std::unique_ptr<Acceptor>(new Acceptor(std::move(listen_fd), std::move(wake_fd),
                                                 std::move(on_accept), std::move(on_shed)));
 }
 
-Acceptor::Acceptor(UniqueFd listen_fd, ListenerUse use, UniqueFd wake_fd, OnAccept on_accept,
-                   OnShed on_shed)
+Acceptor::Acceptor(UniqueFd listen_fd, UniqueFd wake_fd, OnAccept on_accept, OnShed on_shed)
     : listen_fd_(std::move(listen_fd)),
-      use_(use),
       wake_fd_(std::move(wake_fd)),
       reserve_fd_(OpenReserve()),
       on_accept_(std::move(on_accept)),
@@ -90,14 +87,14 @@ Acceptor::Acceptor(UniqueFd listen_fd, ListenerUse use, UniqueFd wake_fd, OnAcce
 
 Acceptor::~Acceptor() = default;
 
-void Acceptor::Stop() {
+void Acceptor::Stop(StopMode mode) {
   if (stopping_.exchange(true)) return;
   // On Linux, shutdown() of a listening socket stops it listening (pending and new connects are
   // refused) and wakes accept(); the eventfd wakes a poll() that is not watching it. With
   // SO_REUSEPORT, new connects go to the group's other listeners, and with
   // net.ipv4.tcp_migrate_req=1 so do the pending ones (the kernel's tcp_disconnect takes the
   // same inet_csk_listen_stop path as close()).
-  if (use_ == ListenerUse::kOwn) ::shutdown(listen_fd_.get(), SHUT_RDWR);
+  if (mode == StopMode::kShutDown) ::shutdown(listen_fd_.get(), SHUT_RDWR);
   const std::uint64_t one = 1;
   [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
 }

@@ -24,13 +24,19 @@ class Acceptor {
   // OnShed is told of a connection accepted and closed at once because descriptors ran out.
   using OnShed = std::function<void(Endpoint peer)>;
 
-  // ListenerUse: whether the listening socket is the acceptor's alone or shared with other
-  // holders (an adopted socket: systemd keeps a descriptor of it).
-  enum class ListenerUse { kOwn, kShared };
+  // StopMode: what Stop does to the listening socket.
+  enum class StopMode {
+    // Shut it down: pending and new connects are refused (or, with SO_REUSEPORT, go to the
+    // group's other listeners).
+    kShutDown,
+    // Leave it listening, for the other holders of the socket (systemd; a successor process
+    // it was handed to), which go on accepting from its queue.
+    kLeaveListening,
+  };
 
   // Create takes the listening socket. Errors: the wake-up eventfd cannot be created.
-  static absl::StatusOr<std::unique_ptr<Acceptor>> Create(UniqueFd listen_fd, ListenerUse use,
-                                                          OnAccept on_accept, OnShed on_shed);
+  static absl::StatusOr<std::unique_ptr<Acceptor>> Create(UniqueFd listen_fd, OnAccept on_accept,
+                                                          OnShed on_shed);
   ~Acceptor();
 
   // Loop accepts until Stop is called, calling `after_batch` after each wake-up. On EMFILE or
@@ -41,24 +47,20 @@ class Acceptor {
   // (weftd's gRPC control plane, whose listener dies on EMFILE) always has descriptors left.
   void Loop(absl::FunctionRef<void()> after_batch);
 
-  // Stop shuts the listening socket down — new connects are refused from now on — and wakes
-  // Loop. A kShared socket is not shut down (that would stop it listening for every holder,
-  // and systemd fails a socket unit whose socket stops listening): Loop is only woken, and new
-  // connects wait in the backlog. Never blocks; idempotent. The descriptor is closed when the
-  // Acceptor is destroyed.
-  void Stop();
+  // Stop wakes Loop for good and, with kShutDown, shuts the listening socket down (new
+  // connects are refused from now on). Never blocks; only the first call acts. The descriptor
+  // is closed when the Acceptor is destroyed.
+  void Stop(StopMode mode);
 
   int listen_fd() const { return listen_fd_.get(); }
 
  private:
-  Acceptor(UniqueFd listen_fd, ListenerUse use, UniqueFd wake_fd, OnAccept on_accept,
-           OnShed on_shed);
+  Acceptor(UniqueFd listen_fd, UniqueFd wake_fd, OnAccept on_accept, OnShed on_shed);
   enum class ShedResult { kShed, kNothingPending, kNoReserve };
   // ShedOne accepts and closes one pending connection using the reserve descriptor.
   ShedResult ShedOne();
 
   UniqueFd listen_fd_;
-  const ListenerUse use_;
   UniqueFd wake_fd_;
   UniqueFd reserve_fd_;  // Confined to the Loop thread.
   const OnAccept on_accept_;

@@ -429,7 +429,7 @@ TEST_F(ServerTest, RunWithABadAddressFailsWithInvalidArgument) {
 // ---------------------------------------------------------------------------------------------
 // 2b. An adopted listening socket (ServerOptions::listen_socket), as systemd passes them.
 
-TEST_F(ServerTest, AnAdoptedSocketIsServedAndStaysListeningAcrossStopUntilTheNextRun) {
+TEST_F(ServerTest, ASharedAdoptedSocketIsServedAndStaysListeningAcrossStopUntilTheNextRun) {
   absl::StatusOr<UniqueFd> listening = ListenTcp(kIpv4Loopback, 0, /*backlog=*/16);
   ASSERT_TRUE(listening.ok()) << listening.status();
   const std::uint16_t port = LocalPort(listening->get());
@@ -439,6 +439,7 @@ TEST_F(ServerTest, AnAdoptedSocketIsServedAndStaysListeningAcrossStopUntilTheNex
   ServerOptions options = EchoOptions();
   options.address = "192.0.2.1";  // Ignored: nothing is bound.
   options.listen_socket = std::move(*listening);
+  options.listen_socket_shared = true;
   Server server(std::move(options));
   EXPECT_EQ(server.port(), port);
   EXPECT_EQ(server.address(), kIpv4Loopback);
@@ -455,6 +456,55 @@ TEST_F(ServerTest, AnAdoptedSocketIsServedAndStaysListeningAcrossStopUntilTheNex
   // ...until the next Run accepts it.
   ASSERT_TRUE(server.Run().ok());
   EXPECT_TRUE(Echoes(*waiting, "waited in the backlog"));
+}
+
+TEST_F(ServerTest, AnUnsharedAdoptedSocketIsShutDownByStopAcceptingLikeAnOwnOne) {
+  absl::StatusOr<UniqueFd> listening = ListenTcp(kIpv4Loopback, 0, /*backlog=*/16);
+  ASSERT_TRUE(listening.ok()) << listening.status();
+  const std::uint16_t port = LocalPort(listening->get());
+  ServerOptions options = EchoOptions();
+  options.listen_socket = std::move(*listening);
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  ASSERT_TRUE(ConnectAndEcho(port).ok());
+  server.StopAccepting();
+  EXPECT_FALSE(LoopbackClient::Connect(port, kIpv4Loopback, kPrompt).ok());
+}
+
+// A successor holding the same socket (here a second Server in the process, given a duplicate
+// as a hand-off over SCM_RIGHTS would) serves every connect once the first releases it; the
+// released server's connections go on, and should the successor go away, Run takes the socket
+// back with what waited in its queue.
+TEST_F(ServerTest, ReleaseListenerLeavesTheSocketListeningForItsOtherHolderAndRunTakesItBack) {
+  Server first(EchoOptions());
+  ASSERT_TRUE(first.Run().ok());
+  const std::uint16_t port = first.port();
+  absl::StatusOr<LoopbackClient> old_client = ConnectAndEcho(port);
+  ASSERT_TRUE(old_client.ok()) << old_client.status();
+  {
+    ServerOptions options = EchoOptions();
+    options.listen_socket = UniqueFd(::fcntl(*first.socket(), F_DUPFD_CLOEXEC, 0));
+    Server successor(std::move(options));
+    ASSERT_TRUE(successor.Run().ok());
+    first.ReleaseListener();
+    EXPECT_EQ(first.state(), ServerState::kNotAccepting);
+    EXPECT_EQ(first.port(), port);
+    const std::uint64_t accepted_before = first.stats().accepted;
+    for (int i = 0; i < 20; ++i) {
+      absl::StatusOr<LoopbackClient> client = ConnectAndEcho(port);
+      ASSERT_TRUE(client.ok()) << "connect " << i << ": " << client.status();
+    }
+    EXPECT_EQ(first.stats().accepted, accepted_before);
+    EXPECT_EQ(successor.stats().accepted, 20u);
+    EXPECT_TRUE(Echoes(*old_client, "still served by the first server"));
+    successor.ReleaseListener();  // Leaves the socket to `first` again, as a dying process would.
+  }
+  absl::StatusOr<LoopbackClient> waiting = LoopbackClient::Connect(port, kIpv4Loopback, kPrompt);
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  ASSERT_TRUE(first.Run().ok());
+  EXPECT_TRUE(Echoes(*waiting, "waited for the first server to take the socket back"));
+  first.Stop();
+  EXPECT_FALSE(LoopbackClient::Connect(port, kIpv4Loopback, kPrompt).ok());
 }
 
 TEST_F(ServerTest, AdoptingASocketThatIsNotAListeningTcpSocketFailsWithInvalidArgument) {

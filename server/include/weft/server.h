@@ -2,7 +2,6 @@
 #pragma once
 
 #include <array>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -29,10 +28,10 @@ struct ServerStats {
   std::uint64_t refused = 0;
   // refused, by reason: indexed by static_cast<int>(RefusalReason).
   std::array<std::uint64_t, kRefusalReasonCount> refused_by_reason{};
-  std::uint64_t failed = 0;    // Handlers that ended by throwing (ThreadShutdown excluded).
-  std::size_t open = 0;        // Connections accepted and not yet closed.
-  std::size_t running = 0;     // Tasks running (from the manager).
-  std::size_t queued = 0;      // Tasks waiting (from the manager).
+  std::uint64_t failed = 0;  // Handlers that ended by throwing (ThreadShutdown excluded).
+  std::size_t open = 0;      // Connections accepted and not yet closed.
+  std::size_t running = 0;   // Tasks running (from the manager).
+  std::size_t queued = 0;    // Tasks waiting (from the manager).
   absl::Time started = absl::InfinitePast();  // When it last went from stopped to running.
   // Bytes read from and written to connections, live ones included as the bytes move (relaxed
   // counters: a reader sees a recent value; each one never decreases).
@@ -54,8 +53,8 @@ struct ServerStats {
 
 // Server: thread-safe. Run, Stop and StopAccepting are serialised against each other.
 //
-// Shutdown order (Stop): 1. the listening socket is shut down (an adopted one,
-// ServerOptions::listen_socket, is left listening) and the accept loop joined;
+// Shutdown order (Stop): 1. the listening socket is shut down (unless
+// ServerOptions::listen_socket_shared, or after ReleaseListener) and the accept loop joined;
 // 2. queued connections are closed and every running task's shutdown flag is set, waking its
 // blocked I/O with CANCELLED; 3. after the grace period the sockets of tasks still running are
 // shut down; 4. every task is waited for and every thread joined — only then does Stop return.
@@ -69,7 +68,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Run binds, listens and starts accepting (or accepts from ServerOptions::listen_socket).
+  // Run binds, listens and starts accepting (or accepts from ServerOptions::listen_socket, or
+  // from the socket kept by ReleaseListener).
   // With a manager that has threads of its own it returns at once; with one that runs tasks on
   // the caller (SingleThreadedTaskManager) it serves on the calling thread and returns once
   // stopped (or, after StopAccepting, once the remaining connections are done). Run after Stop
@@ -89,6 +89,14 @@ class Server {
   // StopAccepting closes only the listener and returns as soon as it is closed; open
   // connections go on until their clients close. A no-op unless running.
   void StopAccepting();
+
+  // ReleaseListener stops accepting like StopAccepting but leaves the listening socket
+  // listening: another process that holds it too (a successor that received it with
+  // SCM_RIGHTS, from socket()) goes on accepting from the same queue, so no connect is refused
+  // or lost. The server keeps its descriptor, not accepting, until Stop (which then closes it
+  // without shutting it down) or the next Run (which accepts from it again, e.g. because the
+  // successor died). Returns once the accept loop has stopped. A no-op unless running.
+  void ReleaseListener();
 
   // Accessors ("returns or sets", as in the seed). Setting address or port takes effect on the
   // next Run; setting the handler affects connections accepted afterwards. With an adopted

@@ -33,15 +33,18 @@ struct ServerOptions {
   // TCP port; 0 = an ephemeral port, readable through Server::port() while running.
   std::uint16_t port = 0;
   // A listening TCP socket to accept from instead of binding address and port (which are then
-  // ignored): one inherited from systemd (socket activation), say. Empty = bind. The server
-  // owns it from construction and closes it on destruction. Each Run checks it (see
-  // CheckListeningSocket in weft/listen_socket.h: INVALID_ARGUMENT unless it is a listening
-  // TCP socket), makes it close-on-exec and non-blocking, and accepts from it. Unlike a socket
-  // of its own, the server never shuts it down: Stop and StopAccepting stop accepting from it,
-  // but it stays open and listening until the server is destroyed, so connects meanwhile wait
-  // in its backlog (not refused) and a later Run accepts them. (Whoever else holds the socket
-  // — systemd — keeps it listening anyway, and fails the socket unit if it stops listening.)
+  // ignored): one inherited from systemd (socket activation) or handed over by a predecessor
+  // process, say. Empty = bind. The server owns it from construction and closes it on
+  // destruction. Each Run checks it (see CheckListeningSocket in weft/listen_socket.h:
+  // INVALID_ARGUMENT unless it is a listening TCP socket), makes it close-on-exec and
+  // non-blocking, and accepts from it. Stop and StopAccepting shut it down like a socket of the
+  // server's own (connects are refused from then on), unless listen_socket_shared.
   UniqueFd listen_socket;
+  // listen_socket is shared with a holder that keeps it listening (systemd, which fails a socket
+  // unit whose socket stops listening): Stop and StopAccepting never shut it down, so connects
+  // meanwhile wait in its backlog (not refused) for a later Run or the next process. Default
+  // false.
+  bool listen_socket_shared = false;
   // Required.
   Handler handler;
   // The task manager; null = a ThreadedTaskManager without a limit.
