@@ -1,11 +1,13 @@
 #include "control/daemon/handoff/daemon_handoff.h"
 
-#include <glog/logging.h>
 #include <unistd.h>
 
 #include <utility>
 #include <vector>
 
+#include <glog/logging.h>
+
+#include "absl/time/clock.h"
 #include "weft/base/proto_time.h"
 
 namespace weft::control {
@@ -47,15 +49,28 @@ absl::StatusOr<std::unique_ptr<HandoffServer>> FinishTakeover(Takeover& takeover
   }
   absl::StatusOr<std::unique_ptr<HandoffServer>> server =
       StartHandoffServer(config, daemon, identity, handed_off);
-  if (!server.ok()) return server.status();
-  if (completed.ok()) {
-    if (absl::Status done = takeover.Done(); !done.ok()) {
-      LOG(WARNING) << "takeover: the predecessor (pid " << takeover.predecessor()
-                   << ") is gone: " << done;
-    } else {
-      LOG(INFO) << "takeover from pid " << takeover.predecessor() << " (generation "
-                << takeover.offer().generation() << ") complete; it drains";
+  if (!completed.ok()) {
+    // The predecessor is gone or going, and this process holds every listener now: never fail.
+    // Its hand-off socket may outlive its connection for a moment.
+    const absl::Time deadline = absl::Now() + kDeadPredecessorGrace;
+    while (!server.ok() && absl::IsUnavailable(server.status()) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+      server = StartHandoffServer(config, daemon, identity, handed_off);
     }
+    if (!server.ok()) {
+      LOG(ERROR) << "takeover: " << server.status()
+                 << "; serving without a hand-off socket (this process cannot be taken over)";
+      return nullptr;
+    }
+    return server;
+  }
+  if (!server.ok()) return server.status();
+  if (absl::Status done = takeover.Done(); !done.ok()) {
+    LOG(WARNING) << "takeover: the predecessor (pid " << takeover.predecessor()
+                 << ") is gone: " << done;
+  } else {
+    LOG(INFO) << "takeover from pid " << takeover.predecessor() << " (generation "
+              << takeover.offer().generation() << ") complete; it drains";
   }
   return server;
 }

@@ -25,6 +25,8 @@ struct ProcessIdentity {
 
 // How long a successor waits for each answer of its predecessor.
 inline constexpr absl::Duration kTakeoverTimeout = absl::Seconds(30);
+// How long a successor whose predecessor died mid-way retries to listen on the hand-off path.
+inline constexpr absl::Duration kDeadPredecessorGrace = absl::Seconds(5);
 
 // StartHandoffServer serves takeovers of `daemon` on the config's handoff.path; nullptr without
 // a handoff block. `handed_off` is notified once a successor is fully up (this process should
@@ -39,9 +41,10 @@ absl::StatusOr<std::unique_ptr<HandoffServer>> StartHandoffServer(const config::
 // FinishTakeover is the successor's side once its daemon serves what it adopted: Complete (the
 // predecessor stops accepting there and frees the hand-off path), start serving takeovers of
 // its own (StartHandoffServer), then Done (the predecessor drains). A predecessor that dies
-// meanwhile is logged, not an error: this process serves alone. Errors: those of
-// StartHandoffServer (the predecessor, not yet told Done, then takes its sockets back when this
-// process exits).
+// meanwhile is logged, not an error: this process serves alone (retrying for
+// kDeadPredecessorGrace to listen on the path, and serving without a hand-off socket — nullptr —
+// should that fail). Errors: those of StartHandoffServer after a complete hand-off (the
+// predecessor, not yet told Done, takes its sockets back when this process exits).
 absl::StatusOr<std::unique_ptr<HandoffServer>> FinishTakeover(Takeover& takeover,
                                                               const config::v1::Config& config,
                                                               Daemon* daemon,
