@@ -5,11 +5,14 @@
 // (checked in /proc: the server end of the connection is a descriptor of that process), and every
 // replaced process exits 0 once its connections have ended.
 //
+// Probes of the admin endpoint (GET /healthz, one connection each) run too: its socket is handed
+// over with the listeners'.
+//
 // Successors alternate between the two ways of naming the inherited sockets: port 0 everywhere
 // (takes the inherited socket's port) and the explicit ports an operator's config would carry.
 //
 // Sizes: WEFT_HANDOFF_COUNT (default 20), WEFT_HANDOFF_SHORT_CLIENTS (default 4),
-// WEFT_HANDOFF_LONG_CLIENTS (default 4).
+// WEFT_HANDOFF_LONG_CLIENTS (default 4), WEFT_HANDOFF_ADMIN_CLIENTS (default 1).
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <glog/logging.h>
@@ -30,13 +33,16 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/testing/figure.h"
 #include "tests/testing/loopback_client.h"
@@ -59,8 +65,8 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 // A replaced process exits once its long-lived connections have ended (at most
 // kHandoffsPerLongConnection hand-offs later) and it has logged its drain.
 constexpr absl::Duration kExitTimeout = absl::Seconds(30);
-// Client pacing: a short client opens a connection this often at most; a long-lived one
-// exchanges a line this often.
+// Client pacing: a short client opens a connection this often at most (an admin prober too); a
+// long-lived one exchanges a line this often.
 constexpr absl::Duration kShortPace = absl::Milliseconds(1);
 constexpr absl::Duration kLongPace = absl::Milliseconds(5);
 // A long-lived connection lasts this many hand-offs of the run, so each replaced process still
@@ -85,17 +91,40 @@ Failure ConnectFailure(const absl::Status& status) {
   return kOtherError;
 }
 
-// EchoFailure classifies a failed or wrong LoopbackClient::Echo; nullopt if it went right.
-std::optional<Failure> EchoFailure(const absl::StatusOr<std::string>& echoed,
-                                   absl::string_view sent) {
-  if (echoed.ok()) return *echoed == sent ? std::nullopt : std::optional(kMismatched);
-  if (absl::IsOutOfRange(echoed.status())) return kTruncated;  // EOF before the whole echo
-  if (absl::IsDeadlineExceeded(echoed.status())) return kTimedOut;
-  const absl::string_view message = echoed.status().message();
-  if (absl::StrContains(message, "reset") || absl::StrContains(message, "Broken pipe")) {
+// IoFailure classifies a failed LoopbackClient send or read.
+Failure IoFailure(const absl::Status& status) {
+  if (absl::IsOutOfRange(status)) return kTruncated;  // EOF before the whole answer
+  if (absl::IsDeadlineExceeded(status)) return kTimedOut;
+  if (absl::StrContains(status.message(), "reset") ||
+      absl::StrContains(status.message(), "Broken pipe")) {
     return kReset;
   }
   return kOtherError;
+}
+
+// EchoFailure classifies a failed or wrong LoopbackClient::Echo; nullopt if it went right.
+std::optional<Failure> EchoFailure(const absl::StatusOr<std::string>& echoed,
+                                   absl::string_view sent) {
+  if (!echoed.ok()) return IoFailure(echoed.status());
+  return *echoed == sent ? std::nullopt : std::optional(kMismatched);
+}
+
+// HttpFailure classifies an HTTP/1.1 answer read until the server closed (or reset) the
+// connection: nullopt for a whole 200 answer (body as long as its Content-Length).
+std::optional<Failure> HttpFailure(const absl::StatusOr<std::string>& answer) {
+  if (!answer.ok()) return IoFailure(answer.status());
+  if (!absl::StartsWith(*answer, "HTTP/1.1 200 ")) {
+    return answer->empty() ? kTruncated : kMismatched;
+  }
+  const std::pair<absl::string_view, absl::string_view> head_body =
+      absl::StrSplit(*answer, absl::MaxSplits("\r\n\r\n", 1));
+  for (absl::string_view header : absl::StrSplit(head_body.first, "\r\n")) {
+    std::size_t length = 0;
+    if (absl::ConsumePrefix(&header, "Content-Length: ") && absl::SimpleAtoi(header, &length)) {
+      return length == head_body.second.size() ? std::nullopt : std::optional(kTruncated);
+    }
+  }
+  return kTruncated;
 }
 
 // LocalPort returns the local port of connected socket `fd`, 0 on error.
@@ -284,8 +313,37 @@ class HandoffTest : public ::testing::Test {
     }
   }
 
-  void StartLoad(int short_clients, int long_clients) {
+  // AdminClient: GET /healthz on a connection of its own, over and over; anything but a whole
+  // 200 answer counts as a failure.
+  void AdminClient(int id) {
+    constexpr absl::string_view kRequest =
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < kMaxIterations && !stop_.HasBeenNotified(); ++i) {
+      absl::StatusOr<LoopbackClient> client =
+          LoopbackClient::Connect(admin_port_, "127.0.0.1", kIoTimeout);
+      if (!client.ok()) {
+        Count(ConnectFailure(client.status()),
+              absl::StrCat("admin ", id, ": connect: ", client.status().ToString()));
+      } else {
+        ++connects_;
+        const absl::Status sent = client->Send(kRequest);
+        const absl::StatusOr<std::string> answer =
+            sent.ok() ? client->ReadUntilClosed(kIoTimeout) : absl::StatusOr<std::string>(sent);
+        if (std::optional<Failure> failure = HttpFailure(answer)) {
+          Count(*failure,
+                absl::StrCat("admin ", id, " #", i, ": ",
+                             answer.ok() ? answer->substr(0, 200) : answer.status().ToString()));
+        } else {
+          ++admin_probes_;
+        }
+      }
+      stop_.WaitForNotificationWithTimeout(kShortPace);
+    }
+  }
+
+  void StartLoad(int short_clients, int long_clients, int admin_clients) {
     for (int i = 0; i < long_clients; ++i) clients_.emplace_back([this, i] { LongClient(i); });
+    for (int i = 0; i < admin_clients; ++i) clients_.emplace_back([this, i] { AdminClient(i); });
     for (int i = 0; i < short_clients; ++i) clients_.emplace_back([this, i] { ShortClient(i); });
   }
 
@@ -305,8 +363,9 @@ class HandoffTest : public ::testing::Test {
 
   std::string dir_;
   std::string handoff_path_;
-  // The echo listener's port, set before the clients start.
+  // The echo listener's and the admin endpoint's ports, set before the clients start.
   std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
   // Every weftd started, oldest first; only the test thread touches it (the pids are copied).
   std::vector<std::unique_ptr<WeftdProcess>> processes_;
   Mutex mu_;
@@ -318,6 +377,7 @@ class HandoffTest : public ::testing::Test {
   std::atomic<int> logged_problems_{0};
   std::atomic<std::int64_t> connects_{0};
   std::atomic<std::int64_t> short_echoes_{0};
+  std::atomic<std::int64_t> admin_probes_{0};
   std::atomic<std::int64_t> long_exchanges_{0};
   std::atomic<std::int64_t> long_connections_{0};
   std::atomic<std::int64_t> long_exchanges_on_replaced_{0};
@@ -333,6 +393,7 @@ TEST_F(HandoffTest, ConsecutiveTakeoversUnderLoadDropNoConnection) {
   const int handoff_count = static_cast<int>(testing::EnvInt("WEFT_HANDOFF_COUNT", 20));
   const int short_clients = static_cast<int>(testing::EnvInt("WEFT_HANDOFF_SHORT_CLIENTS", 4));
   const int long_clients = static_cast<int>(testing::EnvInt("WEFT_HANDOFF_LONG_CLIENTS", 4));
+  const int admin_clients = static_cast<int>(testing::EnvInt("WEFT_HANDOFF_ADMIN_CLIENTS", 1));
   const absl::Time started = absl::Now();
   {
     absl::StatusOr<std::unique_ptr<WeftdProcess>> first =
@@ -344,11 +405,12 @@ TEST_F(HandoffTest, ConsecutiveTakeoversUnderLoadDropNoConnection) {
   port_ = first.port("echo");
   const int control_port = first.control_port();
   const int admin_port = first.admin_port();
+  admin_port_ = static_cast<std::uint16_t>(admin_port);
   ASSERT_NE(port_, 0);
   ASSERT_NE(control_port, 0);
   ASSERT_NE(admin_port, 0);
 
-  StartLoad(short_clients, long_clients);
+  StartLoad(short_clients, long_clients, admin_clients);
   ASSERT_TRUE(WaitUntil([&] {
     return short_echoes_.load() >= kWarmConnects && long_exchanges_.load() >= long_clients;
   })) << "the load never got going";
@@ -408,12 +470,11 @@ TEST_F(HandoffTest, ConsecutiveTakeoversUnderLoadDropNoConnection) {
   const auto ms = [](absl::Duration d) { return absl::ToInt64Milliseconds(d); };
   const std::string figure = absl::StrFormat(
       "hand-off (spawn to ready line) min %d ms, median %d ms, max %d ms; %d connects, %d short "
-      "echoes, %d ping-pong exchanges on %d long-lived connections (%d still on their replaced "
-      "process at their end, %d exchanges served by a replaced process); %s; %d moved, %d "
-      "unidentified; "
-      "total %d s",
+      "echoes, %d admin probes, %d ping-pong exchanges on %d long-lived connections (%d still on "
+      "their replaced process at their end, %d exchanges served by a replaced process); %s; "
+      "%d moved, %d unidentified; total %d s",
       ms(times.front()), ms(times[times.size() / 2]), ms(times.back()), connects_.load(),
-      short_echoes_.load(), long_exchanges_.load(), long_connections_.load(),
+      short_echoes_.load(), admin_probes_.load(), long_exchanges_.load(), long_connections_.load(),
       long_connections_outliving_their_process_.load(), long_exchanges_on_replaced_.load(),
       absl::StrJoin(failure_counts, ", "), moved_.load(), unidentified_.load(),
       absl::ToInt64Seconds(total));
@@ -429,7 +490,8 @@ TEST_F(HandoffTest, ConsecutiveTakeoversUnderLoadDropNoConnection) {
       {.scenario = "listener hand-off",
        .load = absl::StrCat(short_clients, " connect/echo/close loops + ", long_clients,
                             " long-lived ping-pong clients (each connection spans ",
-                            kHandoffsPerLongConnection, " hand-offs)"),
+                            kHandoffsPerLongConnection, " hand-offs) + ", admin_clients,
+                            " admin /healthz prober"),
        .fault = absl::StrCat(handoff_count,
                              " consecutive `weftd --takeover` replacements, ports 0 and explicit "
                              "alternately"),
