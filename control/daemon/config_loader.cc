@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "control/unix_socket.h"
 #include "weft/base/address.h"
 
 namespace weft::control {
@@ -87,6 +88,7 @@ class Validator {
   std::vector<std::string> Run() {
     CheckControl();
     CheckAdmin();
+    CheckHandoff();
     std::set<std::string> names;
     std::set<std::string> endpoints;
     for (int i = 0; i < config_.listeners_size(); ++i) CheckListener(i, &names, &endpoints);
@@ -181,6 +183,20 @@ class Validator {
                          "\" is not a loopback address and no tokens or client "
                          "certificates are configured: anyone who can reach it could stop "
                          "your servers. Add tokens (and tls), or set allow_insecure: true"));
+    }
+  }
+
+  void CheckHandoff() {
+    if (!config_.has_handoff()) return;
+    const std::string& path = config_.handoff().path();
+    const auto* tree = Nested(&tree_, Config::descriptor(), "handoff", -1);
+    const auto* htype = config::v1::Handoff::descriptor();
+    if (path.empty() || path.front() != '/') {
+      Error(tree, htype, "path", -1, "handoff.path",
+            "must be an absolute path for the hand-off unix socket, e.g. "
+            "\"/run/weft/handoff.sock\"");
+    } else if (absl::StatusOr<sockaddr_un> fits = UnixSocketAddress(path); !fits.ok()) {
+      Error(tree, htype, "path", -1, "handoff.path", std::string(fits.status().message()));
     }
   }
 

@@ -183,5 +183,17 @@ TEST_F(ConfigLoaderTest, TheDrainDelayIsADurationLocatedOnError) {
               HasSubstr("control.drain_delay: a duration must not be negative"));
 }
 
+TEST_F(ConfigLoaderTest, TheHandoffPathMustBeAnAbsoluteUnixSocketPath) {
+  absl::StatusOr<config::v1::Config> config =
+      Parse("handoff { path: \"/run/weft/handoff.sock\" }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->handoff().path(), "/run/weft/handoff.sock");
+  EXPECT_THAT(Error("handoff {\n  path: \"handoff.sock\"\n}\n"),
+              HasSubstr("test.textproto:2:3: handoff.path: must be an absolute path"));
+  EXPECT_THAT(Error("handoff { }"), HasSubstr("handoff.path: must be an absolute path"));
+  EXPECT_THAT(Error(absl::StrCat("handoff { path: \"/", std::string(120, 'x'), "\" }")),
+              HasSubstr("handoff.path: unix socket path"));
+}
+
 }  // namespace
 }  // namespace weft::control
