@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "control/daemon/listener_builder.h"
 #include "weft/server.h"
 
