@@ -47,11 +47,13 @@ struct CloseSpreadReport {
 // flight and returns). Each StopTask may take up to `grace` — capped by what is left before
 // `deadline` — before the connection is shut down under the handler; its time is the schedule's
 // only slip, and a later close whose time has passed is made at once. Returns when every close
-// is made, `deadline` passes, or `waiter` is aborted; a StopTask in progress is not cut short
-// by an abort (it is bounded by its grace). Logs a summary line.
-// Call from the drain's thread (never from a task of one of the servers: StopTask would wait
-// for itself). The servers must outlive the call; they should have stopped accepting, as new
-// connections are not seen.
+// is made, `deadline` passes, or `waiter` is aborted (DrainWaiter::Abort); a StopTask in
+// progress is not cut short by an abort: it ends within its grace unless a handler ignores
+// both its shutdown flag and its shut-down connection (see TaskManager::StopTask). Logs a
+// summary line. Blocks the caller: call it from the drain's thread, never from a task of one
+// of the servers (StopTask would wait for itself). `waiter` is not owned; it and the servers
+// must outlive the call. The servers should have stopped accepting: later connections are not
+// seen.
 CloseSpreadReport SpreadCloses(const std::vector<ManagedServer*>& servers, DrainWaiter* waiter,
                                absl::Time deadline, absl::Duration grace);
 
