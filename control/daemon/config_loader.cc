@@ -267,13 +267,24 @@ class Validator {
         error("handler", std::string(handler.status().message()));
       }
     }
-    for (const char* field : {"idle_timeout", "max_lifetime", "drain_timeout"}) {
+    for (const char* field : {"idle_timeout", "max_lifetime", "drain_timeout", "close_spread"}) {
       const FieldDescriptor* fd = type->FindFieldByName(field);
       const std::string& text = listener.GetReflection()->GetString(listener, fd);
       if (absl::StatusOr<absl::Duration> d = ParseConfigDuration(text, absl::ZeroDuration());
           !d.ok()) {
         error(field, std::string(d.status().message()));
       }
+    }
+    const absl::StatusOr<absl::Duration> drain =
+        ParseConfigDuration(listener.drain_timeout(), kDefaultDrainTimeout);
+    const absl::StatusOr<absl::Duration> spread =
+        ParseConfigDuration(listener.close_spread(), absl::ZeroDuration());
+    if (drain.ok() && spread.ok() && *spread > *drain) {
+      error("close_spread",
+            absl::StrCat("\"", listener.close_spread(), "\" must not exceed drain_timeout (",
+                         absl::FormatDuration(*drain),
+                         "): the drain closes whatever is still open when drain_timeout ends; "
+                         "shorten close_spread or lengthen drain_timeout"));
     }
     switch (listener.manager_case()) {
       case Listener::kThreaded:

@@ -56,8 +56,9 @@ class Daemon {
   // control.drain_delay (so that load balancers and readiness probes see NOT_SERVING and stop
   // routing here before the sockets close); then every listener stops accepting, open
   // connections get up to the longest drain_timeout to end on their own (the drain wakes as
-  // each one ends: it returns as soon as the last has), and the listeners are stopped
-  // (remaining connections shut down). The control plane keeps answering until Stop.
+  // each one ends: it returns as soon as the last has) — those of a listener with a
+  // close_spread are asked to close one by one over it (close_spreader.h) — and the listeners
+  // are stopped (remaining connections shut down). The control plane keeps answering until Stop.
   // After a hand-off (kHandedOff) there is no drain delay: a successor serves the sockets.
   enum class DrainCause { kSignal, kHandedOff };
   void Drain(DrainCause cause = DrainCause::kSignal);
