@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "weft/base/names.h"
 #include "weft/base/proto_time.h"
 
 namespace weft::control::admin {
@@ -345,6 +346,31 @@ constexpr absl::string_view kScript = R"js(
 })();
 )js";
 
+// ProcessLine: the `p#process` line (see RenderStatusPage).
+std::string ProcessLine(const v1::Process& process) {
+  const auto field = [](absl::string_view name, absl::string_view value) {
+    return absl::StrCat("<span data-field=\"", name, "\">", Escape(value), "</span>");
+  };
+  const auto state = [](v1::ProcessState state) -> absl::string_view {
+    if (state == v1::PROCESS_STATE_SERVING) return names::kProcessServing;
+    if (state == v1::PROCESS_STATE_DRAINING) return names::kProcessDraining;
+    return names::kUnknown;
+  };
+  std::string line =
+      absl::StrCat("<p id=\"process\">pid ", field("pid", absl::StrCat(process.pid())),
+                   " &middot; generation ", field("generation", absl::StrCat(process.generation())),
+                   " &middot; ", field("state", state(process.state())));
+  if (process.has_peer()) {
+    const absl::string_view role = process.peer().role() == v1::PEER_ROLE_SUCCESSOR
+                                       ? names::kProcessRoleSuccessor
+                                       : names::kProcessRolePredecessor;
+    absl::StrAppend(&line, " &middot; hand-off ", field("peer-role", role), " pid ",
+                    field("peer-pid", absl::StrCat(process.peer().pid())));
+  }
+  absl::StrAppend(&line, "</p>\n");
+  return line;
+}
+
 }  // namespace
 
 void RankTasks(std::vector<Task> tasks, StatusPageData& data) {
@@ -362,7 +388,8 @@ std::string RenderStatusPage(const StatusPageData& data) {
       kStyle, "</style>\n</head>\n<body data-tasks-shown=\"", kStatusPageTasksShown,
       "\">\n<h1>weftd status</h1>\n<p id=\"meta\">weftd ", Escape(data.version),
       " &middot; last updated <time id=\"last-updated\">", generated,
-      "</time> &middot; refreshes every 2 s with JavaScript on</p>\n<p id=\"error\" role=\"alert\"",
+      "</time> &middot; refreshes every 2 s with JavaScript on</p>\n",
+      data.process.has_value() ? ProcessLine(*data.process) : "", "<p id=\"error\" role=\"alert\"",
       data.error.empty() ? " hidden>" : ">", Escape(data.error), "</p>\n");
   AppendTable("servers", "Servers", ServerColumns(), data.servers, html);
   AppendTable("longest-running", "Longest-running tasks", TaskColumns(), data.longest_running,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ inline constexpr std::size_t kStatusPageTasksShown = 10;
 
 // StatusPageData: what one rendering shows.
 struct StatusPageData {
+  // The weftd process (GetProcess); unset when it could not be fetched.
+  std::optional<weft::control::v1::Process> process;
   // Every server, in the order shown (ListServers' order: by name).
   std::vector<weft::control::v1::Server> servers;
   // The tasks of the two task tables, in the order shown; RankTasks fills both.
@@ -46,6 +49,10 @@ void RankTasks(std::vector<weft::control::v1::Task> tasks, StatusPageData& data)
 // at /status) every 2 s, and updates the tables in place; it shows "last updated" and, when a
 // fetch fails, an error line (id "error"; on 401 it says a viewer token is needed). It sets
 // `window.weftStatus = {loadedAt, refreshes, failures}` for tests and the curious.
+//
+// Under the heading, `p#process` shows the process's pid, generation and state (serving or
+// draining), each in a `span` with a `data-field` (pid, generation, state), and its hand-off
+// peer's pid and role while it has one (peer-pid, peer-role); the script does not refresh it.
 //
 // Stable hooks for tests: server rows are `tr[data-server=NAME]` in `#servers`, task rows
 // `tr[data-server=NAME][data-task=ID]` in `#longest-running` and `#most-idle`; every cell has a

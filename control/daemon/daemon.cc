@@ -114,7 +114,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
     }
   }
   daemon->service_ = std::make_unique<ControlService>(&daemon->servers_, &daemon->events_,
-                                                      daemon->auth_.get());
+                                                      daemon->auth_.get(), &daemon->process_info_);
   return daemon;
 }
 
@@ -205,6 +205,7 @@ absl::Status Daemon::Start() {
 }
 
 void Daemon::Drain() {
+  process_info_.set_draining(true);
   draining_->store(true);
   health_.SetDraining(true);
   if (drain_delay_ > absl::ZeroDuration()) {

@@ -220,6 +220,21 @@ TEST(AdminEndpointTest, MetricsAgreeWithGetServer) {
   EXPECT_GT(value("process_open_fds"), 0);
   EXPECT_GT(value("process_resident_memory_bytes"), 0);
   EXPECT_THAT(text, HasSubstr("weft_build_info{version=\""));
+  EXPECT_EQ(value("weft_process_generation"), 1) << "started fresh, not by a hand-off";
+  EXPECT_EQ(value("weft_process_draining"), 0);
+}
+
+TEST(AdminEndpointTest, StatusPageShowsThePidGenerationAndStateOfWeftd) {
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
+  ASSERT_NE(weftd, nullptr);
+  httplib::Result page = Http(*weftd)->Get("/status");
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200);
+  EXPECT_THAT(page->body,
+              HasSubstr(absl::StrCat("<span data-field=\"pid\">", weftd->pid(), "</span>")));
+  EXPECT_THAT(page->body, HasSubstr("<span data-field=\"generation\">1</span>"));
+  EXPECT_THAT(page->body, HasSubstr("<span data-field=\"state\">serving</span>"));
+  EXPECT_THAT(page->body, HasSubstr("<p id=\"error\" role=\"alert\" hidden>"));
 }
 
 TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {
