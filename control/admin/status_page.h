@@ -44,15 +44,16 @@ void RankTasks(std::vector<weft::control::v1::Task> tasks, StatusPageData& data)
 // loads nothing else: CSS and script are inline, within the Content-Security-Policy
 // `default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'`.
 //
-// The script fetches `api/v1/servers?pageSize=1000` and, per server,
+// The script fetches `api/v1/process`, `api/v1/servers?pageSize=1000` and, per server,
 // `api/v1/servers/NAME/tasks?pageSize=1000` relative to the page (so the page must be served
 // at /status) every 2 s, and updates the tables in place; it shows "last updated" and, when a
 // fetch fails, an error line (id "error"; on 401 it says a viewer token is needed). It sets
 // `window.weftStatus = {loadedAt, refreshes, failures}` for tests and the curious.
 //
 // Under the heading, `p#process` shows the process's pid, generation and state (serving or
-// draining), each in a `span` with a `data-field` (pid, generation, state), and its hand-off
-// peer's pid and role while it has one (peer-pid, peer-role); the script does not refresh it.
+// draining), each in a `span` with a `data-field` (pid, generation, state), and, in `span#peer`
+// (hidden without a peer), its hand-off peer's role and pid (peer-role, peer-pid); the line is
+// hidden when `process` is unset.
 //
 // Stable hooks for tests: server rows are `tr[data-server=NAME]` in `#servers`, task rows
 // `tr[data-server=NAME][data-task=ID]` in `#longest-running` and `#most-idle`; every cell has a

@@ -235,6 +235,16 @@ TEST(AdminEndpointTest, StatusPageShowsThePidGenerationAndStateOfWeftd) {
   EXPECT_THAT(page->body, HasSubstr("<span data-field=\"generation\">1</span>"));
   EXPECT_THAT(page->body, HasSubstr("<span data-field=\"state\">serving</span>"));
   EXPECT_THAT(page->body, HasSubstr("<p id=\"error\" role=\"alert\" hidden>"));
+
+  // What the page's script refreshes the line from.
+  httplib::Result api = Http(*weftd)->Get("/api/v1/process");
+  ASSERT_TRUE(api);
+  ASSERT_EQ(api->status, 200) << api->body;
+  const auto process = FromJson<v1::Process>(api->body);
+  EXPECT_EQ(process.pid(), weftd->pid());
+  EXPECT_EQ(process.generation(), 1u);
+  EXPECT_EQ(process.state(), v1::PROCESS_STATE_SERVING);
+  EXPECT_FALSE(process.has_peer());
 }
 
 TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {

@@ -72,8 +72,8 @@ TEST(StatusPageTest, IsACompleteDocumentThatLoadsNothingElse) {
 
 TEST(StatusPageTest, ShowsThePidGenerationAndStateOfTheProcessAndItsPeer) {
   StatusPageData data;
-  EXPECT_THAT(RenderStatusPage(data), Not(HasSubstr("id=\"process\"")))
-      << "no line when the process could not be fetched";
+  EXPECT_THAT(RenderStatusPage(data), HasSubstr("<p id=\"process\" hidden>"))
+      << "hidden (until the script fetches it) when the process could not be fetched";
   v1::Process process;
   process.set_pid(4242);
   process.set_generation(2);
@@ -83,13 +83,15 @@ TEST(StatusPageTest, ShowsThePidGenerationAndStateOfTheProcessAndItsPeer) {
   EXPECT_THAT(html, HasSubstr("<p id=\"process\">pid <span data-field=\"pid\">4242</span>"));
   EXPECT_THAT(html, HasSubstr("<span data-field=\"generation\">2</span>"));
   EXPECT_THAT(html, HasSubstr("<span data-field=\"state\">serving</span>"));
-  EXPECT_THAT(html, Not(HasSubstr("peer-pid")));
+  EXPECT_THAT(html, HasSubstr("<span id=\"peer\" hidden>")) << "no peer without a hand-off";
+  EXPECT_THAT(html, HasSubstr("api/v1/process")) << "the script refreshes the line";
 
   data.process->set_state(v1::PROCESS_STATE_DRAINING);
   data.process->mutable_peer()->set_role(v1::PEER_ROLE_SUCCESSOR);
   data.process->mutable_peer()->set_pid(4243);
   html = RenderStatusPage(data);
   EXPECT_THAT(html, HasSubstr("<span data-field=\"state\">draining</span>"));
+  EXPECT_THAT(html, HasSubstr("<span id=\"peer\"> &middot; hand-off "));
   EXPECT_THAT(html, HasSubstr("<span data-field=\"peer-role\">successor</span>"));
   EXPECT_THAT(html, HasSubstr("<span data-field=\"peer-pid\">4243</span>"));
 }
