@@ -114,8 +114,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   }
   daemon->inherited_control_ = std::move(inherited.control);
   daemon->inherited_admin_ = std::move(inherited.admin);
-  daemon->service_ =
-      std::make_unique<ControlService>(&daemon->servers_, &daemon->events_, daemon->auth_.get());
+  daemon->service_ = std::make_unique<ControlService>(&daemon->servers_, &daemon->events_,
+                                                      daemon->auth_.get(), &daemon->process_info_);
   return daemon;
 }
 
@@ -271,6 +271,7 @@ void Daemon::ResumeSockets() {
 }
 
 void Daemon::Drain(DrainCause cause) {
+  process_info_.set_draining(true);
   draining_->store(true);
   health_.SetDraining(true);
   if (cause == DrainCause::kHandedOff) {

@@ -20,6 +20,7 @@
 #include "control/daemon/inherited_sockets.h"
 #include "control/event_hub.h"
 #include "control/health_reporter.h"
+#include "control/process_info.h"
 #include "control/server_set.h"
 #include "weft/base/sync.h"
 #include "weft/base/version.h"
@@ -90,6 +91,9 @@ class Daemon {
   // admin_port: the admin endpoint's TCP port (0 without an admin block, or before Start).
   int admin_port() const;
   const ServerSet& servers() const { return servers_; }
+  // process_info: this process's pid, start time, generation, draining and hand-off peer, as
+  // GetProcess and /metrics report them (Drain sets draining; the hand-off code the rest).
+  ProcessInfo& process_info() { return process_info_; }
 
  private:
   Daemon() = default;
@@ -97,6 +101,8 @@ class Daemon {
   // on the caller. Errors: those of Server::Run.
   absl::Status StartListener(ManagedServer* managed);
 
+  // First, so that its start time precedes everything the daemon builds.
+  ProcessInfo process_info_;
   config::v1::Config config_;
   // control.drain_delay.
   absl::Duration drain_delay_ = absl::ZeroDuration();
@@ -120,7 +126,7 @@ class Daemon {
   // The control plane's RPCs, counted by an interceptor when the admin endpoint serves them;
   // outlives the control plane.
   admin::RpcMetrics rpc_metrics_;
-  admin::MetricsSource metrics_source_{&servers_, &rpc_metrics_, weft::kVersion};
+  admin::MetricsSource metrics_source_{&servers_, &rpc_metrics_, &process_info_, weft::kVersion};
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlPlane> control_plane_;
   std::unique_ptr<admin::AdminServer> admin_;
