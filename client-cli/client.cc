@@ -287,6 +287,12 @@ absl::StatusOr<v1::Server> TargetClient::GetServer(const std::string& name) {
   });
 }
 
+absl::StatusOr<v1::Process> TargetClient::GetProcess() {
+  return Unary<v1::Process>("get the process", [&](grpc::ClientContext* c, v1::Process* r) {
+    return control_->GetProcess(c, v1::GetProcessRequest(), r);
+  });
+}
+
 absl::StatusOr<v1::Server> TargetClient::RunServer(const std::string& name) {
   v1::RunServerRequest request;
   request.set_name(name);

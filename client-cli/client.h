@@ -107,6 +107,7 @@ class TargetClient {
   [[nodiscard]] absl::StatusOr<v1::StopTaskResponse> StopTask(
       const std::string& server, std::uint64_t id, std::optional<absl::Duration> timeout);
   [[nodiscard]] absl::Status RemoveTask(const std::string& server, std::uint64_t id);
+  [[nodiscard]] absl::StatusOr<v1::Process> GetProcess();
   // CheckHealth: the grpc.health.v1 status of `service` ("" = overall).
   [[nodiscard]] absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth(
       const std::string& service);

@@ -375,6 +375,26 @@ absl::Status RunHealthCommand(const CommandContext& context) {
   return CombineFailures(statuses);
 }
 
+absl::Status RunProcessCommand(const CommandContext& context) {
+  const auto results =
+      PerTarget<v1::Process>(context, [](TargetClient& client) { return client.GetProcess(); });
+  if (Json(context)) {
+    EmitJson<v1::Process>(context, results, "process",
+                          [](const v1::Process& process) { return MessageToJson(process); });
+  } else if (AnyOk(results)) {
+    Table table(Headers(context, ProcessHeaders()));
+    const absl::Time now = absl::Now();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) continue;
+      for (std::vector<std::string>& row : ProcessRows(*results[i], now)) {
+        table.AddRow(Row(context, context.invocation.global.targets[i], std::move(row)));
+      }
+    }
+    Write(context, table.Render());
+  }
+  return CombineFailures(Statuses(results));
+}
+
 absl::Status RunWatchCommand(const CommandContext& context) {
   const Invocation& invocation = context.invocation;
   const std::vector<Target>& targets = invocation.global.targets;
@@ -477,6 +497,8 @@ absl::Status RunCommand(const CommandContext& context) {
       return RunTopCommand(context);
     case Command::kHealth:
       return RunHealthCommand(context);
+    case Command::kProcess:
+      return RunProcessCommand(context);
     case Command::kHelp:
     case Command::kCompletion:
       break;

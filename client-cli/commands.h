@@ -41,6 +41,7 @@ absl::Status RunLimitsCommand(const CommandContext& context);
 // RunWatchCommand returns OK when interrupted by a signal.
 absl::Status RunWatchCommand(const CommandContext& context);
 absl::Status RunHealthCommand(const CommandContext& context);
+absl::Status RunProcessCommand(const CommandContext& context);
 // RunTopCommand: see top.h.
 
 // RunCommand dispatches to the function of context.invocation.command. Requires: a command

@@ -25,7 +25,7 @@ _weftctl_server_names() {
 _weftctl() {
   local cur="${COMP_WORDS[COMP_CWORD]}"
   local prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="servers status server run stop stop-accepting tasks task limits watch top health completion help"
+  local commands="servers status server run stop stop-accepting tasks task limits watch top health process completion help"
   local globals="--target --token-file --tls-ca --tls-cert --tls-key --timeout --output --help"
   COMPREPLY=()
   case "$prev" in

@@ -152,6 +152,18 @@ const std::vector<CommandSpec>& Specs() {
        "Asks the standard grpc.health.v1 service: for NAME, whether that listener accepts;\n"
        "without NAME, the overall status (NOT_SERVING while weftd drains). Exit 0 only when\n"
        "SERVING on every target, 3 for an unknown NAME, 1 otherwise.\n"},
+      {Command::kProcess,
+       "process",
+       0,
+       0,
+       {},
+       "",
+       "the weftd process: pid, start time, generation, serving or draining",
+       "One row for the weftd process that answers (ROLE \"this\") and, during a hand-off\n"
+       "(weftd --takeover), one for its peer (ROLE \"predecessor\" or \"successor\"): PID,\n"
+       "STARTED (RFC 3339, and how long ago), GENERATION (1 when started fresh, one more per\n"
+       "hand-off) and STATE (serving, or draining after SIGTERM or a hand-off). While two\n"
+       "processes share the control port, either may answer.\n"},
       {Command::kCompletion,
        "completion",
        1,

@@ -40,6 +40,7 @@ enum class Command {
   kWatch,
   kTop,
   kHealth,
+  kProcess,
   kCompletion,
 };
 

@@ -21,6 +21,12 @@ std::string Timestamp(const google::protobuf::Timestamp& timestamp, bool present
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", TimeFromProto(timestamp), absl::UTCTimeZone());
 }
 
+// StartedCell: "2026-12-06T23:15:31.042Z (5m03s ago)".
+std::string StartedCell(const google::protobuf::Timestamp& start, absl::Time now) {
+  return absl::StrCat(Timestamp(start, true), " (", FormatDurationShort(now - TimeFromProto(start)),
+                      " ago)");
+}
+
 }  // namespace
 
 Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
@@ -128,6 +134,28 @@ std::string EventTypeName(v1::EventType type) {
       return "events-dropped";
     default:
       return "unknown";
+  }
+}
+
+std::string ProcessStateName(v1::ProcessState state) {
+  switch (state) {
+    case v1::PROCESS_STATE_SERVING:
+      return names::kProcessServing;
+    case v1::PROCESS_STATE_DRAINING:
+      return names::kProcessDraining;
+    default:
+      return names::kUnknown;
+  }
+}
+
+std::string PeerRoleName(v1::PeerRole role) {
+  switch (role) {
+    case v1::PEER_ROLE_PREDECESSOR:
+      return names::kProcessRolePredecessor;
+    case v1::PEER_ROLE_SUCCESSOR:
+      return names::kProcessRoleSuccessor;
+    default:
+      return names::kUnknown;
   }
 }
 
@@ -247,6 +275,24 @@ std::vector<std::string> TaskRow(const v1::Task& task, bool wide) {
   return row;
 }
 
+std::vector<std::string> ProcessHeaders() {
+  return {"ROLE", "PID", "STARTED", "GENERATION", "STATE"};
+}
+
+std::vector<std::vector<std::string>> ProcessRows(const v1::Process& process, absl::Time now) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({names::kProcessRoleThis, absl::StrCat(process.pid()),
+                  StartedCell(process.start_time(), now), absl::StrCat(process.generation()),
+                  ProcessStateName(process.state())});
+  if (process.has_peer()) {
+    const v1::ProcessPeer& peer = process.peer();
+    rows.push_back({PeerRoleName(peer.role()), absl::StrCat(peer.pid()),
+                    StartedCell(peer.start_time(), now), absl::StrCat(peer.generation()),
+                    ProcessStateName(peer.state())});
+  }
+  return rows;
+}
+
 std::string ServerDetails(const v1::Server& server, absl::Time now) {
   auto optional_duration = [](bool present, const google::protobuf::Duration& d) {
     return present ? FormatDurationShort(DurationFromProto(d)) : std::string("none");
@@ -259,9 +305,7 @@ std::string ServerDetails(const v1::Server& server, absl::Time now) {
   }
   std::string started = "never";
   if (server.has_start_time()) {
-    const absl::Time start = TimeFromProto(server.start_time());
-    started = absl::StrCat(Timestamp(server.start_time(), true), " (",
-                           FormatDurationShort(now - start), " ago)");
+    started = StartedCell(server.start_time(), now);
   }
   std::string refused = absl::StrCat(server.refused_total());
   if (!server.refused_by_reason().empty()) {

@@ -46,6 +46,8 @@ std::string TaskStateName(v1::TaskState state);
 std::string ManagerKindName(v1::ManagerKind kind);
 std::string EventTypeName(v1::EventType type);
 std::string RefusalReasonName(v1::RefusalReason reason);
+std::string ProcessStateName(v1::ProcessState state);
+std::string PeerRoleName(v1::PeerRole role);
 
 // FormatEndpoint joins an address and a port: "127.0.0.1:7007", "[::1]:7007".
 std::string FormatEndpoint(absl::string_view address, std::uint32_t port);
@@ -69,6 +71,13 @@ std::vector<std::string> ServerRow(const v1::Server& server, bool wide, absl::Ti
 // TaskHeaders and TaskRow: the `tasks` table.
 std::vector<std::string> TaskHeaders(bool wide);
 std::vector<std::string> TaskRow(const v1::Task& task, bool wide);
+
+// ProcessHeaders and ProcessRows: the `process` table. The first row is the answering process
+// (ROLE "this"), then its hand-off peer when it has one (ROLE "predecessor" or "successor").
+// STARTED is the RFC 3339 start time and the age at `now`, e.g.
+// "2026-12-06T23:15:31.042Z (5m03s ago)".
+std::vector<std::string> ProcessHeaders();
+std::vector<std::vector<std::string>> ProcessRows(const v1::Process& process, absl::Time now);
 
 // ServerDetails is `weftctl server NAME`: one "field: value" line per field.
 std::string ServerDetails(const v1::Server& server, absl::Time now);

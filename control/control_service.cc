@@ -14,6 +14,7 @@
 #include "control/proto_conversion.h"
 #include "control/status_conversion.h"
 #include "control/watch_reactor.h"
+#include "weft/base/version.h"
 
 namespace weft::control {
 namespace {
@@ -82,8 +83,8 @@ absl::Status TaskNotFound(std::uint64_t id, const std::string& server) {
   auto lhs = std::move(*lhs##_or)
 
 ControlService::ControlService(const ServerSet* servers, EventHub* events,
-                               const Authenticator* auth)
-    : servers_(servers), events_(events), auth_(auth) {}
+                               const Authenticator* auth, const ProcessInfo* process)
+    : servers_(servers), events_(events), auth_(auth), process_(process) {}
 
 void ControlService::Shutdown() { events_->CancelAll(); }
 
@@ -262,6 +263,13 @@ grpc::Status ControlService::RemoveTask(grpc::ServerContext* context,
     return ToGrpcStatus(TaskNotFound(request->task_id(), server->name));
   }
   LOG(INFO) << "control: RemoveTask " << server->name << "/" << request->task_id();
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::GetProcess(grpc::ServerContext* context, const v1::GetProcessRequest*,
+                                        v1::Process* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "GetProcess"));
+  *response = ProcessToProto(process_->Snapshot(), weft::kVersion);
   return grpc::Status::OK;
 }
 

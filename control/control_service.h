@@ -6,20 +6,22 @@
 
 #include "control/auth.h"
 #include "control/event_hub.h"
+#include "control/process_info.h"
 #include "control/server_set.h"
 #include "control/watch_dispatcher.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control {
 
-// ControlService: thread-safe (gRPC calls it from many threads). Borrows the servers, the hub
-// and the authenticator, which must outlive it. Every method authorises first (viewer for
-// reads, operator for the rest), validates its request, and reports errors with canonical codes
-// through one conversion point; no method throws.
-// WatchEvents runs on gRPC's callback API (see WatchReactor); the other methods on the sync API.
+// ControlService: thread-safe (gRPC calls it from many threads). Borrows the servers, the hub,
+// the authenticator and the process information, which must outlive it. Every method authorises
+// first (viewer for reads, operator for the rest), validates its request, and reports errors with
+// canonical codes through one conversion point; no method throws. WatchEvents runs on gRPC's
+// callback API (see WatchReactor); the other methods on the sync API.
 class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<v1::Control::Service> {
  public:
-  ControlService(const ServerSet* servers, EventHub* events, const Authenticator* auth);
+  ControlService(const ServerSet* servers, EventHub* events, const Authenticator* auth,
+                 const ProcessInfo* process);
 
   // Shutdown ends every WatchEvents stream promptly (call before shutting the gRPC server down).
   void Shutdown();
@@ -43,6 +45,9 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
                         v1::StopTaskResponse* response) override;
   grpc::Status RemoveTask(grpc::ServerContext* context, const v1::RemoveTaskRequest* request,
                           v1::RemoveTaskResponse* response) override;
+  // GetProcess reports `process` and weft::kVersion.
+  grpc::Status GetProcess(grpc::ServerContext* context, const v1::GetProcessRequest* request,
+                          v1::Process* response) override;
   grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext* context,
                                                    const v1::WatchEventsRequest* request) override;
 
@@ -50,6 +55,7 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   const ServerSet* const servers_;
   EventHub* const events_;
   const Authenticator* const auth_;
+  const ProcessInfo* const process_;
   WatchDispatcher watch_dispatcher_;
 };
 

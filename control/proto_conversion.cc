@@ -97,6 +97,10 @@ std::uint32_t Clamp32(std::uint64_t value) {
       std::min<std::uint64_t>(value, std::numeric_limits<std::uint32_t>::max()));
 }
 
+v1::ProcessState ProcessStateToProto(bool draining) {
+  return draining ? v1::PROCESS_STATE_DRAINING : v1::PROCESS_STATE_SERVING;
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& duration,
@@ -185,6 +189,26 @@ v1::Task TaskToProto(const TaskInfo& task, const std::string& server) {
   out.set_bytes_in(task.bytes_in);
   out.set_bytes_out(task.bytes_out);
   return out;
+}
+
+v1::Process ProcessToProto(const ProcessSnapshot& snapshot, absl::string_view version) {
+  v1::Process process;
+  process.set_pid(snapshot.pid);
+  *process.mutable_start_time() = TimeToProto(snapshot.start_time);
+  process.set_generation(snapshot.generation);
+  process.set_state(ProcessStateToProto(snapshot.draining));
+  process.set_version(std::string(version));
+  if (snapshot.peer.has_value()) {
+    const ProcessPeer& peer = *snapshot.peer;
+    v1::ProcessPeer* out = process.mutable_peer();
+    out->set_role(peer.role == ProcessPeer::kSuccessor ? v1::PEER_ROLE_SUCCESSOR
+                                                       : v1::PEER_ROLE_PREDECESSOR);
+    out->set_pid(peer.pid);
+    *out->mutable_start_time() = TimeToProto(peer.start_time);
+    out->set_generation(peer.generation);
+    out->set_state(ProcessStateToProto(peer.draining));
+  }
+  return process;
 }
 
 v1::Event EventToProto(const NamedEvent& named) {

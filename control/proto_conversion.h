@@ -7,8 +7,10 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "control/event_hub.h"
+#include "control/process_info.h"
 #include "control/server_set.h"
 #include "weft/base/proto_time.h"
 #include "weft/control/v1/control.pb.h"
@@ -27,6 +29,10 @@ v1::Task TaskToProto(const TaskInfo& task, const std::string& server);
 
 // EventToProto renders an event (sequence set by the caller).
 v1::Event EventToProto(const NamedEvent& event);
+
+// ProcessToProto describes the process of `snapshot` (ProcessInfo::Snapshot), running
+// `version`; `peer` is set only when the snapshot has one.
+v1::Process ProcessToProto(const ProcessSnapshot& snapshot, absl::string_view version);
 
 // DurationFromProto validates a request duration (the plain conversions, TimeToProto and
 // friends, are in weft/base/proto_time.h): INVALID_ARGUMENT naming `field` if it is

@@ -20,6 +20,9 @@ struct ManagedServer {
   std::string handler;  // The handler's registered name.
   absl::Duration drain_timeout = absl::Seconds(30);
   std::unique_ptr<weft::Server> server;
+  // How long weftd's drain spreads the closing of this listener's connections over (see
+  // config.proto, Listener.close_spread); zero = no spreading.
+  absl::Duration close_spread = absl::ZeroDuration();
   // True while the whole process drains (weftd's graceful shutdown), reported as the server's
   // draining along with its own Stop; null = never.
   std::shared_ptr<const std::atomic<bool>> process_draining{};

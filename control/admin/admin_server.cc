@@ -31,7 +31,8 @@ constexpr std::size_t kMaxWorkers = 16;
 bool IsProbe(const std::string& path) { return path == "/healthz" || path == "/readyz"; }
 
 bool IsKnownPath(const std::string& path) {
-  return path == "/metrics" || path == "/status" || path == "/api/v1/servers" || IsProbe(path) ||
+  return path == "/metrics" || path == "/status" || path == "/api/v1/servers" ||
+         path == "/api/v1/process" || IsProbe(path) ||
          (absl::StartsWith(path, "/api/v1/servers/") && absl::EndsWith(path, "/tasks"));
 }
 
@@ -215,6 +216,11 @@ void AdminServer::Route() {
                   ListServersJson(ControlCall{stub.get(), Authorization(request), kCallTimeout},
                                   request.get_param_value("pageSize"),
                                   request.get_param_value("pageToken")));
+      });
+  http_->Get(
+      "/api/v1/process", [stub](const httplib::Request& request, httplib::Response& response) {
+        ReplyJson(response,
+                  GetProcessJson(ControlCall{stub.get(), Authorization(request), kCallTimeout}));
       });
   http_->Get(R"(/api/v1/servers/([^/]+)/tasks)", [stub](const httplib::Request& request,
                                                         httplib::Response& response) {

@@ -3,6 +3,7 @@
 //   GET /metrics                     Prometheus text format 0.0.4 (AdminSources::metrics)
 //   GET /api/v1/servers              ListServersResponse, proto3 JSON mapping
 //   GET /api/v1/servers/NAME/tasks   ListTasksResponse, proto3 JSON mapping
+//   GET /api/v1/process              Process (GetProcess), proto3 JSON mapping
 //   GET /status                      HTML status page (AdminSources::status_page)
 //   GET /healthz                     200 while the process serves HTTP at all
 //   GET /readyz                      200 when AdminSources::ready, else 503

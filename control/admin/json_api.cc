@@ -48,6 +48,10 @@ JsonReply ListServersJson(const ControlCall& call, const std::string& page_size,
   return Reply(call, &v1::Control::Stub::ListServers, request);
 }
 
+JsonReply GetProcessJson(const ControlCall& call) {
+  return Reply(call, &v1::Control::Stub::GetProcess, v1::GetProcessRequest());
+}
+
 JsonReply ListTasksJson(const ControlCall& call, const std::string& server,
                         const std::string& page_size, const std::string& page_token) {
   absl::StatusOr<std::int32_t> size = ParsePageSize(page_size);

@@ -46,6 +46,9 @@ grpc::Status CallControl(const ControlCall& call,
 JsonReply ListServersJson(const ControlCall& call, const std::string& page_size,
                           const std::string& page_token);
 
+// GetProcessJson calls GetProcess.
+JsonReply GetProcessJson(const ControlCall& call);
+
 // ListTasksJson calls ListTasks for `server`, paged as ListServersJson.
 JsonReply ListTasksJson(const ControlCall& call, const std::string& server,
                         const std::string& page_size, const std::string& page_token);

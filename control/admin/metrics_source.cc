@@ -10,8 +10,9 @@
 
 namespace weft::control::admin {
 
-MetricsSource::MetricsSource(const ServerSet* servers, const RpcMetrics* rpc, std::string version)
-    : servers_(servers), rpc_(rpc), version_(std::move(version)) {}
+MetricsSource::MetricsSource(const ServerSet* servers, const RpcMetrics* rpc,
+                             const ProcessInfo* process, std::string version)
+    : servers_(servers), rpc_(rpc), process_(process), version_(std::move(version)) {}
 
 std::string MetricsSource::Render() const {
   std::vector<ServerSample> samples;
@@ -26,6 +27,8 @@ std::string MetricsSource::Render() const {
   AppendServerMetrics(samples, writer);
   rpc_->Append(writer);
   AppendProcessMetrics(writer);
+  const ProcessSnapshot process = process_->Snapshot();
+  AppendProcessStateMetrics(process.generation, process.draining, writer);
   return std::move(writer).Finish();
 }
 

@@ -125,6 +125,16 @@ void AppendServerMetrics(const std::vector<ServerSample>& servers, MetricsWriter
                   [](const v1::Server& s) { return static_cast<double>(s.active_tasks()); });
 }
 
+void AppendProcessStateMetrics(std::uint64_t generation, bool draining, MetricsWriter& writer) {
+  writer.Family("weft_process_generation", MetricType::kGauge,
+                "Hand-off generation of this weftd process: 1 when started fresh, the "
+                "predecessor's plus one when it took a running weftd's sockets over.");
+  writer.Sample("weft_process_generation", {}, static_cast<double>(generation));
+  writer.Family("weft_process_draining", MetricType::kGauge,
+                "1 while this weftd process drains (after SIGTERM or a hand-off), else 0.");
+  writer.Sample("weft_process_draining", {}, draining ? 1 : 0);
+}
+
 void AppendBuildInfo(absl::string_view version, MetricsWriter& writer) {
   writer.Family("weft_build_info", MetricType::kGauge,
                 "Always 1; the label says which version of weftd is running.");

@@ -1,6 +1,8 @@
-// The per-server weft_* metrics and weft_build_info, rendered from the control API's messages.
+// The per-server weft_* metrics, the process's weft_process_* gauges and weft_build_info, rendered
+// from the control API's messages.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -39,6 +41,13 @@ struct ServerSample {
 // Nothing is written for an empty `servers`.
 // Requires: server names are distinct (one series per server). Thread-compatible.
 void AppendServerMetrics(const std::vector<ServerSample>& servers, MetricsWriter& writer);
+
+// AppendProcessStateMetrics appends two gauges of the weftd process (GetProcess's figures):
+//   weft_process_generation  the hand-off generation: 1 when started fresh, the predecessor's
+//                            plus one after a takeover
+//   weft_process_draining    1 while the process drains, else 0
+// Thread-compatible.
+void AppendProcessStateMetrics(std::uint64_t generation, bool draining, MetricsWriter& writer);
 
 // AppendBuildInfo appends the gauge weft_build_info{version="VERSION"} 1.
 void AppendBuildInfo(absl::string_view version, MetricsWriter& writer);

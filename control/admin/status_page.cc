@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "weft/base/names.h"
 #include "weft/base/proto_time.h"
 
 namespace weft::control::admin {
@@ -187,7 +188,8 @@ tbody:empty::after { content: "none"; color: #777; padding: .2em .6em; }
 )css";
 
 // The refresh script. It must stay in step with the columns above (it looks them up by
-// data-field) and with StateLabel, HostPort, Limit and FormatSeconds.
+// data-field) and with StateLabel, HostPort, Limit and FormatSeconds; the process line with
+// ProcessLine (its spans, by data-field) and weft::names.
 constexpr absl::string_view kScript = R"js(
 (function () {
   'use strict';
@@ -216,6 +218,16 @@ constexpr absl::string_view kScript = R"js(
     var s = total % 60;
     return h === 0 ? m + 'm ' + pad2(s) + 's' : h + 'h ' + pad2(m) + 'm ' + pad2(s) + 's';
   }
+
+  var PROCESS_STATES = {PROCESS_STATE_SERVING: 'serving', PROCESS_STATE_DRAINING: 'draining'};
+  var PEER_ROLES = {PEER_ROLE_PREDECESSOR: 'predecessor', PEER_ROLE_SUCCESSOR: 'successor'};
+  var PROCESS_FIELDS = {
+    pid: function (p) { return count(p.pid); },
+    generation: function (p) { return count(p.generation); },
+    state: function (p) { return PROCESS_STATES[p.state] || 'unknown'; },
+    'peer-role': function (p) { return (p.peer && PEER_ROLES[p.peer.role]) || 'unknown'; },
+    'peer-pid': function (p) { return count(p.peer && p.peer.pid); }
+  };
 
   var SERVER_FIELDS = {
     name: function (s) { return s.name; },
@@ -314,12 +326,26 @@ constexpr absl::string_view kScript = R"js(
     }
   }
 
+  // syncProcess shows `process` (GetProcess's JSON) on the process line.
+  function syncProcess(process) {
+    var line = document.getElementById('process');
+    Array.prototype.forEach.call(line.querySelectorAll('[data-field]'), function (span) {
+      var text = PROCESS_FIELDS[span.dataset.field](process);
+      if (span.textContent !== text) span.textContent = text;
+    });
+    document.getElementById('peer').hidden = !process.peer;
+    line.hidden = false;
+  }
+
   var errorLine = document.getElementById('error');
   var lastUpdated = document.getElementById('last-updated');
 
   async function refresh() {
     try {
-      var servers = (await getJson('api/v1/servers?pageSize=1000')).servers || [];
+      var fetched = await Promise.all([getJson('api/v1/process'),
+                                       getJson('api/v1/servers?pageSize=1000')]);
+      syncProcess(fetched[0]);
+      var servers = fetched[1].servers || [];
       var tasks = [].concat.apply([], await Promise.all(servers.map(tasksOf)));
       var serverAttrs = function (s) { return {server: s.name}; };
       var taskAttrs = function (t) { return {server: t.server, task: count(t.id)}; };
@@ -345,6 +371,33 @@ constexpr absl::string_view kScript = R"js(
 })();
 )js";
 
+// ProcessLine: the `p#process` line (see RenderStatusPage), hidden while `process` is unset;
+// the peer's part (span#peer) is hidden while it has no peer. Every part is always there, so
+// the script only sets text and `hidden`.
+std::string ProcessLine(const std::optional<v1::Process>& process) {
+  const v1::Process shown = process.value_or(v1::Process());
+  const auto field = [](absl::string_view name, absl::string_view value) {
+    return absl::StrCat("<span data-field=\"", name, "\">", Escape(value), "</span>");
+  };
+  const auto state = [](v1::ProcessState state) -> absl::string_view {
+    if (state == v1::PROCESS_STATE_SERVING) return names::kProcessServing;
+    if (state == v1::PROCESS_STATE_DRAINING) return names::kProcessDraining;
+    return names::kUnknown;
+  };
+  const auto role = [](v1::PeerRole role) -> absl::string_view {
+    if (role == v1::PEER_ROLE_PREDECESSOR) return names::kProcessRolePredecessor;
+    if (role == v1::PEER_ROLE_SUCCESSOR) return names::kProcessRoleSuccessor;
+    return names::kUnknown;
+  };
+  return absl::StrCat("<p id=\"process\"", process.has_value() ? ">" : " hidden>", "pid ",
+                      field("pid", absl::StrCat(shown.pid())), " &middot; generation ",
+                      field("generation", absl::StrCat(shown.generation())), " &middot; ",
+                      field("state", state(shown.state())), "<span id=\"peer\"",
+                      shown.has_peer() ? ">" : " hidden>", " &middot; hand-off ",
+                      field("peer-role", role(shown.peer().role())), " pid ",
+                      field("peer-pid", absl::StrCat(shown.peer().pid())), "</span></p>\n");
+}
+
 }  // namespace
 
 void RankTasks(std::vector<Task> tasks, StatusPageData& data) {
@@ -362,8 +415,9 @@ std::string RenderStatusPage(const StatusPageData& data) {
       kStyle, "</style>\n</head>\n<body data-tasks-shown=\"", kStatusPageTasksShown,
       "\">\n<h1>weftd status</h1>\n<p id=\"meta\">weftd ", Escape(data.version),
       " &middot; last updated <time id=\"last-updated\">", generated,
-      "</time> &middot; refreshes every 2 s with JavaScript on</p>\n<p id=\"error\" role=\"alert\"",
-      data.error.empty() ? " hidden>" : ">", Escape(data.error), "</p>\n");
+      "</time> &middot; refreshes every 2 s with JavaScript on</p>\n", ProcessLine(data.process),
+      "<p id=\"error\" role=\"alert\"", data.error.empty() ? " hidden>" : ">", Escape(data.error),
+      "</p>\n");
   AppendTable("servers", "Servers", ServerColumns(), data.servers, html);
   AppendTable("longest-running", "Longest-running tasks", TaskColumns(), data.longest_running,
               html);

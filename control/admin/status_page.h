@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ inline constexpr std::size_t kStatusPageTasksShown = 10;
 
 // StatusPageData: what one rendering shows.
 struct StatusPageData {
+  // The weftd process (GetProcess); unset when it could not be fetched.
+  std::optional<weft::control::v1::Process> process;
   // Every server, in the order shown (ListServers' order: by name).
   std::vector<weft::control::v1::Server> servers;
   // The tasks of the two task tables, in the order shown; RankTasks fills both.
@@ -41,11 +44,16 @@ void RankTasks(std::vector<weft::control::v1::Task> tasks, StatusPageData& data)
 // loads nothing else: CSS and script are inline, within the Content-Security-Policy
 // `default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'`.
 //
-// The script fetches `api/v1/servers?pageSize=1000` and, per server,
+// The script fetches `api/v1/process`, `api/v1/servers?pageSize=1000` and, per server,
 // `api/v1/servers/NAME/tasks?pageSize=1000` relative to the page (so the page must be served
 // at /status) every 2 s, and updates the tables in place; it shows "last updated" and, when a
 // fetch fails, an error line (id "error"; on 401 it says a viewer token is needed). It sets
 // `window.weftStatus = {loadedAt, refreshes, failures}` for tests and the curious.
+//
+// Under the heading, `p#process` shows the process's pid, generation and state (serving or
+// draining), each in a `span` with a `data-field` (pid, generation, state), and, in `span#peer`
+// (hidden without a peer), its hand-off peer's role and pid (peer-role, peer-pid); the line is
+// hidden when `process` is unset.
 //
 // Stable hooks for tests: server rows are `tr[data-server=NAME]` in `#servers`, task rows
 // `tr[data-server=NAME][data-task=ID]` in `#longest-running` and `#most-idle`; every cell has a

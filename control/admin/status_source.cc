@@ -31,6 +31,14 @@ std::function<std::string(const std::string& authorization)> StatusPageSource(
     servers_request.set_page_size(kPageSize);
     v1::ListServersResponse servers;
     const ControlCall call{stub.get(), authorization, AdminServer::kCallTimeout};
+    v1::Process process;
+    const grpc::Status got =
+        CallControl(call, &v1::Control::Stub::GetProcess, v1::GetProcessRequest(), &process);
+    if (!got.ok()) {
+      data.error = absl::StrCat("cannot get the process: ", got.error_message());
+      return RenderStatusPage(data);
+    }
+    data.process = std::move(process);
     const grpc::Status listed =
         CallControl(call, &v1::Control::Stub::ListServers, servers_request, &servers);
     if (!listed.ok()) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "control/unix_socket.h"
 #include "weft/base/address.h"
 
 namespace weft::control {
@@ -87,6 +88,7 @@ class Validator {
   std::vector<std::string> Run() {
     CheckControl();
     CheckAdmin();
+    CheckHandoff();
     std::set<std::string> names;
     std::set<std::string> endpoints;
     for (int i = 0; i < config_.listeners_size(); ++i) CheckListener(i, &names, &endpoints);
@@ -184,6 +186,20 @@ class Validator {
     }
   }
 
+  void CheckHandoff() {
+    if (!config_.has_handoff()) return;
+    const std::string& path = config_.handoff().path();
+    const auto* tree = Nested(&tree_, Config::descriptor(), "handoff", -1);
+    const auto* htype = config::v1::Handoff::descriptor();
+    if (path.empty() || path.front() != '/') {
+      Error(tree, htype, "path", -1, "handoff.path",
+            "must be an absolute path for the hand-off unix socket, e.g. "
+            "\"/run/weft/handoff.sock\"");
+    } else if (absl::StatusOr<sockaddr_un> fits = UnixSocketAddress(path); !fits.ok()) {
+      Error(tree, htype, "path", -1, "handoff.path", std::string(fits.status().message()));
+    }
+  }
+
   void CheckAdmin() {
     if (!config_.has_admin()) return;
     const config::v1::Admin& admin = config_.admin();
@@ -251,13 +267,24 @@ class Validator {
         error("handler", std::string(handler.status().message()));
       }
     }
-    for (const char* field : {"idle_timeout", "max_lifetime", "drain_timeout"}) {
+    for (const char* field : {"idle_timeout", "max_lifetime", "drain_timeout", "close_spread"}) {
       const FieldDescriptor* fd = type->FindFieldByName(field);
       const std::string& text = listener.GetReflection()->GetString(listener, fd);
       if (absl::StatusOr<absl::Duration> d = ParseConfigDuration(text, absl::ZeroDuration());
           !d.ok()) {
         error(field, std::string(d.status().message()));
       }
+    }
+    const absl::StatusOr<absl::Duration> drain =
+        ParseConfigDuration(listener.drain_timeout(), kDefaultDrainTimeout);
+    const absl::StatusOr<absl::Duration> spread =
+        ParseConfigDuration(listener.close_spread(), absl::ZeroDuration());
+    if (drain.ok() && spread.ok() && *spread > *drain) {
+      error("close_spread",
+            absl::StrCat("\"", listener.close_spread(), "\" must not exceed drain_timeout (",
+                         absl::FormatDuration(*drain),
+                         "): the drain closes whatever is still open when drain_timeout ends; "
+                         "shorten close_spread or lengthen drain_timeout"));
     }
     switch (listener.manager_case()) {
       case Listener::kThreaded:

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/admin/status_source.h"
+#include "control/daemon/close_spreader.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/descriptor_plan.h"
 #include "control/daemon/listener_builder.h"
@@ -113,8 +114,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   }
   daemon->inherited_control_ = std::move(inherited.control);
   daemon->inherited_admin_ = std::move(inherited.admin);
-  daemon->service_ =
-      std::make_unique<ControlService>(&daemon->servers_, &daemon->events_, daemon->auth_.get());
+  daemon->service_ = std::make_unique<ControlService>(&daemon->servers_, &daemon->events_,
+                                                      daemon->auth_.get(), &daemon->process_info_);
   return daemon;
 }
 
@@ -270,6 +271,7 @@ void Daemon::ResumeSockets() {
 }
 
 void Daemon::Drain(DrainCause cause) {
+  process_info_.set_draining(true);
   draining_->store(true);
   health_.SetDraining(true);
   if (cause == DrainCause::kHandedOff) {
@@ -291,6 +293,8 @@ void Daemon::Drain(DrainCause cause) {
     managed->server->StopAccepting();
     drain = std::max(drain, managed->drain_timeout);
   }
+  const absl::Time drain_deadline = absl::Now() + drain;
+  SpreadCloses(servers_.All(), &drain_waiter_, drain_deadline, TaskManager::kDefaultGrace);
   std::size_t open = 0;
   drain_waiter_.Wait(
       [&] {
@@ -298,7 +302,7 @@ void Daemon::Drain(DrainCause cause) {
         for (const ManagedServer* managed : servers_.All()) open += managed->server->stats().open;
         return open == 0;
       },
-      absl::Now() + drain);
+      drain_deadline);
   if (open > 0) {
     LOG(WARNING) << "drain ended with " << open << " connections still open; closing them";
   } else {

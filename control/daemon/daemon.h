@@ -20,6 +20,7 @@
 #include "control/daemon/inherited_sockets.h"
 #include "control/event_hub.h"
 #include "control/health_reporter.h"
+#include "control/process_info.h"
 #include "control/server_set.h"
 #include "weft/base/sync.h"
 #include "weft/base/version.h"
@@ -56,8 +57,9 @@ class Daemon {
   // control.drain_delay (so that load balancers and readiness probes see NOT_SERVING and stop
   // routing here before the sockets close); then every listener stops accepting, open
   // connections get up to the longest drain_timeout to end on their own (the drain wakes as
-  // each one ends: it returns as soon as the last has), and the listeners are stopped
-  // (remaining connections shut down). The control plane keeps answering until Stop.
+  // each one ends: it returns as soon as the last has) — those of a listener with a
+  // close_spread are asked to close one by one over it (close_spreader.h) — and the listeners
+  // are stopped (remaining connections shut down). The control plane keeps answering until Stop.
   // After a hand-off (kHandedOff) there is no drain delay: a successor serves the sockets.
   enum class DrainCause { kSignal, kHandedOff };
   void Drain(DrainCause cause = DrainCause::kSignal);
@@ -89,6 +91,9 @@ class Daemon {
   // admin_port: the admin endpoint's TCP port (0 without an admin block, or before Start).
   int admin_port() const;
   const ServerSet& servers() const { return servers_; }
+  // process_info: this process's pid, start time, generation, draining and hand-off peer, as
+  // GetProcess and /metrics report them (Drain sets draining; the hand-off code the rest).
+  ProcessInfo& process_info() { return process_info_; }
 
  private:
   Daemon() = default;
@@ -96,6 +101,8 @@ class Daemon {
   // on the caller. Errors: those of Server::Run.
   absl::Status StartListener(ManagedServer* managed);
 
+  // First, so that its start time precedes everything the daemon builds.
+  ProcessInfo process_info_;
   config::v1::Config config_;
   // control.drain_delay.
   absl::Duration drain_delay_ = absl::ZeroDuration();
@@ -119,7 +126,7 @@ class Daemon {
   // The control plane's RPCs, counted by an interceptor when the admin endpoint serves them;
   // outlives the control plane.
   admin::RpcMetrics rpc_metrics_;
-  admin::MetricsSource metrics_source_{&servers_, &rpc_metrics_, weft::kVersion};
+  admin::MetricsSource metrics_source_{&servers_, &rpc_metrics_, &process_info_, weft::kVersion};
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlPlane> control_plane_;
   std::unique_ptr<admin::AdminServer> admin_;

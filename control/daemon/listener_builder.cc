@@ -62,8 +62,10 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
   absl::StatusOr<absl::Duration> lifetime =
       ParseConfigDuration(listener.max_lifetime(), absl::InfiniteDuration());
   absl::StatusOr<absl::Duration> drain =
-      ParseConfigDuration(listener.drain_timeout(), absl::Seconds(30));
-  for (const auto* d : {&idle, &lifetime, &drain}) {
+      ParseConfigDuration(listener.drain_timeout(), kDefaultDrainTimeout);
+  absl::StatusOr<absl::Duration> close_spread =
+      ParseConfigDuration(listener.close_spread(), absl::ZeroDuration());
+  for (const auto* d : {&idle, &lifetime, &drain, &close_spread}) {
     if (!d->ok()) return d->status();
   }
 
@@ -88,6 +90,7 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
   managed.name = listener.name();
   managed.handler = listener.handler().name();
   managed.drain_timeout = *drain;
+  managed.close_spread = *close_spread;
   managed.server = std::make_unique<weft::Server>(std::move(options));
   return managed;
 }

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -26,7 +27,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
 #include "control/daemon/handoff/daemon_handoff.h"
@@ -129,7 +129,6 @@ int WaitForSignal(weft::SignalFd& signals, weft::WakeFd* wake) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const absl::Time start_time = absl::Now();
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
     std::cerr << kUsage;
@@ -202,7 +201,6 @@ int main(int argc, char** argv) {
     std::cerr << "weftd: " << status.message() << "\n";
     return 1;
   };
-  weft::control::ProcessIdentity identity{.start_time = start_time};
   absl::StatusOr<weft::control::InheritedSockets> inherited =
       weft::control::TakeActivatedSockets(*config);
   if (!inherited.ok()) return fail(inherited.status());
@@ -216,7 +214,6 @@ int main(int argc, char** argv) {
         weft::control::Takeover::Begin(flags.takeover, weft::control::kTakeoverTimeout);
     if (!begun.ok()) return fail(begun.status());
     takeover = std::move(*begun);
-    identity.generation = takeover->offer().generation() + 1;
     LOG(INFO) << "takeover: pid " << takeover->predecessor() << " (generation "
               << takeover->offer().generation() << ") offers " << takeover->offer().sockets_size()
               << " listening sockets";
@@ -225,13 +222,18 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<weft::control::Daemon>> daemon =
       weft::control::Daemon::Create(*config, registry, std::move(*inherited));
   if (!daemon.ok()) return fail(daemon.status());
+  if (takeover != nullptr) {
+    (*daemon)->process_info().set_generation(takeover->offer().generation() + 1);
+  }
   if (absl::Status status = (*daemon)->Start(); !status.ok()) return fail(status);
   weft::WakeFd handed_off;
   absl::StatusOr<std::unique_ptr<weft::control::HandoffServer>> handoff =
       takeover != nullptr
-          ? weft::control::FinishTakeover(*takeover, *config, daemon->get(), identity, &handed_off)
-          : weft::control::StartHandoffServer(*config, daemon->get(), identity, &handed_off);
+          ? weft::control::FinishTakeover(*takeover, *config, daemon->get(), &handed_off)
+          : weft::control::StartHandoffServer(*config, daemon->get(), &handed_off);
   if (!handoff.ok()) return fail(handoff.status());
+  std::optional<weft::control::PredecessorWatch> predecessor;
+  if (takeover != nullptr) predecessor.emplace(takeover.get(), &(*daemon)->process_info());
   std::vector<std::string> listeners;
   for (const weft::control::ManagedServer* server : (*daemon)->servers().All()) {
     listeners.push_back(absl::StrCat(server->name, "=", server->server->port()));

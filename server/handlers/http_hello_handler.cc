@@ -98,23 +98,26 @@ void AppendHead(int status_code, std::string* out) {
 
 // ConnectionHeader returns the Connection field a response needs: "close" when the connection
 // will close, "keep-alive" to confirm it to an HTTP/1.0 client, none when HTTP/1.1's default holds.
-absl::string_view ConnectionHeader(const HttpRequest& request) {
-  if (!request.keep_alive) return "Connection: close\r\n";
+absl::string_view ConnectionHeader(const HttpRequest& request, bool closing) {
+  if (closing) return "Connection: close\r\n";
   if (request.version_minor == 0) return "Connection: keep-alive\r\n";
   return "";
 }
 
-void AppendResponse(const HttpHelloConfig& config, const HttpRequest& request, std::string* out) {
+// AppendResponse appends the response to `request`; `closing` says the connection closes after
+// it.
+void AppendResponse(const HttpHelloConfig& config, const HttpRequest& request, bool closing,
+                    std::string* out) {
   const bool head = request.method == "HEAD";
   if (head || request.method == "GET") {
     AppendHead(200, out);
-    absl::StrAppend(out, config.body_headers, ConnectionHeader(request), "\r\n");
+    absl::StrAppend(out, config.body_headers, ConnectionHeader(request, closing), "\r\n");
     if (!head) out->append(config.body);
     return;
   }
   AppendHead(405, out);
   absl::StrAppend(out, "Allow: GET, HEAD\r\nContent-Type: text/plain\r\nContent-Length: ",
-                  kMethodNotAllowedBody.size(), "\r\n", ConnectionHeader(request), "\r\n",
+                  kMethodNotAllowedBody.size(), "\r\n", ConnectionHeader(request, closing), "\r\n",
                   kMethodNotAllowedBody);
 }
 
@@ -161,8 +164,10 @@ void ServeHttp(const HttpHelloConfig& config, Connection& connection) {
         close = true;
         break;
       }
-      AppendResponse(config, parser.request(), &out);
-      close = !parser.request().keep_alive;
+      // A request read as the task is asked to stop (a drain's close spread, StopTask) is still
+      // answered, with "Connection: close", so the client knows not to send another.
+      close = !parser.request().keep_alive || ShutdownRequested();
+      AppendResponse(config, parser.request(), close, &out);
       parser.Reset();
     }
     if (!out.empty()) {

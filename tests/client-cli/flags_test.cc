@@ -117,6 +117,8 @@ TEST_F(FlagsTest, CommandsTakeTheirArguments) {
   EXPECT_EQ(Parse("watch web")->server, "web");
   EXPECT_EQ(Parse("health")->command, Command::kHealth);
   EXPECT_EQ(Parse("health web")->server, "web");
+  EXPECT_EQ(Parse("process")->command, Command::kProcess);
+  EXPECT_THAT(Error("process web"), HasSubstr("unexpected argument"));
   EXPECT_EQ(Parse("tasks")->server, "");
   // "--" ends the flags: a server could be named like one.
   EXPECT_EQ(Parse("server -- -web")->server, "-web");
@@ -234,11 +236,26 @@ TEST_F(FlagsTest, HelpWinsOverEverythingElse) {
 
 TEST_F(FlagsTest, UsageTextListsEveryCommandAndExplainsOne) {
   const std::string overview = UsageText(Command::kHelp);
-  for (const char* word : {"servers", "server NAME", "run NAME", "stop NAME [--drain 30s]",
-                           "stop-accepting NAME", "tasks [NAME]", "task stop NAME ID",
-                           "task remove NAME ID", "limits NAME --max-connections N", "watch [NAME]",
-                           "top", "health [NAME]", "completion bash", "--target", "--token-file",
-                           "--tls-ca", "--timeout", "-o, --output", "Exit codes"}) {
+  for (const char* word : {"servers",
+                           "server NAME",
+                           "run NAME",
+                           "stop NAME [--drain 30s]",
+                           "stop-accepting NAME",
+                           "tasks [NAME]",
+                           "task stop NAME ID",
+                           "task remove NAME ID",
+                           "limits NAME --max-connections N",
+                           "watch [NAME]",
+                           "top",
+                           "health [NAME]",
+                           "process",
+                           "completion bash",
+                           "--target",
+                           "--token-file",
+                           "--tls-ca",
+                           "--timeout",
+                           "-o, --output",
+                           "Exit codes"}) {
     EXPECT_THAT(overview, HasSubstr(word));
   }
   EXPECT_THAT(UsageText(Command::kStop), HasSubstr("usage: weftctl [FLAGS] stop NAME [--drain "

@@ -156,6 +156,47 @@ TEST(ServerDetailsTest, RefusalsAreBrokenDownByReason) {
               HasSubstr("refused:           5\n"));
 }
 
+TEST(ProcessRowsTest, TheAnsweringProcessAloneWithoutAHandOff) {
+  v1::Process process;
+  process.set_pid(4242);
+  process.mutable_start_time()->set_seconds(1000);
+  process.set_generation(1);
+  process.set_state(v1::PROCESS_STATE_SERVING);
+  EXPECT_THAT(ProcessHeaders(),
+              ::testing::ElementsAre("ROLE", "PID", "STARTED", "GENERATION", "STATE"));
+  const std::vector<std::vector<std::string>> rows =
+      ProcessRows(process, absl::FromUnixSeconds(1185));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_THAT(rows[0], ::testing::ElementsAre(
+                           "this", "4242", "1970-01-01T00:16:40.000Z (3m05s ago)", "1", "serving"));
+}
+
+TEST(ProcessRowsTest, ThePeerFollowsDuringAHandOff) {
+  v1::Process process;
+  process.set_pid(20);
+  process.mutable_start_time()->set_seconds(2000);
+  process.set_generation(3);
+  process.set_state(v1::PROCESS_STATE_DRAINING);
+  v1::ProcessPeer* peer = process.mutable_peer();
+  peer->set_role(v1::PEER_ROLE_SUCCESSOR);
+  peer->set_pid(21);
+  peer->mutable_start_time()->set_seconds(2050);
+  peer->set_generation(4);
+  peer->set_state(v1::PROCESS_STATE_SERVING);
+  std::vector<std::vector<std::string>> rows = ProcessRows(process, absl::FromUnixSeconds(2060));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_THAT(rows[0], ::testing::ElementsAre("this", "20", "1970-01-01T00:33:20.000Z (1m00s ago)",
+                                              "3", "draining"));
+  EXPECT_THAT(rows[1],
+              ::testing::ElementsAre("successor", "21", "1970-01-01T00:34:10.000Z (10s ago)", "4",
+                                     "serving"));
+  peer->set_role(v1::PEER_ROLE_PREDECESSOR);
+  peer->set_state(v1::PROCESS_STATE_UNSPECIFIED);
+  rows = ProcessRows(process, absl::FromUnixSeconds(2060));
+  EXPECT_EQ(rows[1][0], "predecessor");
+  EXPECT_EQ(rows[1][4], "unknown");
+}
+
 TEST(EventLineTest, NamesTheEventAndItsDetails) {
   v1::Event event;
   event.set_sequence(4);

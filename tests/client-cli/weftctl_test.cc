@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weft/unique_fd.h"
@@ -132,6 +133,8 @@ class Weftd {
     return it == ports_.end() ? 0 : static_cast<std::uint16_t>(it->second);
   }
   std::string log() const { return ReadFile(log_); }
+  pid_t pid() const { return process_->pid(); }
+  absl::Status Signal(int signal) { return process_->Signal(signal); }
 
  private:
   Weftd() = default;
@@ -440,6 +443,79 @@ TEST_F(WeftctlTest, HealthReportsOverallAndPerListener) {
   r = On({"health", "nope"});
   EXPECT_EXIT_CODE(r, 3);
   EXPECT_THAT(r.err, HasSubstr(absl::StrCat("server \"nope\" not found on ", weftd_->target())));
+}
+
+// process against a weftd of its own, with a drain delay long enough that its control plane
+// surely still answers while it drains (a second SIGTERM from TearDown ends the drain).
+TEST_F(WeftctlTest, ProcessShowsTheAnsweringWeftdAndThatItDrainsAfterSigterm) {
+  const absl::Time before = absl::Now();
+  Weftd* weftd = StartWeftd(
+      "drainer",
+      absl::StrCat("control { address: \"127.0.0.1:0\" drain_delay: \"60s\" }\n", kListeners));
+  const absl::Time after = absl::Now();
+  ASSERT_NE(weftd, nullptr);
+  const std::string pid = absl::StrCat(weftd->pid());
+  auto process = [&](const std::string& output) {
+    return Ctl({"--target", weftd->target(), "process", "-o", output});
+  };
+
+  RunResult r = process("table");
+  EXPECT_EXIT_CODE(r, 0);
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << "no hand-off, so no peer row:\n" << r.out;
+  EXPECT_THAT(Words(lines[0]), ElementsAre("ROLE", "PID", "STARTED", "GENERATION", "STATE"));
+  // STARTED is "RFC3339 (AGE ago)": three words.
+  std::vector<std::string> row = Words(lines[1]);
+  ASSERT_EQ(row.size(), 7u) << lines[1];
+  EXPECT_EQ(row[0], "this");
+  EXPECT_EQ(row[1], pid);
+  absl::Time shown;
+  std::string error;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full, row[2], &shown, &error)) << row[2] << error;
+  EXPECT_GE(shown, before - absl::Milliseconds(1)) << "the table shows milliseconds, truncated";
+  EXPECT_LE(shown, after);
+  EXPECT_THAT(row[3], StartsWith("("));
+  EXPECT_EQ(row[4], "ago)");
+  EXPECT_EQ(row[5], "1");
+  EXPECT_EQ(row[6], "serving");
+  const std::string started_cell = row[2];
+
+  r = process("json");
+  EXPECT_EXIT_CODE(r, 0);
+  google::protobuf::Struct doc = Json(r.out);
+  EXPECT_EQ(Str(doc, {"targets", "0", "process", "pid"}), pid);
+  absl::Time started;
+  ASSERT_TRUE(absl::ParseTime(absl::RFC3339_full,
+                              Str(doc, {"targets", "0", "process", "startTime"}), &started, &error))
+      << r.out << error;
+  EXPECT_GE(started, before);
+  EXPECT_LE(started, after);
+  EXPECT_EQ(Str(doc, {"targets", "0", "process", "generation"}), "1");
+  EXPECT_EQ(Str(doc, {"targets", "0", "process", "state"}), "PROCESS_STATE_SERVING");
+  EXPECT_NE(Str(doc, {"targets", "0", "process", "version"}), "");
+  EXPECT_FALSE(At(doc, {"targets", "0", "process", "peer"}).has_struct_value());
+
+  ASSERT_TRUE(weftd->Signal(SIGTERM).ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const RunResult json = process("json");
+        return json.exit.exit_code == 0 &&
+               Str(Json(json.out), {"targets", "0", "process", "state"}) ==
+                   "PROCESS_STATE_DRAINING";
+      },
+      kPrompt))
+      << "weftd never reported draining after SIGTERM; log:\n"
+      << weftd->log();
+  r = process("table");
+  EXPECT_EXIT_CODE(r, 0);
+  lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  row = Words(lines[1]);
+  ASSERT_EQ(row.size(), 7u) << lines[1];
+  EXPECT_EQ(row[1], pid);
+  EXPECT_EQ(row[2], started_cell) << "the start time never moves";
+  EXPECT_EQ(row[5], "1");
+  EXPECT_EQ(row[6], "draining");
 }
 
 TEST_F(WeftctlTest, TasksShowsALiveConnection) {
@@ -821,6 +897,7 @@ TEST_F(WeftctlTest, BashCompletionCompletesCommandsAndServerNames) {
     return words_out;
   };
   EXPECT_THAT(complete("st", 1, "st"), ::testing::ElementsAre("status", "stop", "stop-accepting"));
+  EXPECT_THAT(complete("pro", 1, "pro"), ::testing::ElementsAre("process"));
   EXPECT_THAT(complete("task ''", 2, "task "), ::testing::ElementsAre("remove", "stop"));
   EXPECT_THAT(complete("-o ''", 2, "-o "), ::testing::ElementsAre("json", "table", "wide"));
   EXPECT_THAT(complete("stop web --d", 3, "stop web --d"), ::testing::ElementsAre("--drain"));
@@ -868,6 +945,11 @@ TEST_F(WeftctlAuthTest, WithoutATokenExits4) {
   EXPECT_EXIT_CODE(wrong, 4);
   EXPECT_THAT(wrong.err, HasSubstr("unknown bearer token"));
   EXPECT_THAT(wrong.err, Not(HasSubstr("not-a-configured-token")));
+
+  const RunResult process = On({"process"});
+  EXPECT_EXIT_CODE(process, 4);
+  EXPECT_THAT(process.err, StartsWith(absl::StrCat("weftctl: cannot get the process on ",
+                                                   weftd_->target(), ": unauthenticated: ")));
 }
 
 TEST_F(WeftctlAuthTest, AViewerMayLookButNotStop) {
@@ -884,6 +966,9 @@ TEST_F(WeftctlAuthTest, AViewerMayLookButNotStop) {
   EXPECT_EXIT_CODE(r, 4);
   r = On({"--token-file", viewer_token_, "tasks"});
   EXPECT_EXIT_CODE(r, 0);
+  r = On({"--token-file", viewer_token_, "process"});
+  EXPECT_EXIT_CODE(r, 0);
+  EXPECT_NE(RowOf(r.out, {"this", "serving"}), "") << r.out;
   EXPECT_NE(RowOf(On({"--token-file", viewer_token_, "servers"}).out, {"echo", "running"}), "");
 }
 

@@ -215,7 +215,8 @@ TEST_F(SecurityTest, ViewerCanNeverMutate) {
   ASSERT_EQ(tasks.tasks_size(), 1);
   const std::uint64_t task = tasks.tasks(0).id();
 
-  const std::set<std::string> reads = {"ListServers", "GetServer", "ListTasks", "WatchEvents"};
+  const std::set<std::string> reads = {"ListServers", "GetServer", "ListTasks", "WatchEvents",
+                                       "GetProcess"};
   std::map<std::string, std::function<grpc::Status()>> mutations = {
       {"RunServer", [&] {
          v1::RunServerRequest r;

@@ -1,11 +1,9 @@
 #include "control/daemon/handoff/daemon_handoff.h"
 
-#include <unistd.h>
+#include <glog/logging.h>
 
 #include <utility>
 #include <vector>
-
-#include <glog/logging.h>
 
 #include "absl/time/clock.h"
 #include "weft/base/proto_time.h"
@@ -14,20 +12,32 @@ namespace weft::control {
 
 absl::StatusOr<std::unique_ptr<HandoffServer>> StartHandoffServer(const config::v1::Config& config,
                                                                   Daemon* daemon,
-                                                                  ProcessIdentity identity,
                                                                   WakeFd* handed_off) {
   if (!config.has_handoff()) return nullptr;
+  ProcessInfo* info = &daemon->process_info();
   HandoffParticipant participant{
       .offer =
-          [daemon, identity](std::vector<UniqueFd>* fds) {
+          [daemon, info](std::vector<UniqueFd>* fds) {
             v1::HandoffOffer offer = daemon->OfferSockets(fds);
-            offer.set_pid(::getpid());
-            *offer.mutable_start_time() = TimeToProto(identity.start_time);
-            offer.set_generation(identity.generation);
+            const ProcessSnapshot self = info->Snapshot();
+            offer.set_pid(self.pid);
+            *offer.mutable_start_time() = TimeToProto(self.start_time);
+            offer.set_generation(self.generation);
             return offer;
           },
-      .release = [daemon](const v1::HandoffReady& ready) { daemon->ReleaseSockets(ready); },
-      .resume = [daemon] { daemon->ResumeSockets(); },
+      .release =
+          [daemon, info](const v1::HandoffReady& ready) {
+            daemon->ReleaseSockets(ready);
+            info->set_peer(ProcessPeer{.role = ProcessPeer::kSuccessor,
+                                       .pid = static_cast<pid_t>(ready.pid()),
+                                       .start_time = TimeFromProto(ready.start_time()),
+                                       .generation = ready.generation()});
+          },
+      .resume =
+          [daemon, info] {
+            daemon->ResumeSockets();
+            info->clear_peer();
+          },
       .done = [handed_off](const v1::HandoffReady&) { handed_off->Notify(); },
   };
   return HandoffServer::Start(HandoffServerOptions{.path = config.handoff().path()},
@@ -36,11 +46,11 @@ absl::StatusOr<std::unique_ptr<HandoffServer>> StartHandoffServer(const config::
 
 absl::StatusOr<std::unique_ptr<HandoffServer>> FinishTakeover(Takeover& takeover,
                                                               const config::v1::Config& config,
-                                                              Daemon* daemon,
-                                                              ProcessIdentity identity,
-                                                              WakeFd* handed_off) {
+                                                              Daemon* daemon, WakeFd* handed_off) {
+  ProcessInfo& info = daemon->process_info();
+  const ProcessSnapshot self = info.Snapshot();
   const absl::Status completed =
-      takeover.Complete(identity.start_time, identity.generation, kTakeoverTimeout);
+      takeover.Complete(self.start_time, self.generation, kTakeoverTimeout);
   if (absl::IsUnavailable(completed)) {
     LOG(WARNING) << "takeover: the predecessor (pid " << takeover.predecessor()
                  << ") died during the hand-off; serving alone";
@@ -48,14 +58,14 @@ absl::StatusOr<std::unique_ptr<HandoffServer>> FinishTakeover(Takeover& takeover
     LOG(WARNING) << "takeover: " << completed << "; serving (the predecessor may still accept)";
   }
   absl::StatusOr<std::unique_ptr<HandoffServer>> server =
-      StartHandoffServer(config, daemon, identity, handed_off);
+      StartHandoffServer(config, daemon, handed_off);
   if (!completed.ok()) {
     // The predecessor is gone or going, and this process holds every listener now: never fail.
     // Its hand-off socket may outlive its connection for a moment.
     const absl::Time deadline = absl::Now() + kDeadPredecessorGrace;
     while (!server.ok() && absl::IsUnavailable(server.status()) && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(20));
-      server = StartHandoffServer(config, daemon, identity, handed_off);
+      server = StartHandoffServer(config, daemon, handed_off);
     }
     if (!server.ok()) {
       LOG(ERROR) << "takeover: " << server.status()
@@ -68,11 +78,33 @@ absl::StatusOr<std::unique_ptr<HandoffServer>> FinishTakeover(Takeover& takeover
   if (absl::Status done = takeover.Done(); !done.ok()) {
     LOG(WARNING) << "takeover: the predecessor (pid " << takeover.predecessor()
                  << ") is gone: " << done;
-  } else {
-    LOG(INFO) << "takeover from pid " << takeover.predecessor() << " (generation "
-              << takeover.offer().generation() << ") complete; it drains";
+    return server;
   }
+  const v1::HandoffOffer& offer = takeover.offer();
+  info.set_peer(ProcessPeer{.role = ProcessPeer::kPredecessor,
+                            .pid = takeover.predecessor(),
+                            .start_time = TimeFromProto(offer.start_time()),
+                            .generation = offer.generation(),
+                            .draining = true});
+  LOG(INFO) << "takeover from pid " << takeover.predecessor() << " (generation "
+            << offer.generation() << ") complete; it drains";
   return server;
+}
+
+PredecessorWatch::PredecessorWatch(Takeover* takeover, ProcessInfo* process_info) {
+  thread_ = std::thread([this, takeover, process_info] {
+    if (!takeover->WaitForPredecessorExit(stop_.fd())) return;
+    const ProcessSnapshot self = process_info->Snapshot();
+    if (self.peer.has_value() && self.peer->role == ProcessPeer::kPredecessor) {
+      process_info->clear_peer();
+      LOG(INFO) << "the predecessor (pid " << takeover->predecessor() << ") has exited";
+    }
+  });
+}
+
+PredecessorWatch::~PredecessorWatch() {
+  stop_.Notify();
+  thread_.join();
 }
 
 }  // namespace weft::control

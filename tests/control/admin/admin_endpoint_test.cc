@@ -220,6 +220,31 @@ TEST(AdminEndpointTest, MetricsAgreeWithGetServer) {
   EXPECT_GT(value("process_open_fds"), 0);
   EXPECT_GT(value("process_resident_memory_bytes"), 0);
   EXPECT_THAT(text, HasSubstr("weft_build_info{version=\""));
+  EXPECT_EQ(value("weft_process_generation"), 1) << "started fresh, not by a hand-off";
+  EXPECT_EQ(value("weft_process_draining"), 0);
+}
+
+TEST(AdminEndpointTest, StatusPageShowsThePidGenerationAndStateOfWeftd) {
+  std::unique_ptr<WeftdProcess> weftd = StartWeftd(Config());
+  ASSERT_NE(weftd, nullptr);
+  httplib::Result page = Http(*weftd)->Get("/status");
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200);
+  EXPECT_THAT(page->body,
+              HasSubstr(absl::StrCat("<span data-field=\"pid\">", weftd->pid(), "</span>")));
+  EXPECT_THAT(page->body, HasSubstr("<span data-field=\"generation\">1</span>"));
+  EXPECT_THAT(page->body, HasSubstr("<span data-field=\"state\">serving</span>"));
+  EXPECT_THAT(page->body, HasSubstr("<p id=\"error\" role=\"alert\" hidden>"));
+
+  // What the page's script refreshes the line from.
+  httplib::Result api = Http(*weftd)->Get("/api/v1/process");
+  ASSERT_TRUE(api);
+  ASSERT_EQ(api->status, 200) << api->body;
+  const auto process = FromJson<v1::Process>(api->body);
+  EXPECT_EQ(process.pid(), weftd->pid());
+  EXPECT_EQ(process.generation(), 1u);
+  EXPECT_EQ(process.state(), v1::PROCESS_STATE_SERVING);
+  EXPECT_FALSE(process.has_peer());
 }
 
 TEST(AdminEndpointTest, BadRequestsGetClearErrorsAndTheEndpointGoesOn) {

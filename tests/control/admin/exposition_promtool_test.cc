@@ -63,6 +63,7 @@ std::string RenderEverything() {
   AppendServerMetrics({Sample("echo", 0.02), Sample("http \"quoted\"\\", 7200)}, writer);
   rpc.Append(writer);
   AppendProcessMetrics(writer);
+  AppendProcessStateMetrics(2, true, writer);
   AppendBuildInfo("0.1.0", writer);
   return std::move(writer).Finish();
 }
@@ -123,7 +124,8 @@ TEST_F(ExpositionPromtoolTest, PromtoolCheckMetricsReportsNothing) {
   // The exposition holds every part, so promtool had all of them to check.
   for (const char* family :
        {"weft_connections_active", "weft_connection_duration_seconds", "grpc_server_handled_total",
-        "grpc_server_handling_seconds", "process_open_fds", "weft_build_info"}) {
+        "grpc_server_handling_seconds", "process_open_fds", "weft_process_generation",
+        "weft_process_draining", "weft_build_info"}) {
     EXPECT_NE(text.find(absl::StrCat("# TYPE ", family, " ")), std::string::npos) << family;
   }
 }

@@ -146,5 +146,23 @@ TEST(ServerMetricsTest, BuildInfoIsOneLabelledWithTheVersion) {
             "weft_build_info{version=\"1.2.3\"} 1\n");
 }
 
+TEST(ServerMetricsTest, ProcessStateIsTwoUnlabelledGauges) {
+  MetricsWriter writer;
+  AppendProcessStateMetrics(3, true, writer);
+  const std::string text = std::move(writer).Finish();
+  EXPECT_NE(text.find("# TYPE weft_process_generation gauge\nweft_process_generation 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE weft_process_draining gauge\nweft_process_draining 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# HELP weft_process_generation Hand-off generation"), std::string::npos)
+      << text;
+
+  MetricsWriter serving;
+  AppendProcessStateMetrics(1, false, serving);
+  EXPECT_NE(std::move(serving).Finish().find("weft_process_draining 0\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace weft::control::admin

@@ -1,6 +1,7 @@
 // The /status page in a real browser (issue 16, point 6): headless Chromium loads the page from
 // a real weftd, and the numbers in its DOM follow the connections the test opens and closes,
 // without a reload.
+#include <signal.h>
 #include <unistd.h>
 
 #include <memory>
@@ -128,6 +129,28 @@ TEST_F(StatusPageBrowserTest, OpenConnectionsAppearWithoutAReload) {
       << Text(EchoCell("open_connections"));
   EXPECT_EQ(Text("window.setByTheTest"), "before the connections");
   EXPECT_EQ(chromium_->EventCount("Page.frameNavigated"), navigations);
+}
+
+// A drain delay long enough that weftd surely still answers while it drains; the destructor
+// kills it.
+TEST_F(StatusPageBrowserTest, TheProcessLineTurnsDrainingWithoutAReload) {
+  ASSERT_NO_FATAL_FAILURE(StartWeftd("control { address: \"127.0.0.1:0\" drain_delay: \"60s\" }"));
+  ASSERT_TRUE(chromium_->Navigate(StatusUrl()).ok()) << chromium_->Stderr();
+  const std::string state = "document.querySelector('#process [data-field=state]').textContent";
+  ASSERT_EQ(Text(state), "serving");
+  EXPECT_EQ(Text("document.querySelector('#process [data-field=pid]').textContent"),
+            absl::StrCat(weftd_->pid()));
+  EXPECT_EQ(Text("document.getElementById('peer').hidden ? 'hidden' : 'shown'"), "hidden");
+  ASSERT_TRUE(chromium_->Evaluate("window.setByTheTest = 'before the drain'").ok());
+
+  weftd_->process().Signal(SIGTERM);
+  const absl::Status drained =
+      chromium_->WaitForDom(absl::StrCat(state, " === 'draining'"), kRefreshWait);
+  EXPECT_TRUE(drained.ok()) << drained << "; the line says "
+                            << Text("document.getElementById('process').textContent")
+                            << "; the error line says "
+                            << Text("document.getElementById('error').textContent");
+  EXPECT_EQ(Text("window.setByTheTest"), "before the drain");
 }
 
 TEST_F(StatusPageBrowserTest, ThePageIsCompleteWithJavaScriptOff) {

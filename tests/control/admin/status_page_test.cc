@@ -70,6 +70,32 @@ TEST(StatusPageTest, IsACompleteDocumentThatLoadsNothingElse) {
   EXPECT_THAT(html, HasSubstr("api/v1/servers?pageSize=1000"));
 }
 
+TEST(StatusPageTest, ShowsThePidGenerationAndStateOfTheProcessAndItsPeer) {
+  StatusPageData data;
+  EXPECT_THAT(RenderStatusPage(data), HasSubstr("<p id=\"process\" hidden>"))
+      << "hidden (until the script fetches it) when the process could not be fetched";
+  v1::Process process;
+  process.set_pid(4242);
+  process.set_generation(2);
+  process.set_state(v1::PROCESS_STATE_SERVING);
+  data.process = process;
+  std::string html = RenderStatusPage(data);
+  EXPECT_THAT(html, HasSubstr("<p id=\"process\">pid <span data-field=\"pid\">4242</span>"));
+  EXPECT_THAT(html, HasSubstr("<span data-field=\"generation\">2</span>"));
+  EXPECT_THAT(html, HasSubstr("<span data-field=\"state\">serving</span>"));
+  EXPECT_THAT(html, HasSubstr("<span id=\"peer\" hidden>")) << "no peer without a hand-off";
+  EXPECT_THAT(html, HasSubstr("api/v1/process")) << "the script refreshes the line";
+
+  data.process->set_state(v1::PROCESS_STATE_DRAINING);
+  data.process->mutable_peer()->set_role(v1::PEER_ROLE_SUCCESSOR);
+  data.process->mutable_peer()->set_pid(4243);
+  html = RenderStatusPage(data);
+  EXPECT_THAT(html, HasSubstr("<span data-field=\"state\">draining</span>"));
+  EXPECT_THAT(html, HasSubstr("<span id=\"peer\"> &middot; hand-off "));
+  EXPECT_THAT(html, HasSubstr("<span data-field=\"peer-role\">successor</span>"));
+  EXPECT_THAT(html, HasSubstr("<span data-field=\"peer-pid\">4243</span>"));
+}
+
 TEST(StatusPageTest, ShowsTheErrorLineOnlyWhenTheFiguresAreIncomplete) {
   StatusPageData data;
   EXPECT_THAT(RenderStatusPage(data), HasSubstr("<p id=\"error\" role=\"alert\" hidden></p>"));

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "control/daemon/listener_builder.h"
 #include "weft/server.h"
 
@@ -181,6 +182,47 @@ TEST_F(ConfigLoaderTest, TheDrainDelayIsADurationLocatedOnError) {
               HasSubstr("test.textproto:2:3: control.drain_delay: \"soon\" is not a duration"));
   EXPECT_THAT(Error("control { drain_delay: \"-1s\" }"),
               HasSubstr("control.drain_delay: a duration must not be negative"));
+}
+
+TEST_F(ConfigLoaderTest, TheHandoffPathMustBeAnAbsoluteUnixSocketPath) {
+  absl::StatusOr<config::v1::Config> config =
+      Parse("handoff { path: \"/run/weft/handoff.sock\" }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->handoff().path(), "/run/weft/handoff.sock");
+  EXPECT_THAT(Error("handoff {\n  path: \"handoff.sock\"\n}\n"),
+              HasSubstr("test.textproto:2:3: handoff.path: must be an absolute path"));
+  EXPECT_THAT(Error("handoff { }"), HasSubstr("handoff.path: must be an absolute path"));
+  EXPECT_THAT(Error(absl::StrCat("handoff { path: \"/", std::string(120, 'x'), "\" }")),
+              HasSubstr("handoff.path: unix socket path"));
+}
+
+TEST_F(ConfigLoaderTest, CloseSpreadIsADurationNoLongerThanTheDrainTimeout) {
+  absl::StatusOr<config::v1::Config> config = Parse(
+      "listeners { name: \"web\" handler { name: \"echo\" } drain_timeout: \"10s\" "
+      "close_spread: \"2s\" }\n"
+      "listeners { name: \"plain\" handler { name: \"echo\" } port: 1 }\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<ManagedServer> web =
+      BuildListener(config->listeners(0), registry_, nullptr, nullptr);
+  ASSERT_TRUE(web.ok()) << web.status();
+  EXPECT_EQ(web->close_spread, absl::Seconds(2));
+  absl::StatusOr<ManagedServer> plain =
+      BuildListener(config->listeners(1), registry_, nullptr, nullptr);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->close_spread, absl::ZeroDuration()) << "the default is no spreading";
+
+  // Up to the default drain timeout (30s) when drain_timeout is left out; equal is allowed.
+  EXPECT_TRUE(
+      Parse("listeners { name: \"a\" handler { name: \"echo\" } close_spread: \"30s\" }").ok());
+  EXPECT_THAT(
+      Error("listeners {\n  name: \"a\"\n  handler { name: \"echo\" }\n  drain_timeout: \"5s\"\n"
+            "  close_spread: \"6s\"\n}\n"),
+      HasSubstr("test.textproto:5:3: listeners[0].close_spread: \"6s\" must not exceed "
+                "drain_timeout (5s)"));
+  EXPECT_THAT(Error("listeners { name: \"a\" handler { name: \"echo\" } close_spread: \"31s\" }"),
+              HasSubstr("must not exceed drain_timeout (30s)"));
+  EXPECT_THAT(Error("listeners { name: \"a\" handler { name: \"echo\" } close_spread: \"soon\" }"),
+              HasSubstr("listeners[0].close_spread: \"soon\" is not a duration"));
 }
 
 }  // namespace

@@ -123,6 +123,18 @@ absl::Status Echoes(std::uint16_t port) {
   return absl::OkStatus();
 }
 
+// GetProcess asks the control plane on `port` which process answers.
+absl::StatusOr<v1::Process> GetProcess(int port) {
+  auto stub = v1::Control::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  v1::Process process;
+  const grpc::Status status = stub->GetProcess(&context, v1::GetProcessRequest(), &process);
+  if (!status.ok()) return absl::UnavailableError(status.error_message());
+  return process;
+}
+
 // ControlAnswers: the control plane on `port` answers ListServers.
 absl::Status ControlAnswers(int port) {
   auto stub = v1::Control::NewStub(
@@ -158,15 +170,43 @@ TEST_F(WeftdHandoffTest, TheSuccessorServesTheSameSocketsAndThePredecessorDrains
   EXPECT_EQ(long_lived->Echo("during\n").value_or(""), "during\n");
   // ...while new connections and control calls reach the successor.
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(Echoes(port).ok()) << "connect " << i;
-  EXPECT_TRUE(ControlAnswers((*successor)->control_port()).ok());
   EXPECT_THAT((*old)->process().Stderr(), HasSubstr("hand-off: released 1 listeners"));
+  // The control port is the successor's now; it shows its draining predecessor.
+  absl::StatusOr<v1::Process> process = GetProcess((*successor)->control_port());
+  ASSERT_TRUE(process.ok()) << process.status();
+  EXPECT_EQ(process->pid(), (*successor)->pid());
+  EXPECT_EQ(process->generation(), 2u);
+  EXPECT_EQ(process->state(), v1::PROCESS_STATE_SERVING);
+  ASSERT_TRUE(process->has_peer());
+  EXPECT_EQ(process->peer().role(), v1::PEER_ROLE_PREDECESSOR);
+  EXPECT_EQ(process->peer().pid(), (*old)->pid());
+  EXPECT_EQ(process->peer().generation(), 1u);
+  EXPECT_EQ(process->peer().state(), v1::PROCESS_STATE_DRAINING);
+  // So does weftctl, one row each.
+  absl::StatusOr<ChildProcess> weftctl =
+      ChildProcess::Start({WEFTCTL_PATH, "--target",
+                           absl::StrCat("127.0.0.1:", (*successor)->control_port()), "process"});
+  ASSERT_TRUE(weftctl.ok()) << weftctl.status();
+  std::string table;
+  for (absl::StatusOr<std::string> line = weftctl->ReadLine(kTimeout); line.ok();
+       line = weftctl->ReadLine(kTimeout)) {
+    absl::StrAppend(&table, *line, "\n");
+  }
+  EXPECT_THAT(table, HasSubstr(absl::StrCat((*successor)->pid())));
+  EXPECT_THAT(table, HasSubstr(absl::StrCat((*old)->pid())));
+  EXPECT_THAT(table, HasSubstr("predecessor"));
+  EXPECT_THAT(table, HasSubstr("draining"));
 
   // The predecessor exits 0 once its last connection ends.
   long_lived->Close();
   EXPECT_EQ(ExitCode(**old), 0) << (*old)->process().Stderr();
   EXPECT_THAT((*old)->process().Stderr(), HasSubstr("drained: every connection has ended"));
   EXPECT_TRUE(Echoes(port).ok());
-  EXPECT_TRUE(ControlAnswers((*successor)->control_port()).ok());
+  // Once the predecessor has exited the successor forgets it.
+  EXPECT_TRUE(weft::testing::WaitUntil([&] {
+    absl::StatusOr<v1::Process> now = GetProcess((*successor)->control_port());
+    return now.ok() && !now->has_peer();
+  }));
   // The successor owns the path now: it can be replaced in turn.
   absl::StatusOr<std::unique_ptr<WeftdProcess>> third = StartSuccessor(Config());
   ASSERT_TRUE(third.ok()) << third.status();

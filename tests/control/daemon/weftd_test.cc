@@ -418,7 +418,9 @@ TEST(WeftdCommandLineTest, HelpPrintsTheUsageOnStdoutAndExitsZero) {
     ASSERT_TRUE(weftd.ok());
     absl::StatusOr<std::string> first = weftd->ReadLine(absl::Seconds(20));
     ASSERT_TRUE(first.ok()) << first.status();
-    EXPECT_EQ(*first, "usage: weftd [--config FILE] [--insecure] [--log-format text|json]");
+    EXPECT_EQ(*first,
+              "usage: weftd [--config FILE] [--insecure] [--log-format text|json] "
+              "[--takeover=PATH]");
     absl::StatusOr<int> status = weftd->Wait(absl::Seconds(20));
     ASSERT_TRUE(status.ok());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << flag;

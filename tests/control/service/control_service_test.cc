@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -22,11 +23,13 @@
 #include "control/event_hub.h"
 #include "control/fanout_observer.h"
 #include "control/health_reporter.h"
+#include "control/process_info.h"
 #include "control/server_set.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/base/proto_time.h"
 #include "weft/base/sync.h"
+#include "weft/base/version.h"
 #include "weft/control/v1/control.grpc.pb.h"
 #include "weft/threaded_task_manager.h"
 
@@ -87,7 +90,7 @@ class ControlServiceTest : public ::testing::Test {
     } else {
       auth_ = Authenticator::Open();
     }
-    service_ = std::make_unique<ControlService>(&servers_, &events_, auth_.get());
+    service_ = std::make_unique<ControlService>(&servers_, &events_, auth_.get(), &process_);
     absl::StatusOr<std::unique_ptr<ControlPlane>> plane = ControlPlane::Start(
         ControlPlaneOptions{.address = "127.0.0.1:0"}, service_.get(), &health_);
     ASSERT_TRUE(plane.ok()) << plane.status();
@@ -157,6 +160,7 @@ class ControlServiceTest : public ::testing::Test {
   EventHub events_{/*capacity=*/256, /*max_subscribers=*/16};
   HealthReporter health_;
   ServerSet servers_;
+  ProcessInfo process_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlPlane> plane_;
@@ -526,6 +530,50 @@ TEST_F(ControlServiceTest, TokensGateEveryMethodByRole) {
   EXPECT_EQ(stub_->UpdateServer(Context("viewer-secret").get(), update, &server).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_TRUE(stub_->StopServer(Context("operator-secret").get(), stop, &stopped).ok());
+}
+
+TEST_F(ControlServiceTest, GetProcessReportsThisProcessAndItsPeerToAViewer) {
+  Start(true);
+  v1::Process process;
+  EXPECT_EQ(stub_->GetProcess(Context().get(), {}, &process).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  ASSERT_TRUE(stub_->GetProcess(Context("viewer-secret").get(), {}, &process).ok());
+  EXPECT_EQ(process.pid(), ::getpid());
+  EXPECT_EQ(TimeFromProto(process.start_time()), process_.start_time());
+  EXPECT_EQ(process.generation(), 1u);
+  EXPECT_EQ(process.state(), v1::PROCESS_STATE_SERVING);
+  EXPECT_EQ(process.version(), weft::kVersion);
+  EXPECT_FALSE(process.has_peer()) << "no hand-off, no peer";
+
+  // What the hand-off code records for a successor during the overlap.
+  const absl::Time peer_start = absl::FromUnixMillis(1'765'000'000'123);
+  process_.set_generation(3);
+  process_.set_peer(ProcessPeer{.role = ProcessPeer::kPredecessor,
+                                .pid = 31337,
+                                .start_time = peer_start,
+                                .generation = 2,
+                                .draining = true});
+  ASSERT_TRUE(stub_->GetProcess(Context("viewer-secret").get(), {}, &process).ok());
+  EXPECT_EQ(process.generation(), 3u);
+  EXPECT_EQ(process.state(), v1::PROCESS_STATE_SERVING);
+  ASSERT_TRUE(process.has_peer());
+  EXPECT_EQ(process.peer().role(), v1::PEER_ROLE_PREDECESSOR);
+  EXPECT_EQ(process.peer().pid(), 31337);
+  EXPECT_EQ(TimeFromProto(process.peer().start_time()), peer_start);
+  EXPECT_EQ(process.peer().generation(), 2u);
+  EXPECT_EQ(process.peer().state(), v1::PROCESS_STATE_DRAINING);
+
+  // The predecessor's view: draining, its successor alive.
+  process_.set_draining(true);
+  process_.set_peer(ProcessPeer{.role = ProcessPeer::kSuccessor, .pid = 31338, .generation = 4});
+  ASSERT_TRUE(stub_->GetProcess(Context("operator-secret").get(), {}, &process).ok());
+  EXPECT_EQ(process.state(), v1::PROCESS_STATE_DRAINING);
+  EXPECT_EQ(process.peer().role(), v1::PEER_ROLE_SUCCESSOR);
+  EXPECT_EQ(process.peer().state(), v1::PROCESS_STATE_SERVING);
+
+  process_.clear_peer();
+  ASSERT_TRUE(stub_->GetProcess(Context("viewer-secret").get(), {}, &process).ok());
+  EXPECT_FALSE(process.has_peer()) << "the peer is gone once the hand-off is over";
 }
 
 TEST_F(ControlServiceTest, HealthStaysOpenAndFollowsEachListenersState) {
