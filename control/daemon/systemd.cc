@@ -43,7 +43,9 @@ absl::StatusOr<InheritedSockets> TakeActivatedSockets(const config::v1::Config& 
 
   InheritedSockets sockets;
   std::vector<std::string> matched;
-  for (auto& [name, socket] : passed) {
+  for (auto& entry : passed) {
+    const std::string& name = entry.first;
+    UniqueFd& socket = entry.second;
     const auto& listeners = config.listeners();
     const auto listener =
         std::find_if(listeners.begin(), listeners.end(),
