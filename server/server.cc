@@ -1,13 +1,14 @@
 #include "weft/server.h"
 
 #include <fcntl.h>
-#include <glog/logging.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <optional>
 #include <thread>
 #include <utility>
+
+#include <glog/logging.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"

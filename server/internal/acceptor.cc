@@ -1,7 +1,6 @@
 #include "server/internal/acceptor.h"
 
 #include <fcntl.h>
-#include <glog/logging.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -10,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+
+#include <glog/logging.h>
 
 #include "absl/time/time.h"
 #include "server/internal/socket.h"
