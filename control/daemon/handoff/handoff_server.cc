@@ -50,6 +50,8 @@ class HandoffServer::Loop {
 
   void Run();
   void Wake() { wake_.Notify(); }
+  // wakeable: false when the wake-up eventfd could not be made (Stop could not end Run).
+  bool wakeable() const { return wake_.fd() >= 0; }
   // Finish removes the socket file if this process still listens there. After Run.
   void Finish() {
     if (listen_fd_.valid()) ::unlink(options_.path.c_str());
@@ -203,9 +205,14 @@ absl::StatusOr<std::unique_ptr<HandoffServer>> HandoffServer::Start(
     HandoffServerOptions options, HandoffParticipant participant) {
   absl::StatusOr<UniqueFd> fd = Listen(options.path);
   if (!fd.ok()) return fd.status();
-  LOG(INFO) << "hand-off: a successor may take over on " << options.path;
-  return std::unique_ptr<HandoffServer>(new HandoffServer(
-      std::make_unique<Loop>(std::move(options), std::move(participant), std::move(*fd))));
+  const std::string path = options.path;
+  auto loop = std::make_unique<Loop>(std::move(options), std::move(participant), std::move(*fd));
+  if (!loop->wakeable()) {
+    loop->Finish();
+    return absl::ResourceExhaustedError("no eventfd for the hand-off server's wake-up");
+  }
+  LOG(INFO) << "hand-off: a successor may take over on " << path;
+  return std::unique_ptr<HandoffServer>(new HandoffServer(std::move(loop)));
 }
 
 HandoffServer::HandoffServer(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {

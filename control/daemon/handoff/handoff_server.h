@@ -51,7 +51,8 @@ class HandoffServer {
  public:
   // Start listens on options.path (mode 0600; a socket file nobody answers on is replaced) and
   // starts the thread. Errors: those of ListenUnix (INVALID_ARGUMENT path, UNAVAILABLE another
-  // process listens there, FAILED_PRECONDITION not a socket); others from errno.
+  // process listens there, FAILED_PRECONDITION not a socket); others from errno;
+  // RESOURCE_EXHAUSTED when no eventfd can be made for the thread's wake-up.
   static absl::StatusOr<std::unique_ptr<HandoffServer>> Start(HandoffServerOptions options,
                                                               HandoffParticipant participant);
   ~HandoffServer();  // Stop()
