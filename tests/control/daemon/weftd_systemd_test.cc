@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -111,6 +112,11 @@ absl::Status SocketActivate(const std::vector<std::string>& fd_names,
     if (!activated->config_path.empty()) ::unlink(activated->config_path.c_str());
     activated->config_path = WriteTempFile("weftd-systemd-test", config_for(ports->front()));
     std::vector<std::string> argv = {kSocketActivate};
+    // systemd-socket-activate gives its child a fresh environment: pass on what the test's
+    // sanitizer builds rely on (suppressions, the time zone that keeps glibc's mktime quiet).
+    for (const char* name : {"TSAN_OPTIONS", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TZ"}) {
+      if (std::getenv(name) != nullptr) argv.push_back(absl::StrCat("--setenv=", name));
+    }
     for (const std::uint16_t port : *ports) {
       argv.insert(argv.end(), {"-l", absl::StrCat("127.0.0.1:", port)});
     }
