@@ -1,14 +1,14 @@
 #include "control/daemon/config_loader.h"
 
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
-
 #include <cerrno>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <vector>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -28,29 +28,28 @@ using config::v1::Listener;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::TextFormat;
 
-constexpr char kDefaultConfig[] =
-    R"pb(# weftd's embedded default configuration (weftd --print-default-config).
-         # Protobuf text format; schema: proto/weft/config/v1/config.proto.
+constexpr char kDefaultConfig[] = R"pb(# weftd's embedded default configuration (weftd --print-default-config).
+# Protobuf text format; schema: proto/weft/config/v1/config.proto.
 
-         control {
-           # The gRPC control plane; loopback only. Add `tokens` and `tls` before exposing it.
-           address: "127.0.0.1:7070"
-         }
+control {
+  # The gRPC control plane; loopback only. Add `tokens` and `tls` before exposing it.
+  address: "127.0.0.1:7070"
+}
 
-         admin {
-           # Metrics (/metrics), the status page (/status), the JSON API and probes, over HTTP.
-           address: "127.0.0.1:7071"
-         }
+admin {
+  # Metrics (/metrics), the status page (/status), the JSON API and probes, over HTTP.
+  address: "127.0.0.1:7071"
+}
 
-         listeners {
-           name: "echo"
-           address: "127.0.0.1"
-           port: 7007
-           handler { name: "echo" }
-           threaded { limit: 0 }  # A thread per connection, no limit.
-           idle_timeout: "5m"
-           drain_timeout: "30s"
-         }
+listeners {
+  name: "echo"
+  address: "127.0.0.1"
+  port: 7007
+  handler { name: "echo" }
+  threaded { limit: 0 }  # A thread per connection, no limit.
+  idle_timeout: "5m"
+  drain_timeout: "30s"
+}
 )pb";
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
@@ -104,8 +103,8 @@ class Validator {
     const FieldDescriptor* fd = type->FindFieldByName(field);
     if (tree != nullptr && fd != nullptr) {
       const auto location = tree->GetLocation(fd, index);
-      if (location.line >= 0)
-        where = absl::StrCat(where, ":", location.line + 1, ":", location.column + 1);
+      if (location.line >= 0) where = absl::StrCat(where, ":", location.line + 1, ":",
+                                                   location.column + 1);
     }
     errors_.push_back(absl::StrCat(where, ": ", path, ": ", message));
   }
@@ -164,7 +163,8 @@ class Validator {
             "must be at most 16777216");
     }
     if (control.max_connections() > 65536) {
-      Error(tree, ctype, "max_connections", -1, "control.max_connections", "must be at most 65536");
+      Error(tree, ctype, "max_connections", -1, "control.max_connections",
+            "must be at most 65536");
     }
     absl::StatusOr<absl::Duration> handshake =
         ParseConfigDuration(control.handshake_timeout(), absl::Seconds(5));
@@ -179,8 +179,7 @@ class Validator {
         control.tokens_size() > 0 || (has_tls && !control.tls().client_ca_file().empty());
     if (!IsLoopbackAddress(address) && !authenticated && !control.allow_insecure()) {
       Error(tree, ctype, "address", -1, "control.address",
-            absl::StrCat("\"", address,
-                         "\" is not a loopback address and no tokens or client "
+            absl::StrCat("\"", address, "\" is not a loopback address and no tokens or client "
                          "certificates are configured: anyone who can reach it could stop "
                          "your servers. Add tokens (and tls), or set allow_insecure: true"));
     }
@@ -217,8 +216,7 @@ class Validator {
                                  (control.has_tls() && !control.tls().client_ca_file().empty());
       if (!parsed->loopback && !authenticated && !control.allow_insecure()) {
         Error(tree, atype, "address", -1, "admin.address",
-              absl::StrCat("\"", admin.address(),
-                           "\" is not a loopback address and no tokens or "
+              absl::StrCat("\"", admin.address(), "\" is not a loopback address and no tokens or "
                            "client certificates are configured (the admin endpoint shares the "
                            "control plane's auth). Add control tokens (and tls), or set "
                            "control.allow_insecure: true"));
@@ -240,7 +238,8 @@ class Validator {
     };
 
     const std::string& name = listener.name();
-    if (name.empty() || name.size() > 63 || !std::all_of(name.begin(), name.end(), [](char c) {
+    if (name.empty() || name.size() > 63 ||
+        !std::all_of(name.begin(), name.end(), [](char c) {
           return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
         })) {
       error("name", absl::StrCat("\"", absl::CHexEscape(name),
@@ -258,8 +257,8 @@ class Validator {
       }
     }
     if (!listener.has_handler() || listener.handler().name().empty()) {
-      error("handler",
-            absl::StrCat("is required; known handlers: ", absl::StrJoin(registry_.Names(), ", ")));
+      error("handler", absl::StrCat("is required; known handlers: ",
+                                    absl::StrJoin(registry_.Names(), ", ")));
     } else {
       const HandlerArgs args(listener.handler().args().begin(), listener.handler().args().end());
       if (absl::StatusOr<Handler> handler = registry_.Create(listener.handler().name(), args);
@@ -336,10 +335,11 @@ absl::StatusOr<absl::Duration> ParseConfigDuration(absl::string_view text,
                                                    absl::Duration fallback) {
   if (text.empty()) return fallback;
   absl::Duration duration;
-  if (!absl::ParseDuration(text, &duration) || duration == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", absl::CHexEscape(text),
-                     "\" is not a duration (use e.g. \"500ms\", \"30s\", \"5m\")"));
+  if (!absl::ParseDuration(text, &duration) ||
+      duration == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", absl::CHexEscape(text),
+        "\" is not a duration (use e.g. \"500ms\", \"30s\", \"5m\")"));
   }
   if (duration < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("a duration must not be negative");

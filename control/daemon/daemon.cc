@@ -1,12 +1,13 @@
 #include "control/daemon/daemon.h"
 
 #include <fcntl.h>
-#include <glog/logging.h>
 
 #include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
+
+#include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
 #include "control/admin/status_source.h"

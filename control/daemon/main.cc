@@ -8,13 +8,11 @@
 // control.drain_delay, wait for connections up to the drain timeout, stop, exit 0); a second
 // signal stops at once. With --takeover=PATH, weftd takes the listening sockets of the weftd
 // whose config has `handoff { path: PATH }` and lets it drain: control/daemon/handoff/. Under
-// systemd, listeners take the sockets of socket activation named
-// after them, and weftd reports READY=1 and STOPPING=1 (Type=notify): control/daemon/systemd.h.
-#include <glog/logging.h>
+// systemd, listeners take the sockets of socket activation named after them, and weftd reports
+// READY=1 and STOPPING=1 (Type=notify): control/daemon/systemd.h.
 #include <poll.h>
 #include <signal.h>
 
-#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +22,9 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -155,9 +156,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   absl::StatusOr<weft::config::v1::Config> config =
-      flags.config.empty() ? weft::control::ParseConfig(weft::control::DefaultConfigText(),
-                                                        "<default config>", registry, overrides)
-                           : weft::control::LoadConfigFile(flags.config, registry, overrides);
+      flags.config.empty()
+          ? weft::control::ParseConfig(weft::control::DefaultConfigText(), "<default config>",
+                                       registry, overrides)
+          : weft::control::LoadConfigFile(flags.config, registry, overrides);
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
     return 1;
