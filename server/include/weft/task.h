@@ -54,6 +54,8 @@ struct TaskInfo {
   absl::Duration idle;                            // Since last activity (or since start).
   std::uint64_t bytes_in = 0;                     // Bytes read by the task's connection.
   std::uint64_t bytes_out = 0;                    // Bytes written by the task's connection.
+  absl::Time stop_requested = absl::InfinitePast();  // First stop request; InfinitePast if none.
+  bool stuck = false;  // Still running after the grace of a stop ran out (see TaskManager).
 };
 
 // TaskManagerStats: counts at one instant.
