@@ -108,6 +108,15 @@ const std::vector<CommandSpec>& Specs() {
        "  --timeout D   (after `task stop`) the task's grace period (default 5s, at most 1h);\n"
        "                the call's deadline is the global --timeout (before the command) plus\n"
        "                this.\n"},
+      {Command::kTaskRemove,
+       "task remove",
+       2,
+       2,
+       {},
+       "NAME ID",
+       "drop one task at once",
+       "Removes the task without waiting: a queued task is dropped, a running task has its\n"
+       "connection shut down at once.\n"},
       {Command::kStopTasks,
        "stop-tasks",
        1,
@@ -145,15 +154,6 @@ const std::vector<CommandSpec>& Specs() {
        "\n"
        "  --timeout D   (after `drain`) the grace period before connections are shut down\n"
        "                (default: the listener's drain_timeout; at most 1h)\n"},
-      {Command::kTaskRemove,
-       "task remove",
-       2,
-       2,
-       {},
-       "NAME ID",
-       "drop one task at once",
-       "Removes the task without waiting: a queued task is dropped, a running task has its\n"
-       "connection shut down at once.\n"},
       {Command::kLimits,
        "limits",
        1,
