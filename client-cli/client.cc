@@ -344,11 +344,14 @@ absl::StatusOr<v1::Server> TargetClient::UpdateMaxConnections(const std::string&
 
 absl::StatusOr<std::vector<v1::Task>> TargetClient::ListTasks(
     const std::string& server, std::optional<absl::Duration> min_age,
-    std::optional<absl::Duration> min_idle) {
+    std::optional<absl::Duration> min_idle, const v1::TaskFilter& filter,
+    const std::string& order_by) {
   std::vector<v1::Task> tasks;
   v1::ListTasksRequest request;
   request.set_server(server);
   request.set_page_size(kPageSize);
+  if (filter.ByteSizeLong() > 0) *request.mutable_filter() = filter;
+  request.set_order_by(order_by);
   if (min_age.has_value()) *request.mutable_min_age() = DurationToProto(*min_age);
   if (min_idle.has_value()) *request.mutable_min_idle() = DurationToProto(*min_idle);
   absl::flat_hash_set<std::string> tokens;
@@ -380,6 +383,16 @@ absl::StatusOr<v1::StopTaskResponse> TargetClient::StopTask(const std::string& s
         return control_->StopTask(c, request, r);
       },
       timeout.value_or(kDefaultStopTaskTimeout));
+}
+
+absl::StatusOr<v1::StopTasksResponse> TargetClient::StopTasks(const v1::StopTasksRequest& request) {
+  return Unary<v1::StopTasksResponse>(
+      absl::StrCat(request.dry_run() ? "select" : "stop", " tasks of ",
+                   Object("", request.server())),
+      [&](grpc::ClientContext* c, v1::StopTasksResponse* r) {
+        return control_->StopTasks(c, request, r);
+      },
+      request.has_timeout() ? DurationFromProto(request.timeout()) : kDefaultStopTaskTimeout);
 }
 
 absl::Status TargetClient::RemoveTask(const std::string& server, std::uint64_t id) {

@@ -100,10 +100,15 @@ class TargetClient {
       const std::string& name, std::optional<absl::Duration> drain);
   [[nodiscard]] absl::StatusOr<v1::Server> UpdateMaxConnections(const std::string& name,
                                                                 std::uint32_t max_connections);
-  // ListTasks follows next_page_token to the end.
+  // ListTasks follows next_page_token to the end. `filter` and `order_by` are
+  // ListTasksRequest's (empty: every task, id order).
   [[nodiscard]] absl::StatusOr<std::vector<v1::Task>> ListTasks(
       const std::string& server, std::optional<absl::Duration> min_age,
-      std::optional<absl::Duration> min_idle);
+      std::optional<absl::Duration> min_idle, const v1::TaskFilter& filter = {},
+      const std::string& order_by = "");
+  // StopTasks: the deadline is the timeout plus the grace (`request.timeout`, else 5s).
+  [[nodiscard]] absl::StatusOr<v1::StopTasksResponse> StopTasks(
+      const v1::StopTasksRequest& request);
   [[nodiscard]] absl::StatusOr<v1::StopTaskResponse> StopTask(
       const std::string& server, std::uint64_t id, std::optional<absl::Duration> timeout);
   [[nodiscard]] absl::Status RemoveTask(const std::string& server, std::uint64_t id);

@@ -269,7 +269,8 @@ absl::Status RunTasksCommand(const CommandContext& context) {
         std::vector<v1::Task> all;
         for (const std::string& name : names) {
           absl::StatusOr<std::vector<v1::Task>> tasks =
-              client.ListTasks(name, invocation.older_than, invocation.idle_than);
+              client.ListTasks(name, invocation.older_than, invocation.idle_than, invocation.filter,
+                               invocation.order_by);
           if (!tasks.ok()) return tasks.status();
           for (v1::Task& task : *tasks) all.push_back(std::move(task));
         }
@@ -499,6 +500,10 @@ absl::Status RunCommand(const CommandContext& context) {
       return RunHealthCommand(context);
     case Command::kProcess:
       return RunProcessCommand(context);
+    case Command::kStopTasks:
+      return RunStopTasksCommand(context);
+    case Command::kDrain:
+      return RunDrainCommand(context);
     case Command::kHelp:
     case Command::kCompletion:
       break;

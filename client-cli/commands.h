@@ -3,6 +3,7 @@
 // the failures (see CombineFailures); main maps the result to the exit code (ExitCodeFor).
 #pragma once
 
+#include <istream>
 #include <ostream>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct CommandContext {
   // The signals that end watch and top (SIGWINCH excepted); null = not watched. Others ignore
   // it.
   SignalFd* signals = nullptr;
+  // Answers to questions (stop-tasks' confirmation); null = none can be asked.
+  std::istream* in = nullptr;
+  // stdin and stdout are terminals: a person is there to answer (stop-tasks asks first).
+  bool interactive = false;
+  // stdout is a terminal: drain redraws its progress bar in place.
+  bool terminal = false;
 };
 
 absl::Status RunServersCommand(const CommandContext& context);
@@ -42,6 +49,13 @@ absl::Status RunLimitsCommand(const CommandContext& context);
 absl::Status RunWatchCommand(const CommandContext& context);
 absl::Status RunHealthCommand(const CommandContext& context);
 absl::Status RunProcessCommand(const CommandContext& context);
+// RunStopTasksCommand (stop_tasks_command.cc): StopTasks on every target, one after the other;
+// asks for confirmation first when context.interactive (unless --yes or --dry-run). A declined
+// confirmation is ABORTED (exit 1), nothing stopped.
+absl::Status RunStopTasksCommand(const CommandContext& context);
+// RunDrainCommand (drain_command.cc): StopServer on every target, one after the other, showing
+// the EVENT_TYPE_DRAIN_PROGRESS events of a WatchEvents stream opened first.
+absl::Status RunDrainCommand(const CommandContext& context);
 // RunTopCommand: see top.h.
 
 // RunCommand dispatches to the function of context.invocation.command. Requires: a command

@@ -25,13 +25,16 @@ _weftctl_server_names() {
 _weftctl() {
   local cur="${COMP_WORDS[COMP_CWORD]}"
   local prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="servers status server run stop stop-accepting tasks task limits watch top health process completion help"
+  local commands="servers status server run stop stop-accepting stop-tasks drain tasks task limits watch top health process completion help"
   local globals="--target --token-file --tls-ca --tls-cert --tls-key --timeout --output --help"
   COMPREPLY=()
   case "$prev" in
     -o|--output) COMPREPLY=($(compgen -W "table wide json" -- "$cur")); return ;;
     --token-file|--tls-ca|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --state) COMPREPLY=($(compgen -W "running queued stopping" -- "$cur")); return ;;
+    --order-by) COMPREPLY=($(compgen -W "id idle idle-desc age age-desc" -- "$cur")); return ;;
     --target|--timeout|--drain|--older-than|--idle-than|--interval|--max-connections) return ;;
+    --peer|--idle-over|--age-over|--min-bytes|--max-bytes|--max) return ;;
   esac
   local -a words=()
   local i skip=0 w
@@ -45,6 +48,7 @@ _weftctl() {
     fi
     case "$w" in
       --target|--token-file|--tls-ca|--tls-cert|--tls-key|--timeout|--output|-o|--drain|--older-than|--idle-than|--max-connections|--interval) skip=1 ;;
+      --state|--peer|--idle-over|--age-over|--min-bytes|--max-bytes|--order-by|--max) skip=1 ;;
       -*) ;;
       *) words+=("$w") ;;
     esac
@@ -55,7 +59,9 @@ _weftctl() {
     local own=""
     case "$command" in
       stop) own="--drain" ;;
-      tasks) own="--older-than --idle-than" ;;
+      tasks) own="--older-than --idle-than --state --peer --idle-over --age-over --min-bytes --max-bytes --stuck --order-by" ;;
+      stop-tasks) own="--state --peer --idle-over --age-over --min-bytes --max-bytes --stuck --dry-run --max --timeout --yes" ;;
+      drain) own="--timeout" ;;
       "task stop") own="--timeout" ;;
       limits) own="--max-connections" ;;
       top) own="--interval" ;;
@@ -71,7 +77,7 @@ _weftctl() {
       elif ((n == 2)); then COMPREPLY=($(compgen -W "$(_weftctl_server_names)" -- "$cur")); fi ;;
     completion) ((n == 1)) && COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
     help) ((n == 1)) && COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
-    server|run|stop|stop-accepting|tasks|limits|watch|health)
+    server|run|stop|stop-accepting|stop-tasks|drain|tasks|limits|watch|health)
       ((n == 1)) && COMPREPLY=($(compgen -W "$(_weftctl_server_names)" -- "$cur")) ;;
   esac
 }

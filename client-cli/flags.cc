@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client-cli/task_filter_flags.h"
 
 namespace weft::cli {
 namespace {
@@ -81,14 +82,19 @@ const std::vector<CommandSpec>& Specs() {
        "tasks",
        0,
        1,
-       {"--older-than", "--idle-than"},
-       "[NAME] [--older-than 10m] [--idle-than 1m]",
+       {"--older-than", "--idle-than", "--state", "--peer", "--idle-over", "--age-over",
+        "--min-bytes", "--max-bytes", "--stuck", "--order-by"},
+       "[NAME] [FILTER FLAGS] [--order-by idle-desc]",
        "list the connections (tasks) of one or every listener",
        "One row per task: SERVER, ID, PEER, STATE, AGE, IDLE, IN and OUT (bytes). Without NAME,\n"
        "the tasks of every listener. -o wide adds the creation, start and last activity times.\n"
+       "The filter flags are evaluated by the server; every one given must hold.\n"
        "\n"
-       "  --older-than D   only tasks at least this old\n"
-       "  --idle-than D    only tasks idle at least this long\n"},
+       "  --older-than D   only tasks at least this old (the same as --age-over)\n"
+       "  --idle-than D    only tasks idle at least this long (the same as --idle-over)\n"
+       "  --order-by O     id (default), idle (most recently active first), idle-desc (longest\n"
+       "                   idle first), age (youngest first) or age-desc (oldest first); the\n"
+       "                   AIP-132 forms (\"idle desc\") are accepted too\n"},
       {Command::kTaskStop,
        "task stop",
        2,
@@ -111,6 +117,43 @@ const std::vector<CommandSpec>& Specs() {
        "drop one task at once",
        "Removes the task without waiting: a queued task is dropped, a running task has its\n"
        "connection shut down at once.\n"},
+      {Command::kStopTasks,
+       "stop-tasks",
+       1,
+       1,
+       {"--state", "--peer", "--idle-over", "--age-over", "--min-bytes", "--max-bytes", "--stuck",
+        "--dry-run", "--max", "--timeout", "--yes"},
+       "NAME FILTER FLAGS [--dry-run] [--max N] [--timeout 5s] [--yes]",
+       "stop the tasks a filter selects, cooperatively then forced",
+       "Stops every task of NAME that the filter flags select (at least one is required; `stop`\n"
+       "stops them all): queued ones are dropped, running ones asked to end together, and the\n"
+       "connections of those still running after the timeout shut down. Prints how many matched\n"
+       "and how each ended. Tasks still running after the timeout are reported stuck.\n"
+       "\n"
+       "When stdin and stdout are terminals, weftctl first shows how many tasks match and the\n"
+       "first of them, and asks \"Stop N tasks on NAME? [y/N]\"; --yes skips the question.\n"
+       "Without a terminal (scripts), or with -o json, it does not ask and stops at once: the\n"
+       "--max guard protects scripts, --dry-run previews.\n"
+       "\n"
+       "  --dry-run        stop nothing: print how many tasks match and the first of them\n"
+       "  --max N          refuse, stopping nothing, if more than N tasks match (default 1000)\n"
+       "  --timeout D      (after `stop-tasks`) the grace period (default 5s, at most 1h); the\n"
+       "                   call's deadline is the global --timeout plus this\n"
+       "  --yes            do not ask for confirmation\n"},
+      {Command::kDrain,
+       "drain",
+       1,
+       1,
+       {"--timeout"},
+       "NAME [--timeout 30s]",
+       "stop a listener, showing the drain's progress live",
+       "Stops NAME like `weftctl stop` and shows how the drain goes while it waits: a progress\n"
+       "bar redrawn in place on a terminal (remaining, cooperative and forced tasks, elapsed\n"
+       "time against the timeout), one line per update otherwise, then the final counts.\n"
+       "Progress comes from the WatchEvents stream, opened before the stop.\n"
+       "\n"
+       "  --timeout D   (after `drain`) the grace period before connections are shut down\n"
+       "                (default: the listener's drain_timeout; at most 1h)\n"},
       {Command::kLimits,
        "limits",
        1,
@@ -179,15 +222,30 @@ const std::vector<CommandSpec>& Specs() {
 constexpr std::array<absl::string_view, 7> kGlobalValueFlags = {
     "--target", "--token-file", "--tls-ca", "--tls-cert", "--tls-key", "--timeout", "--output"};
 
-constexpr std::array<absl::string_view, 5> kCommandValueFlags = {
-    "--drain", "--older-than", "--idle-than", "--max-connections", "--interval"};
+constexpr std::array<absl::string_view, 7> kCommandValueFlags = {
+    "--drain",    "--older-than", "--idle-than", "--max-connections",
+    "--interval", "--order-by",   "--max"};
+constexpr std::array<absl::string_view, 2> kCommandSwitches = {"--dry-run", "--yes"};
 
 bool Contains(auto& list, absl::string_view name) {
   return std::find(list.begin(), list.end(), name) != list.end();
 }
 
 bool TakesValue(absl::string_view name) {
-  return Contains(kGlobalValueFlags, name) || Contains(kCommandValueFlags, name);
+  return Contains(kGlobalValueFlags, name) || Contains(kCommandValueFlags, name) ||
+         Contains(kTaskFilterValueFlags, name);
+}
+
+// IsCommandFlag: a flag some command takes (so "X does not take it" rather than "unknown").
+bool IsCommandFlag(absl::string_view name) {
+  return Contains(kCommandValueFlags, name) || Contains(kCommandSwitches, name) ||
+         IsTaskFilterFlag(name);
+}
+
+// GraceTimeout: the commands whose --timeout, after their words, is a grace period.
+bool GraceTimeout(Command command) {
+  return command == Command::kTaskStop || command == Command::kStopTasks ||
+         command == Command::kDrain;
 }
 
 // FlagToken: one flag from the command line, before validation.
@@ -327,6 +385,30 @@ absl::Status ApplyCommandFlag(const FlagToken& flag, Invocation& invocation) {
   if (flag.name == "--timeout") return duration({.max = kMaxTaskTimeout}, invocation.task_timeout);
   if (flag.name == "--older-than") return duration({}, invocation.older_than);
   if (flag.name == "--idle-than") return duration({}, invocation.idle_than);
+  if (IsTaskFilterFlag(flag.name)) {
+    return ApplyTaskFilterFlag(flag.name, flag.value, invocation.filter);
+  }
+  if (flag.name == "--order-by") {
+    absl::StatusOr<std::string> order = ParseOrderBy(flag.value);
+    if (!order.ok()) return order.status();
+    invocation.order_by = *std::move(order);
+    return absl::OkStatus();
+  }
+  if (flag.name == "--max") {
+    absl::StatusOr<std::uint32_t> count = ParseCount(flag.name, flag.value);
+    if (!count.ok()) return count.status();
+    if (*count == 0) return absl::InvalidArgumentError("--max: at least 1");
+    invocation.max_count = *count;
+    return absl::OkStatus();
+  }
+  if (flag.name == "--dry-run") {
+    invocation.dry_run = true;
+    return absl::OkStatus();
+  }
+  if (flag.name == "--yes") {
+    invocation.yes = true;
+    return absl::OkStatus();
+  }
   if (flag.name == "--max-connections") {
     absl::StatusOr<std::uint32_t> count = ParseCount(flag.name, flag.value);
     if (!count.ok()) return count.status();
@@ -394,16 +476,18 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
   std::vector<std::string> target_values;
   bool saw_max_connections = false;
   for (const FlagToken& flag : tokens->flags) {
-    // --timeout after "task stop" is the task's; anywhere else the global deadline.
+    // --timeout after "task stop", "stop-tasks" or "drain" is the grace period; anywhere else
+    // the global deadline.
     const bool own =
-        Contains(spec->flags, flag.name) && !(flag.name == "--timeout" && flag.words_before < used);
+        Contains(spec->flags, flag.name) &&
+        !(flag.name == "--timeout" && (!GraceTimeout(spec->command) || flag.words_before < used));
     absl::Status status;
     if (own) {
       status = ApplyCommandFlag(flag, invocation);
       saw_max_connections |= flag.name == "--max-connections";
     } else if (Contains(kGlobalValueFlags, flag.name)) {
       status = ApplyGlobalFlag(flag, invocation.global, target_values);
-    } else if (Contains(kCommandValueFlags, flag.name)) {
+    } else if (IsCommandFlag(flag.name)) {
       status = absl::InvalidArgumentError(absl::StrCat(spec->words, " does not take ", flag.name));
     } else {
       status =
@@ -430,6 +514,16 @@ absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args
       invocation.task_id = *id;
       break;
     }
+    case Command::kStopTasks:
+      if (invocation.filter.ByteSizeLong() == 0) {
+        return absl::InvalidArgumentError(
+            "stop-tasks needs at least one filter flag (--state, --peer, --idle-over, "
+            "--age-over, --min-bytes, --max-bytes, --stuck); `weftctl stop NAME` stops every task");
+      }
+      break;
+    case Command::kDrain:
+      invocation.drain = std::exchange(invocation.task_timeout, std::nullopt);
+      break;
     case Command::kLimits:
       if (!saw_max_connections) {
         return absl::InvalidArgumentError("limits needs --max-connections N (0 = unlimited)");
@@ -491,7 +585,7 @@ std::string UsageText(Command topic) {
                           spec.synopsis, "\n\n",
                           absl::StrCat(absl::AsciiStrToUpper(spec.summary.substr(0, 1)),
                                        spec.summary.substr(1), ".\n\n"),
-                          spec.details,
+                          spec.details, Contains(spec.flags, "--peer") ? kTaskFilterHelp : "",
                           "\nGlobal flags (--target, --token-file, --tls-*, --timeout, -o): "
                           "see weftctl --help.\n");
     }

@@ -22,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client-cli/parse.h"
+#include "weft/control/v1/control.pb.h"
 
 namespace weft::cli {
 
@@ -41,6 +42,8 @@ enum class Command {
   kTop,
   kHealth,
   kProcess,
+  kStopTasks,
+  kDrain,
   kCompletion,
 };
 
@@ -79,8 +82,17 @@ struct Invocation {
   std::uint64_t task_id = 0;
   // stop --drain; nullopt = the server's configured drain_timeout.
   std::optional<absl::Duration> drain{};
-  // task stop --timeout (after the command words); nullopt = the server's default (5s).
+  // task stop and stop-tasks --timeout (after the command words); nullopt = the server's
+  // default (5s). drain --timeout goes to `drain`.
   std::optional<absl::Duration> task_timeout{};
+  // tasks and stop-tasks: the task filter flags (task_filter_flags.h).
+  control::v1::TaskFilter filter{};
+  // tasks --order-by, as the server spells it ("idle desc"); empty = id order.
+  std::string order_by{};
+  // stop-tasks --dry-run, --yes and --max (nullopt = the server's default, 1000).
+  bool dry_run = false;
+  bool yes = false;
+  std::optional<std::uint32_t> max_count{};
   // tasks --older-than and --idle-than.
   std::optional<absl::Duration> older_than{};
   std::optional<absl::Duration> idle_than{};
@@ -102,9 +114,9 @@ using Getenv = std::function<std::optional<std::string>(const char* name)>;
 
 // ParseCommandLine parses `args` (argv without argv[0]). Flags may come before or after the
 // command words, as --flag VALUE, --flag=VALUE, or -o VALUE / -oVALUE; "--" ends the flags.
-// The one ambiguous flag, --timeout, is task stop's grace period when it follows the words
-// "task stop", and the RPC deadline everywhere else. Any --help or -h yields a kHelp
-// invocation for the command named so far, whatever else is wrong with the line.
+// The one ambiguous flag, --timeout, is the grace period of task stop, stop-tasks and drain
+// when it follows their command words, and the RPC deadline everywhere else. Any --help or -h
+// yields a kHelp invocation for the command named so far, whatever else is wrong with the line.
 // INVALID_ARGUMENT, with a message for the user, for any usage error: unknown command or flag,
 // a flag the command does not take, a missing or extra argument, a bad value.
 [[nodiscard]] absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args,

@@ -3,6 +3,8 @@
 // main parses the command line, loads the credentials, runs one command function and maps its
 // status to the exit code: 0 success, 1 failed, 2 usage, 3 not found, 4 unauthenticated or
 // permission denied, 5 unreachable.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -77,12 +79,16 @@ int main(int argc, char** argv) {
     }
   }
   cli::CancelGroup cancel;
-  const cli::CommandContext context{.invocation = *invocation,
-                                    .client = *config,
-                                    .out = std::cout,
-                                    .err = std::cerr,
-                                    .cancel = &cancel,
-                                    .signals = signals.has_value() ? &*signals : nullptr};
+  const cli::CommandContext context{
+      .invocation = *invocation,
+      .client = *config,
+      .out = std::cout,
+      .err = std::cerr,
+      .cancel = &cancel,
+      .signals = signals.has_value() ? &*signals : nullptr,
+      .in = &std::cin,
+      .interactive = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO),
+      .terminal = ::isatty(STDOUT_FILENO) != 0};
   const absl::Status status = cli::RunCommand(context);
   std::cout.flush();
   if (!status.ok()) PrintError(status.message());

@@ -132,6 +132,10 @@ std::string EventTypeName(v1::EventType type) {
       return "state-changed";
     case v1::EVENT_TYPE_EVENTS_DROPPED:
       return "events-dropped";
+    case v1::EVENT_TYPE_TASK_STUCK:
+      return "task-stuck";
+    case v1::EVENT_TYPE_DRAIN_PROGRESS:
+      return "drain-progress";
     default:
       return "unknown";
   }
@@ -262,7 +266,7 @@ std::vector<std::string> TaskRow(const v1::Task& task, bool wide) {
   std::vector<std::string> row = {task.server(),
                                   absl::StrCat(task.id()),
                                   task.peer(),
-                                  TaskStateName(task.state()),
+                                  task.stuck() ? "stuck" : TaskStateName(task.state()),
                                   FormatDurationShort(DurationFromProto(task.age())),
                                   FormatDurationShort(DurationFromProto(task.idle())),
                                   absl::StrCat(task.bytes_in()),
@@ -370,6 +374,24 @@ std::string EventLine(const v1::Event& event, bool wide, absl::TimeZone zone) {
     case v1::EVENT_TYPE_EVENTS_DROPPED:
       details.push_back(absl::StrCat("dropped=", event.dropped_events()));
       break;
+    case v1::EVENT_TYPE_TASK_STUCK:
+      details.push_back(absl::StrCat("task=", event.task_id()));
+      details.push_back(absl::StrCat("peer=", event.peer()));
+      details.push_back(
+          absl::StrCat("stuck-for=", FormatDurationShort(DurationFromProto(event.stuck_for()))));
+      break;
+    case v1::EVENT_TYPE_DRAIN_PROGRESS: {
+      const v1::DrainProgress& drain = event.drain_progress();
+      details.push_back(absl::StrCat("remaining=", drain.remaining_tasks()));
+      details.push_back(absl::StrCat("cooperative=", drain.cooperative_tasks()));
+      details.push_back(absl::StrCat("forced=", drain.forced_tasks()));
+      details.push_back(absl::StrCat("dropped=", drain.dropped_tasks()));
+      details.push_back(
+          absl::StrCat("elapsed=", FormatDurationShort(DurationFromProto(drain.elapsed())), "/",
+                       FormatDurationShort(DurationFromProto(drain.timeout()))));
+      if (drain.done()) details.push_back("done");
+      break;
+    }
     default:
       break;
   }

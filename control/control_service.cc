@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "control/proto_conversion.h"
 #include "control/status_conversion.h"
+#include "control/tasks/stop_tasks.h"
 #include "control/watch_reactor.h"
 #include "weft/base/version.h"
 
@@ -263,6 +264,16 @@ grpc::Status ControlService::RemoveTask(grpc::ServerContext* context,
     return ToGrpcStatus(TaskNotFound(request->task_id(), server->name));
   }
   LOG(INFO) << "control: RemoveTask " << server->name << "/" << request->task_id();
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::StopTasks(grpc::ServerContext* context,
+                                       const v1::StopTasksRequest* request,
+                                       v1::StopTasksResponse* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "StopTasks"));
+  WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->server()));
+  WEFT_ASSIGN_OR_RETURN(reply, weft::control::StopTasks(*server, *request));
+  *response = std::move(reply);
   return grpc::Status::OK;
 }
 

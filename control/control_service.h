@@ -45,6 +45,9 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
                         v1::StopTaskResponse* response) override;
   grpc::Status RemoveTask(grpc::ServerContext* context, const v1::RemoveTaskRequest* request,
                           v1::RemoveTaskResponse* response) override;
+  // StopTasks: see control/tasks/stop_tasks.h.
+  grpc::Status StopTasks(grpc::ServerContext* context, const v1::StopTasksRequest* request,
+                         v1::StopTasksResponse* response) override;
   // GetProcess reports `process` and weft::kVersion.
   grpc::Status GetProcess(grpc::ServerContext* context, const v1::GetProcessRequest* request,
                           v1::Process* response) override;

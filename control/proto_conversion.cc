@@ -88,6 +88,10 @@ v1::EventType EventTypeToProto(ServerEvent::Kind kind) {
       return v1::EVENT_TYPE_CONNECTION_REFUSED;
     case ServerEvent::Kind::kStateChanged:
       return v1::EVENT_TYPE_SERVER_STATE_CHANGED;
+    case ServerEvent::Kind::kTaskStuck:
+      return v1::EVENT_TYPE_TASK_STUCK;
+    case ServerEvent::Kind::kDrainProgress:
+      return v1::EVENT_TYPE_DRAIN_PROGRESS;
   }
   return v1::EVENT_TYPE_UNSPECIFIED;
 }
@@ -151,6 +155,7 @@ v1::Server ServerToProto(const ManagedServer& managed, const ServerStats& stats)
     count->set_count(stats.refused_by_reason[i]);
   }
   out.set_failed_total(stats.failed);
+  out.set_stuck_tasks_total(stats.stuck_total);
   out.set_received_bytes_total(stats.received_bytes);
   out.set_sent_bytes_total(stats.sent_bytes);
   for (int i = 0; i < kCloseInitiatorCount; ++i) {
@@ -188,6 +193,10 @@ v1::Task TaskToProto(const TaskInfo& task, const std::string& server) {
   *out.mutable_idle() = DurationToProto(task.idle);
   out.set_bytes_in(task.bytes_in);
   out.set_bytes_out(task.bytes_out);
+  if (task.stop_requested != absl::InfinitePast()) {
+    *out.mutable_stop_request_time() = TimeToProto(task.stop_requested);
+  }
+  out.set_stuck(task.stuck);
   return out;
 }
 
@@ -225,6 +234,20 @@ v1::Event EventToProto(const NamedEvent& named) {
   }
   if (event.kind == ServerEvent::Kind::kStateChanged) {
     out.set_server_state(StateToProto(event.state));
+  }
+  if (event.kind == ServerEvent::Kind::kTaskStuck) {
+    *out.mutable_stuck_for() = DurationToProto(event.stuck_for);
+  }
+  if (event.kind == ServerEvent::Kind::kDrainProgress) {
+    const StopProgress& drain = event.drain;
+    v1::DrainProgress* progress = out.mutable_drain_progress();
+    progress->set_remaining_tasks(Clamp32(drain.remaining));
+    progress->set_cooperative_tasks(Clamp32(drain.cooperative));
+    progress->set_forced_tasks(Clamp32(drain.forced));
+    progress->set_dropped_tasks(Clamp32(drain.dropped));
+    *progress->mutable_elapsed() = DurationToProto(drain.elapsed);
+    *progress->mutable_timeout() = DurationToProto(drain.grace);
+    progress->set_done(drain.done);
   }
   return out;
 }

@@ -11,7 +11,9 @@
 #include <glog/logging.h>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/internal/acceptor.h"
 #include "server/internal/socket.h"
 #include "server/internal/task_control.h"
@@ -59,13 +61,28 @@ class ConnectionTicket {
   bool ran_ = false;
 };
 
+// ServerStopListener: turns the manager's stop reports into the server's events and counts.
+// Shared with the manager, which holds it while a stop runs; the server detaches it from the
+// manager before it goes.
+class ServerStopListener final : public StopListener {
+ public:
+  explicit ServerStopListener(ServerImpl* server) : server_(server) {}
+  void OnStopProgress(const StopProgress& progress) override;
+  void OnTaskStuck(const TaskInfo& task, absl::Duration since_request) override;
+
+ private:
+  ServerImpl* const server_;
+};
+
 class ServerImpl {
  public:
   explicit ServerImpl(ServerOptions options) : options_(std::move(options)) {
     CHECK(options_.handler) << "ServerOptions.handler is required";
     if (options_.manager == nullptr) options_.manager = std::make_unique<ThreadedTaskManager>();
     manager_ = options_.manager.get();
+    manager_->set_stop_listener(stop_listener_);
   }
+  ~ServerImpl() { options_.manager->set_stop_listener(nullptr); }
 
   absl::Status Run() ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
   StopReport Stop(absl::Duration grace) ABSL_LOCKS_EXCLUDED(lifecycle_, mu_);
@@ -146,6 +163,7 @@ class ServerImpl {
   // budget: ServerOptions::descriptor_budget, null if none. A ConnectionTicket releases the
   // descriptor its connection took.
   DescriptorBudget* budget() const { return budget_.get(); }
+  std::atomic<std::uint64_t>& stuck() { return stuck_; }
 
  private:
   // SetState changes the state and queues its kStateChanged event on state_events_; whoever
@@ -201,6 +219,7 @@ class ServerImpl {
   std::atomic<std::uint64_t> refused_{0};
   std::array<std::atomic<std::uint64_t>, kRefusalReasonCount> refused_by_reason_{};
   std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> stuck_{0};
   std::atomic<std::size_t> open_{0};
   // Traffic totals in shards (a connection adds to the one of its task id), so that connections
   // on different cores do not fight over one cache line on every read and write.
@@ -211,7 +230,42 @@ class ServerImpl {
   // Cleared under mu_ with the change to kStopped, and read with the state: a stopped server is
   // never seen draining.
   std::atomic<bool> draining_{false};
+  const std::shared_ptr<ServerStopListener> stop_listener_ =
+      std::make_shared<ServerStopListener>(this);
 };
+
+namespace {
+
+// EndpointFromPeer reads a task's peer label back ("127.0.0.1:80", "[::1]:80"); a label that
+// is not an endpoint becomes the address with port 0.
+Endpoint EndpointFromPeer(absl::string_view peer) {
+  const std::size_t colon = peer.rfind(':');
+  std::uint32_t port = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(peer.substr(colon + 1), &port) ||
+      port > 65535) {
+    return Endpoint{std::string(peer), 0};
+  }
+  absl::string_view address = peer.substr(0, colon);
+  if (absl::ConsumePrefix(&address, "[")) absl::ConsumeSuffix(&address, "]");
+  return Endpoint{std::string(address), static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace
+
+void ServerStopListener::OnStopProgress(const StopProgress& progress) {
+  ServerEvent event{.kind = ServerEvent::Kind::kDrainProgress};
+  event.drain = progress;
+  server_->Emit(std::move(event));
+}
+
+void ServerStopListener::OnTaskStuck(const TaskInfo& task, absl::Duration since_request) {
+  server_->stuck().fetch_add(1);
+  ServerEvent event{.kind = ServerEvent::Kind::kTaskStuck};
+  event.task_id = task.id;
+  event.peer = EndpointFromPeer(task.peer);
+  event.stuck_for = since_request;
+  server_->Emit(std::move(event));
+}
 
 absl::Status ServerImpl::Run() {
   absl::Cleanup deliver = [this] { state_events_.Flush(); };  // After the locks are released.
@@ -368,8 +422,10 @@ absl::Status ServerImpl::set_task_manager(TaskManagerPtr manager) {
   if (state_ != ServerState::kStopped || loop_on_caller_) {
     return absl::FailedPreconditionError("the task manager can only be replaced while stopped");
   }
+  options_.manager->set_stop_listener(nullptr);
   options_.manager = std::move(manager);
   manager_ = options_.manager.get();
+  manager_->set_stop_listener(stop_listener_);
   return absl::OkStatus();
 }
 
@@ -392,6 +448,7 @@ ServerStats ServerImpl::stats() const {
     stats.refused_by_reason[i] = refused_by_reason_[i].load();
   }
   stats.failed = failed_.load();
+  stats.stuck_total = stuck_.load();
   stats.open = open_.load();
   for (const IoTotals& shard : io_totals_) {
     stats.received_bytes += shard.bytes_in.load(std::memory_order_relaxed);

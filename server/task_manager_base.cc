@@ -28,6 +28,12 @@ std::optional<std::size_t> TaskManagerBase::limit() const { return table_->optio
 std::size_t TaskManagerBase::max_queued() const { return table_->options().max_queued; }
 std::string_view TaskManagerBase::kind() const { return table_->options().kind; }
 StopReport TaskManagerBase::StopAllTasks(absl::Duration grace) { return table_->StopAll(grace); }
+StopReport TaskManagerBase::StopTasks(const std::vector<TaskId>& ids, absl::Duration grace) {
+  return table_->StopSome(ids, grace);
+}
+void TaskManagerBase::set_stop_listener(std::shared_ptr<StopListener> listener) {
+  table_->set_stop_listener(std::move(listener));
+}
 bool TaskManagerBase::RunsTasksOnCaller() const {
   return table_->options().model == ExecutionModel::kCallerThread;
 }

@@ -105,6 +105,10 @@ void AppendServerMetrics(const std::vector<ServerSample>& servers, MetricsWriter
   AppendPerServer(servers, writer, "weft_sent_bytes_total", MetricType::kCounter,
                   "Bytes written to clients since the process started.",
                   [](const v1::Server& s) { return static_cast<double>(s.sent_bytes_total()); });
+  AppendPerServer(servers, writer, "weft_tasks_stuck_total", MetricType::kCounter,
+                  "Tasks still running when the grace of a stop ran out (they ignored their "
+                  "stop flag) since the process started.",
+                  [](const v1::Server& s) { return static_cast<double>(s.stuck_tasks_total()); });
   writer.Family("weft_connection_duration_seconds", MetricType::kHistogram,
                 "How long closed connections were open, in seconds.");
   for (const ServerSample& sample : servers) {

@@ -48,6 +48,8 @@ void TaskControl::RequestShutdown() {
 }
 
 void TaskControl::RequestStop() {
+  std::int64_t never = 0;
+  stop_requested_ns_.compare_exchange_strong(never, SteadyNanos(), std::memory_order_relaxed);
   NoteEnding(CloseInitiator::kStop);
   RequestShutdown();
 }
@@ -65,6 +67,12 @@ void TaskControl::Interrupt() {
     NoteEnding(CloseInitiator::kStop);
   }
   if (waiter_ != nullptr) waiter_->Wake();
+}
+
+absl::Duration TaskControl::MarkStuck() {
+  stuck_.store(true, std::memory_order_relaxed);
+  const std::int64_t requested = stop_requested_ns_.load(std::memory_order_relaxed);
+  return requested == 0 ? absl::ZeroDuration() : absl::Nanoseconds(SteadyNanos() - requested);
 }
 
 void TaskControl::NoteEnding(CloseInitiator initiator) {
@@ -116,6 +124,9 @@ TaskInfo TaskControl::Snapshot(TaskState state) const {
   const std::int64_t started = started_ns_.load(std::memory_order_relaxed);
   std::int64_t active_ns = started;
   if (started != 0) info.started = WallFromSteady(started, now_ns, now);
+  const std::int64_t stop_requested = stop_requested_ns_.load(std::memory_order_relaxed);
+  if (stop_requested != 0) info.stop_requested = WallFromSteady(stop_requested, now_ns, now);
+  info.stuck = stuck_.load(std::memory_order_relaxed);
   {
     MutexLock lock(&mu_);
     if (counters_ != nullptr) {

@@ -59,8 +59,13 @@ class TaskControl {
   void RequestShutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
   // RequestStop is RequestShutdown on behalf of whoever stops the task from outside (StopTask,
-  // StopAllTasks): it also notes CloseInitiator::kStop as the ending (NoteEnding).
+  // StopTasks, StopAllTasks): it also notes CloseInitiator::kStop as the ending (NoteEnding)
+  // and, the first time, the instant of the request (TaskInfo::stop_requested).
   void RequestStop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // MarkStuck records that a stop's grace ran out with the task still running
+  // (TaskInfo::stuck) and returns the time since the first stop request.
+  absl::Duration MarkStuck();
 
   // Interrupt requests shutdown and shuts the attached socket down (SHUT_RDWR), so that
   // blocked reads and writes on it return. The descriptor is never closed here. With a socket
@@ -105,6 +110,8 @@ class TaskControl {
   const std::int64_t created_ns_;
   std::atomic<std::int64_t> started_ns_{0};
   std::atomic<bool> shutdown_{false};
+  std::atomic<std::int64_t> stop_requested_ns_{0};  // Steady clock; 0 = never.
+  std::atomic<bool> stuck_{false};
   // A CloseInitiator, or kNoEnding.
   static constexpr int kNoEnding = -1;
   std::atomic<int> ending_{kNoEnding};

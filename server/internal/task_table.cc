@@ -251,39 +251,6 @@ bool TaskTable::Remove(TaskId id) {
   return true;
 }
 
-bool TaskTable::Stop(TaskId id, absl::Duration grace) {
-  std::shared_ptr<TaskControl> task;
-  Thunk dropped;
-  {
-    MutexLock lock(&mu_);
-    auto it = tasks_.find(id);
-    if (it == tasks_.end()) return false;
-    // Another task of this manager may be stopped from a task (on a fiber the wait below parks
-    // the caller); only waiting for itself is a deadlock.
-    const TaskControl* self = CurrentTask();
-    CHECK(self == nullptr || self->id() != id) << "task " << id << " called StopTask on itself";
-    if (it->second.state == TaskState::kQueued) {
-      dropped = DropQueuedLocked(id);
-      return true;
-    }
-    it->second.state = TaskState::kStopping;
-    task = it->second.control;
-  }
-  task->RequestStop();
-  auto gone = [this, id]() {
-    mu_.AssertHeld();
-    return !tasks_.contains(id);
-  };
-  {
-    MutexLock lock(&mu_);
-    if (changed_.AwaitUntil(&mu_, gone, DeadlineAfter(grace))) return true;
-  }
-  task->Interrupt();
-  MutexLock lock(&mu_);
-  changed_.Await(&mu_, gone);
-  return true;
-}
-
 std::vector<TaskId> TaskTable::All() const {
   MutexLock lock(&mu_);
   std::vector<TaskId> ids;
@@ -311,61 +278,6 @@ std::vector<TaskInfo> TaskTable::List() const {
 TaskManagerStats TaskTable::Stats() const {
   MutexLock lock(&mu_);
   return TaskManagerStats{running_, queue_.size()};
-}
-
-StopReport TaskTable::StopAll(absl::Duration grace) {
-  StopReport report;
-  std::vector<Thunk> dropped;
-  std::vector<std::shared_ptr<TaskControl>> running;
-  {
-    MutexLock lock(&mu_);
-    CheckNotOwnTaskLocked();
-    stopping_all_ = true;
-    while (!queue_.empty()) dropped.push_back(DropQueuedLocked(queue_.front()->id()));
-    for (auto& [id, entry] : tasks_) {
-      entry.state = TaskState::kStopping;
-      running.push_back(entry.control);
-    }
-  }
-  report.dropped = dropped.size();
-  dropped.clear();
-  for (const auto& task : running) task->RequestStop();
-
-  auto none_left = [this]() {
-    mu_.AssertHeld();
-    return tasks_.empty();
-  };
-  bool all_cooperated;
-  {
-    MutexLock lock(&mu_);
-    all_cooperated = changed_.AwaitUntil(&mu_, none_left, DeadlineAfter(grace));
-  }
-  if (!all_cooperated) {
-    for (const auto& task : running) {
-      bool still_running;
-      {
-        MutexLock lock(&mu_);
-        still_running = tasks_.contains(task->id());
-      }
-      if (still_running) {
-        ++report.forced;
-        task->Interrupt();
-      }
-    }
-  }
-  report.cooperative = running.size() - report.forced;
-  {
-    MutexLock lock(&mu_);
-    changed_.Await(&mu_, none_left);
-    // Threads that served the last tasks retire right after; wait for them to hand in handles.
-    changed_.Await(&mu_, [this]() {
-      mu_.AssertHeld();
-      return task_threads_.empty() && live_fibers_ == 0;
-    });
-    stopping_all_ = false;
-  }
-  JoinFinishedThreads();
-  return report;
 }
 
 void TaskTable::JoinFinishedThreads() {

@@ -48,6 +48,9 @@ class TaskTable {
   std::vector<TaskInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
   TaskManagerStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   StopReport StopAll(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+  StopReport StopSome(const std::vector<TaskId>& ids, absl::Duration grace)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void set_stop_listener(std::shared_ptr<StopListener> listener) ABSL_LOCKS_EXCLUDED(mu_);
   void RunPendingOnCaller() ABSL_LOCKS_EXCLUDED(mu_);
 
   const TaskTableOptions& options() const { return options_; }
@@ -75,6 +78,20 @@ class TaskTable {
   void FiberMain(std::shared_ptr<TaskControl> first) ABSL_LOCKS_EXCLUDED(mu_);
   void JoinFinishedThreads() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Stopping (task_table_stop.cc). StopRunning is the engine of Stop, StopSome and StopAll:
+  // `running` (selected and marked kStopping by the caller, `dropped` queued ones already
+  // dropped) are asked to stop together; those left after `grace` are reported stuck and
+  // interrupted; it returns once all have ended. With `report_progress` the listener hears
+  // StopProgress on the way.
+  StopReport StopRunning(const std::vector<std::shared_ptr<TaskControl>>& running,
+                         std::size_t dropped, absl::Duration grace, bool report_progress)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // SelectLocked drops the queued tasks among `ids` into `dropped`, marks the running ones
+  // kStopping and returns them; unknown ids are skipped.
+  std::vector<std::shared_ptr<TaskControl>> SelectLocked(const std::vector<TaskId>& ids,
+                                                         std::vector<Thunk>& dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const TaskTableOptions options_;
 
   mutable Mutex mu_;
@@ -86,6 +103,7 @@ class TaskTable {
   std::size_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_all_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<StopListener> stop_listener_ ABSL_GUARDED_BY(mu_);
 
   // kThreadPerTask: live threads by key; a thread moves its own handle to finished_threads_
   // when it exits, and whoever comes next joins it.

@@ -184,6 +184,62 @@ TEST_F(FlagsTest, TasksFilters) {
   EXPECT_THAT(Error("tasks --idle-than x"), HasSubstr("--idle-than"));
 }
 
+TEST_F(FlagsTest, TaskFilterFlagsFillTheFilterOfTasksAndStopTasks) {
+  absl::StatusOr<Invocation> invocation =
+      Parse("stop-tasks web --state running,queued --state running --peer 10.0.0.0/8 "
+            "--idle-over 5m --age-over 1h --min-bytes 10 --max-bytes 20 --stuck --timeout 2s "
+            "--max 50 --dry-run --yes");
+  ASSERT_TRUE(invocation.ok()) << invocation.status();
+  EXPECT_EQ(invocation->command, Command::kStopTasks);
+  EXPECT_EQ(invocation->server, "web");
+  const control::v1::TaskFilter& filter = invocation->filter;
+  ASSERT_EQ(filter.states_size(), 2);
+  EXPECT_EQ(filter.states(0), control::v1::TASK_STATE_RUNNING);
+  EXPECT_EQ(filter.states(1), control::v1::TASK_STATE_QUEUED);
+  EXPECT_EQ(filter.peer(), "10.0.0.0/8");
+  EXPECT_EQ(filter.min_idle().seconds(), 300);
+  EXPECT_EQ(filter.min_age().seconds(), 3600);
+  EXPECT_EQ(filter.min_bytes(), 10u);
+  EXPECT_EQ(filter.max_bytes(), 20u);
+  EXPECT_TRUE(filter.stuck_only());
+  EXPECT_EQ(invocation->task_timeout, absl::Seconds(2)) << "after stop-tasks: the grace";
+  EXPECT_EQ(invocation->global.timeout, absl::Seconds(10));
+  EXPECT_EQ(invocation->max_count, 50u);
+  EXPECT_TRUE(invocation->dry_run);
+  EXPECT_TRUE(invocation->yes);
+
+  invocation = Parse("tasks --peer 127.0.0.1 --order-by idle-desc");
+  ASSERT_TRUE(invocation.ok()) << invocation.status();
+  EXPECT_EQ(invocation->filter.peer(), "127.0.0.1");
+  EXPECT_EQ(invocation->order_by, "idle desc");
+  EXPECT_EQ(Parse("tasks --order-by=age")->order_by, "age");
+}
+
+TEST_F(FlagsTest, StopTasksAndDrainRejectWhatTheyCannotUse) {
+  EXPECT_THAT(Error("stop-tasks web"), HasSubstr("needs at least one filter flag"));
+  EXPECT_THAT(Error("stop-tasks web --state idle"), HasSubstr("\"idle\" is not a state"));
+  EXPECT_THAT(Error("stop-tasks web --min-bytes 9 --max-bytes 8"),
+              HasSubstr("--max-bytes is below --min-bytes"));
+  EXPECT_THAT(Error("stop-tasks web --min-bytes -1"), HasSubstr("is not a byte count"));
+  EXPECT_THAT(Error("stop-tasks web --stuck --max 0"), HasSubstr("--max: at least 1"));
+  EXPECT_THAT(Error("stop-tasks web --stuck --timeout 2h"), HasSubstr("--timeout"));
+  EXPECT_THAT(Error("stop-tasks --stuck"), HasSubstr("missing argument"));
+  EXPECT_THAT(Error("servers --stuck"), HasSubstr("servers does not take --stuck"));
+  EXPECT_THAT(Error("stop web --dry-run"), HasSubstr("stop does not take --dry-run"));
+  EXPECT_THAT(Error("tasks --order-by size"), HasSubstr("is not an order"));
+  EXPECT_THAT(Error("drain web --peer 10.0.0.0/8"), HasSubstr("drain does not take --peer"));
+}
+
+TEST_F(FlagsTest, DrainTimeoutIsTheDrainAndBeforeTheCommandTheDeadline) {
+  absl::StatusOr<Invocation> invocation = Parse("--timeout 3s drain web --timeout 20s");
+  ASSERT_TRUE(invocation.ok()) << invocation.status();
+  EXPECT_EQ(invocation->command, Command::kDrain);
+  EXPECT_EQ(invocation->drain, absl::Seconds(20));
+  EXPECT_EQ(invocation->task_timeout, std::nullopt);
+  EXPECT_EQ(invocation->global.timeout, absl::Seconds(3));
+  EXPECT_EQ(Parse("drain web")->drain, std::nullopt);
+}
+
 TEST_F(FlagsTest, LimitsNeedsMaxConnections) {
   absl::StatusOr<Invocation> invocation = Parse("limits web --max-connections 0");
   ASSERT_TRUE(invocation.ok()) << invocation.status();
@@ -249,6 +305,8 @@ TEST_F(FlagsTest, UsageTextListsEveryCommandAndExplainsOne) {
                            "top",
                            "health [NAME]",
                            "process",
+                           "stop-tasks NAME FILTER FLAGS",
+                           "drain NAME [--timeout 30s]",
                            "completion bash",
                            "--target",
                            "--token-file",
@@ -261,6 +319,9 @@ TEST_F(FlagsTest, UsageTextListsEveryCommandAndExplainsOne) {
   EXPECT_THAT(UsageText(Command::kStop), HasSubstr("usage: weftctl [FLAGS] stop NAME [--drain "
                                                    "30s]"));
   EXPECT_THAT(UsageText(Command::kTaskStop), HasSubstr("--timeout D"));
+  EXPECT_THAT(UsageText(Command::kStopTasks), HasSubstr("--peer CIDR"));
+  EXPECT_THAT(UsageText(Command::kStopTasks), HasSubstr("[y/N]"));
+  EXPECT_THAT(UsageText(Command::kTasks), HasSubstr("--order-by O"));
   EXPECT_EQ(CommandName(Command::kTaskRemove), "task remove");
 }
 

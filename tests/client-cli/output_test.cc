@@ -129,6 +129,9 @@ TEST(TaskRowTest, TableAndWide) {
   ASSERT_EQ(wide.size(), TaskHeaders(true).size());
   EXPECT_EQ(wide[8], "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(wide[9], "-");
+  task.set_state(v1::TASK_STATE_STOPPING);
+  task.set_stuck(true);
+  EXPECT_EQ(TaskRow(task, false)[3], "stuck") << "a stuck task says so in STATE";
 }
 
 TEST(ServerDetailsTest, OneLinePerField) {
@@ -232,6 +235,29 @@ TEST(EventLineTest, NamesTheEventAndItsDetails) {
   state.set_server_state(v1::SERVER_STATE_STOPPED);
   EXPECT_THAT(EventLine(state, false, absl::UTCTimeZone()),
               HasSubstr("state-changed       state=stopped"));
+
+  v1::Event stuck;
+  stuck.set_server("web");
+  stuck.set_type(v1::EVENT_TYPE_TASK_STUCK);
+  stuck.set_task_id(7);
+  stuck.set_peer("10.0.0.1:80");
+  stuck.mutable_stuck_for()->set_seconds(5);
+  EXPECT_THAT(EventLine(stuck, false, absl::UTCTimeZone()),
+              HasSubstr("task-stuck          task=7 peer=10.0.0.1:80 stuck-for=5.0s"));
+
+  v1::Event drain;
+  drain.set_server("web");
+  drain.set_type(v1::EVENT_TYPE_DRAIN_PROGRESS);
+  v1::DrainProgress* progress = drain.mutable_drain_progress();
+  progress->set_remaining_tasks(3);
+  progress->set_cooperative_tasks(5);
+  progress->set_forced_tasks(1);
+  progress->mutable_elapsed()->set_seconds(2);
+  progress->mutable_timeout()->set_seconds(30);
+  progress->set_done(true);
+  EXPECT_THAT(EventLine(drain, false, absl::UTCTimeZone()),
+              HasSubstr("drain-progress      remaining=3 cooperative=5 forced=1 dropped=0 "
+                        "elapsed=2.0s/30s done"));
 }
 
 TEST(JsonTest, MessagesUseLowerCamelCaseAndPrintZeroFields) {

@@ -573,6 +573,124 @@ TEST_F(WeftctlTest, TaskStopEndsTheConnection) {
                                 weftd_->target(), "\n"));
 }
 
+TEST_F(WeftctlTest, StopTasksDryRunShowsTheMatchesAndYesStopsThem) {
+  LoopbackClient first = Connected();
+  LoopbackClient second = Connected();
+  RunResult r = On({"stop-tasks", "echo", "--peer", "127.0.0.1", "--dry-run"});
+  EXPECT_EXIT_CODE(r, 0);
+  EXPECT_THAT(r.out, HasSubstr("2 tasks match --peer 127.0.0.1 on server \"echo\"\n"));
+  EXPECT_NE(RowOf(r.out, {"echo", PeerOf(first), "running"}), "") << r.out;
+  EXPECT_NE(RowOf(r.out, {"echo", PeerOf(second), "running"}), "") << r.out;
+  EXPECT_TRUE(first.Echo("still").ok()) << "a dry run stopped a task";
+
+  r = On({"stop-tasks", "echo", "--peer", "127.0.0.1", "--max", "1"});
+  EXPECT_EXIT_CODE(r, 1);
+  EXPECT_THAT(r.err, HasSubstr("2 tasks match the filter, more than max_count (1)"));
+  EXPECT_TRUE(second.Echo("still").ok()) << "a refused stop-tasks stopped a task";
+
+  r = On({"stop-tasks", "echo", "--peer", "10.0.0.0/8", "--yes", "-o", "json"});
+  EXPECT_EXIT_CODE(r, 0);
+  EXPECT_EQ(At(Json(r.out), {"targets", "0", "stopTasks", "matchedTasks"}).number_value(), 0)
+      << r.out;
+
+  // Not a terminal: no question, the tasks are stopped at once.
+  r = On(
+      {"stop-tasks", "echo", "--state", "running,queued", "--idle-over", "0s", "--timeout", "2s"});
+  EXPECT_EXIT_CODE(r, 0);
+  EXPECT_THAT(Words(Lines(r.out)[0]),
+              ElementsAre("SERVER", "MATCHED", "COOPERATIVE", "FORCED", "DROPPED", "ELAPSED"));
+  EXPECT_NE(RowOf(r.out, {"echo", "2"}), "") << r.out;
+  EXPECT_TRUE(first.ReadUntilClosed(kPrompt).ok());
+  EXPECT_TRUE(second.ReadUntilClosed(kPrompt).ok());
+  EXPECT_EQ(Lines(On({"tasks", "echo"}).out).size(), 1u) << "tasks are left";
+}
+
+// RunInPty runs weftctl on a pseudo-terminal, typing `answer` once `question` appears (if
+// set), and returns its exit code and what the terminal showed.
+std::pair<int, std::string> RunInPty(const std::vector<std::string>& args,
+                                     const std::string& question = "",
+                                     const std::string& answer = "") {
+  std::vector<std::string> argv = {WEFTCTL_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<std::unique_ptr<ChildProcess>> child =
+      ChildProcess::SpawnInPty(argv, Environment(), 120, 40);
+  EXPECT_TRUE(child.ok()) << child.status();
+  if (!child.ok()) return {-1, ""};
+  if (!question.empty()) {
+    absl::StatusOr<std::string> asked = (*child)->ReadUntilContains(Stream::kOut, question, kPrompt);
+    EXPECT_TRUE(asked.ok()) << asked.status();
+    EXPECT_TRUE((*child)->WriteToTerminal(answer).ok());
+  }
+  absl::StatusOr<ExitResult> exit = (*child)->Wait(kPrompt);
+  EXPECT_TRUE(exit.ok()) << exit.status();
+  return {exit.ok() ? exit->exit_code : -1, (*child)->Text(Stream::kOut)};
+}
+
+TEST_F(WeftctlTest, StopTasksOnATerminalShowsTheMatchesAndAsksFirst) {
+  LoopbackClient client = Connected();
+  const std::vector<std::string> args = {"--target", weftd_->target(), "stop-tasks", "echo",
+                                         "--peer", "127.0.0.0/8"};
+  auto [code, screen] = RunInPty(args, "Stop 1 task on echo? [y/N] ", "n\n");
+  EXPECT_EQ(code, 1) << screen;
+  EXPECT_THAT(screen, HasSubstr("1 task matches --peer 127.0.0.0/8 on server \"echo\""));
+  EXPECT_THAT(screen, HasSubstr(PeerOf(client)));
+  EXPECT_THAT(screen, HasSubstr("not confirmed: nothing was stopped"));
+  EXPECT_TRUE(client.Echo("still").ok()) << "a declined stop-tasks stopped the task";
+
+  std::tie(code, screen) = RunInPty(args, "Stop 1 task on echo? [y/N] ", "y\n");
+  EXPECT_EQ(code, 0) << screen;
+  EXPECT_THAT(screen, HasSubstr("MATCHED"));
+  EXPECT_TRUE(client.ReadUntilClosed(kPrompt).ok());
+}
+
+TEST_F(WeftctlTest, DrainOnATerminalRedrawsOneProgressBar) {
+  LoopbackClient client = Connected();
+  auto [code, screen] = RunInPty({"--target", weftd_->target(), "drain", "echo", "--timeout",
+                                  "500ms"});
+  EXPECT_EQ(code, 0) << screen;
+  EXPECT_THAT(screen, HasSubstr("\r\x1b[Kecho ["));
+  EXPECT_THAT(screen, HasSubstr("remaining 0"));
+  EXPECT_THAT(screen, HasSubstr("stopped echo: "));
+  EXPECT_THAT(screen, Not(HasSubstr("drain echo: "))) << "plain lines on a terminal";
+}
+
+TEST_F(WeftctlTest, StopTasksUsageErrorsExit2) {
+  RunResult r = On({"stop-tasks", "echo"});
+  EXPECT_EXIT_CODE(r, 2);
+  EXPECT_THAT(r.err, HasSubstr("stop-tasks needs at least one filter flag"));
+  r = On({"stop-tasks", "echo", "--state", "idle"});
+  EXPECT_EXIT_CODE(r, 2);
+  EXPECT_THAT(r.err, HasSubstr("--state: \"idle\" is not a state"));
+  r = On({"stop-tasks", "echo", "--min-bytes", "10", "--max-bytes", "5"});
+  EXPECT_EXIT_CODE(r, 2);
+  EXPECT_THAT(r.err, HasSubstr("--max-bytes is below --min-bytes"));
+  r = On({"stop-tasks", "echo", "--peer", "not-a-network"});
+  EXPECT_EXIT_CODE(r, 2);
+  r = On({"servers", "--peer", "10.0.0.0/8"});
+  EXPECT_EXIT_CODE(r, 2);
+  EXPECT_THAT(r.err, HasSubstr("servers does not take --peer"));
+  r = On({"tasks", "--order-by", "bytes"});
+  EXPECT_EXIT_CODE(r, 2);
+  EXPECT_THAT(r.err, HasSubstr("--order-by: \"bytes\" is not an order"));
+}
+
+TEST_F(WeftctlTest, DrainPrintsProgressLinesWithoutATerminalThenTheCounts) {
+  LoopbackClient client = Connected();
+  const RunResult r = On({"drain", "echo", "--timeout", "500ms"});
+  EXPECT_EXIT_CODE(r, 0);
+  EXPECT_THAT(r.out, Not(HasSubstr("\r"))) << "a progress bar without a terminal";
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    EXPECT_THAT(lines[i], StartsWith("drain echo: remaining ")) << r.out;
+  }
+  EXPECT_THAT(lines[lines.size() - 2], AllOf(HasSubstr("remaining 0"), HasSubstr("(done)")));
+  EXPECT_THAT(lines.back(), StartsWith("stopped echo: ")) << r.out;
+  EXPECT_THAT(lines.back(), HasSubstr(" dropped in ")) << r.out;
+  EXPECT_TRUE(client.ReadUntilClosed(kPrompt).ok());
+  EXPECT_NE(RowOf(On({"servers"}).out, {"echo", "stopped"}), "");
+}
+
 TEST_F(WeftctlTest, TaskRemoveEndsTheConnection) {
   LoopbackClient client = Connected();
   const std::string id = TaskIdOf(PeerOf(client));
@@ -896,7 +1014,11 @@ TEST_F(WeftctlTest, BashCompletionCompletesCommandsAndServerNames) {
     std::sort(words_out.begin(), words_out.end());
     return words_out;
   };
-  EXPECT_THAT(complete("st", 1, "st"), ::testing::ElementsAre("status", "stop", "stop-accepting"));
+  EXPECT_THAT(complete("st", 1, "st"),
+              ::testing::ElementsAre("status", "stop", "stop-accepting", "stop-tasks"));
+  EXPECT_THAT(complete("stop-tasks web --st", 3, "stop-tasks web --st"),
+              ::testing::ElementsAre("--state", "--stuck"));
+  EXPECT_THAT(complete("tasks --state r", 3, "tasks --state r"), ::testing::ElementsAre("running"));
   EXPECT_THAT(complete("pro", 1, "pro"), ::testing::ElementsAre("process"));
   EXPECT_THAT(complete("task ''", 2, "task "), ::testing::ElementsAre("remove", "stop"));
   EXPECT_THAT(complete("-o ''", 2, "-o "), ::testing::ElementsAre("json", "table", "wide"));

@@ -114,5 +114,49 @@ TEST(ServerToProtoTest, ReportsDrainingWhileStopWaitsForATask) {
   EXPECT_EQ(stopped.closed_by_initiator(0).initiator(), v1::CLOSE_INITIATOR_STOP);
 }
 
+TEST(TaskToProtoTest, CarriesTheStopRequestAndStuckOnlyWhenSet) {
+  TaskInfo task;
+  task.id = 3;
+  EXPECT_FALSE(TaskToProto(task, "echo").has_stop_request_time());
+  EXPECT_FALSE(TaskToProto(task, "echo").stuck());
+  task.stop_requested = absl::FromUnixSeconds(100);
+  task.stuck = true;
+  const v1::Task proto = TaskToProto(task, "echo");
+  EXPECT_EQ(proto.stop_request_time().seconds(), 100);
+  EXPECT_TRUE(proto.stuck());
+}
+
+TEST(EventToProtoTest, RendersStuckTasksAndDrainProgress) {
+  ServerEvent stuck{.kind = ServerEvent::Kind::kTaskStuck};
+  stuck.task_id = 7;
+  stuck.peer = Endpoint{"10.0.0.1", 80};
+  stuck.stuck_for = absl::Seconds(6);
+  v1::Event event = EventToProto(NamedEvent{"echo", stuck});
+  EXPECT_EQ(event.type(), v1::EVENT_TYPE_TASK_STUCK);
+  EXPECT_EQ(event.task_id(), 7u);
+  EXPECT_EQ(event.peer(), "10.0.0.1:80");
+  EXPECT_EQ(event.stuck_for().seconds(), 6);
+  EXPECT_FALSE(event.has_drain_progress());
+
+  ServerEvent drain{.kind = ServerEvent::Kind::kDrainProgress};
+  drain.drain = StopProgress{.remaining = 2,
+                             .cooperative = 5,
+                             .forced = 1,
+                             .dropped = 3,
+                             .elapsed = absl::Seconds(4),
+                             .grace = absl::Seconds(30),
+                             .done = false};
+  event = EventToProto(NamedEvent{"echo", drain});
+  EXPECT_EQ(event.type(), v1::EVENT_TYPE_DRAIN_PROGRESS);
+  EXPECT_EQ(event.drain_progress().remaining_tasks(), 2u);
+  EXPECT_EQ(event.drain_progress().cooperative_tasks(), 5u);
+  EXPECT_EQ(event.drain_progress().forced_tasks(), 1u);
+  EXPECT_EQ(event.drain_progress().dropped_tasks(), 3u);
+  EXPECT_EQ(event.drain_progress().elapsed().seconds(), 4);
+  EXPECT_EQ(event.drain_progress().timeout().seconds(), 30);
+  EXPECT_FALSE(event.drain_progress().done());
+  EXPECT_FALSE(event.has_stuck_for());
+}
+
 }  // namespace
 }  // namespace weft::control

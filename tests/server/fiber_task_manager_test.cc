@@ -182,6 +182,39 @@ TEST(FiberTaskManagerTest, StopAllTasksStopsParkedFibersOnEverySchedulerAndTheMa
   EXPECT_TRUE(next.WaitForNotificationWithTimeout(kTestTimeout));
 }
 
+TEST(FiberTaskManagerTest, AFiberStopsOtherFibersOfItsOwnSchedulerWithStopTasks) {
+  FiberTaskManager manager(FiberTaskManagerOptions{.threads = 1});
+  constexpr int kTasks = 3;
+  std::vector<std::unique_ptr<Pipe>> pipes;
+  std::vector<TaskId> ids;
+  std::atomic<int> parked{0};
+  for (int i = 0; i < kTasks; ++i) {
+    pipes.push_back(std::make_unique<Pipe>());
+    absl::StatusOr<TaskId> id = manager.AddTask([fd = pipes.back()->task_end, &parked] {
+      Connection connection(fd, Endpoint{"pipe", 0}, Endpoint{"pipe", 0});
+      parked.fetch_add(1);
+      char byte;
+      (void)connection.Read(absl::MakeSpan(&byte, 1));
+    });
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  ASSERT_TRUE(WaitUntil([&] { return parked.load() == kTasks; }));
+  // The stopper shares the only scheduler thread with the tasks it waits for: its wait must
+  // park the fiber, or nothing could ever end.
+  StopReport report;
+  Notification done;
+  ASSERT_TRUE(manager
+                  .AddTask([&] {
+                    report = manager.StopTasks(ids, absl::Seconds(30));
+                    done.Notify();
+                  })
+                  .ok());
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kTestTimeout));
+  EXPECT_EQ(report.cooperative, static_cast<std::size_t>(kTasks));
+  EXPECT_EQ(report.forced, 0u);
+}
+
 // Recurse deeper than any stack: the frame keeps a buffer the compiler cannot drop.
 int Recurse(int depth) {
   volatile char frame[1024];

@@ -203,6 +203,27 @@ class RecordingObserver final : public ServerObserver {
         },
         deadline);
   }
+  // AwaitKind waits until an event of `kind` has arrived; false at the deadline.
+  bool AwaitKind(ServerEvent::Kind kind, Deadline deadline) {
+    MutexLock lock(&mu_);
+    return changed_.AwaitUntil(
+        &mu_,
+        [&]() {
+          mu_.AssertHeld();
+          for (const ServerEvent& event : events_) {
+            if (event.kind == kind) return true;
+          }
+          return false;
+        },
+        deadline);
+  }
+  std::vector<ServerEvent> events(ServerEvent::Kind kind) {
+    std::vector<ServerEvent> of_kind;
+    for (const ServerEvent& event : events()) {
+      if (event.kind == kind) of_kind.push_back(event);
+    }
+    return of_kind;
+  }
 
  private:
   Mutex mu_;
@@ -276,6 +297,61 @@ TEST(ServerObserverOrderTest, StopDeliversNotAcceptingAtOnceNotAfterTheGracePeri
   release_handler.Notify();
   stopper.join();
   EXPECT_EQ(observer->states().back(), ServerState::kStopped);
+}
+
+TEST(ServerObserverStopTest, AHandlerIgnoringItsStopFlagPastTheGraceIsReportedStuckAndCounted) {
+  auto observer = std::make_shared<RecordingObserver>();
+  Notification handler_running;
+  Notification release_handler;
+  ServerOptions options = LoopbackOptions(observer);
+  options.handler = [&](Connection&, const HandlerArgs&) {
+    handler_running.Notify();
+    EXPECT_TRUE(release_handler.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<testing::LoopbackClient> client = testing::LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(handler_running.WaitForNotificationWithTimeout(kPrompt));
+  StopReport report;
+  std::thread stopper([&] { report = server.Stop(absl::Milliseconds(50)); });
+  const bool stuck = observer->AwaitKind(ServerEvent::Kind::kTaskStuck, DeadlineAfter(kPrompt));
+  const ServerStats during = server.stats();
+  const std::vector<TaskInfo> listed = server.task_manager().ListTasks();
+  release_handler.Notify();
+  stopper.join();
+  ASSERT_TRUE(stuck);
+  const std::vector<ServerEvent> stuck_events = observer->events(ServerEvent::Kind::kTaskStuck);
+  ASSERT_EQ(stuck_events.size(), 1u);
+  EXPECT_EQ(stuck_events[0].peer.address, "127.0.0.1");
+  EXPECT_NE(stuck_events[0].peer.port, 0);
+  EXPECT_GE(stuck_events[0].stuck_for, absl::Milliseconds(50));
+  EXPECT_EQ(during.stuck_total, 1u);
+  EXPECT_TRUE(during.draining);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].id, stuck_events[0].task_id);
+  EXPECT_TRUE(listed[0].stuck);
+  EXPECT_EQ(report.forced, 1u);
+  EXPECT_EQ(server.stats().stuck_total, 1u);
+  const std::vector<ServerEvent> progress = observer->events(ServerEvent::Kind::kDrainProgress);
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.front().drain.remaining, 1u);
+  EXPECT_TRUE(progress.back().drain.done);
+  EXPECT_EQ(progress.back().drain.forced, 1u);
+  EXPECT_EQ(progress.back().drain.grace, absl::Milliseconds(50));
+}
+
+TEST(ServerObserverStopTest, AStopThatNeedsNoWaitReportsOneFinalDrainProgress) {
+  auto observer = std::make_shared<RecordingObserver>();
+  Server server(LoopbackOptions(observer));
+  ASSERT_TRUE(server.Run().ok());
+  server.Stop(absl::Seconds(5));
+  const std::vector<ServerEvent> progress = observer->events(ServerEvent::Kind::kDrainProgress);
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_TRUE(progress[0].drain.done);
+  EXPECT_EQ(progress[0].drain.remaining, 0u);
+  EXPECT_TRUE(observer->events(ServerEvent::Kind::kTaskStuck).empty());
+  EXPECT_EQ(server.stats().stuck_total, 0u);
 }
 
 TEST(ServerObserverOrderTest, RunningComesBeforeTheEventsOfAClientAlreadyKnocking) {

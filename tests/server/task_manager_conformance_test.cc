@@ -15,6 +15,7 @@
 #include "tests/testing/pipe.h"
 #include "weft/base/sync.h"
 #include "weft/connection.h"
+#include "weft/fiber.h"
 #include "weft/fiber_task_manager.h"
 #include "weft/pool_task_manager.h"
 #include "weft/single_threaded_task_manager.h"
@@ -67,6 +68,38 @@ struct FiberTwoSchedulersTraits {
 };
 
 using ::weft::testing::Pipe;
+
+// RecordingStopListener keeps what a manager reports about its stops.
+class RecordingStopListener final : public StopListener {
+ public:
+  void OnStopProgress(const StopProgress& progress) override {
+    MutexLock lock(&mu_);
+    progress_.push_back(progress);
+  }
+  void OnTaskStuck(const TaskInfo& task, absl::Duration since_request) override {
+    MutexLock lock(&mu_);
+    stuck_.push_back(task);
+    stuck_for_.push_back(since_request);
+  }
+  std::vector<StopProgress> progress() const {
+    MutexLock lock(&mu_);
+    return progress_;
+  }
+  std::vector<TaskInfo> stuck() const {
+    MutexLock lock(&mu_);
+    return stuck_;
+  }
+  std::vector<absl::Duration> stuck_for() const {
+    MutexLock lock(&mu_);
+    return stuck_for_;
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::vector<StopProgress> progress_ ABSL_GUARDED_BY(mu_);
+  std::vector<TaskInfo> stuck_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Duration> stuck_for_ ABSL_GUARDED_BY(mu_);
+};
 
 template <typename Traits>
 class TaskManagerConformanceTest : public ::testing::Test {
@@ -272,6 +305,145 @@ TYPED_TEST(TaskManagerConformanceTest, StopAllTasksReportsCooperativeAndForcedEn
   Notification next;
   this->Add([&] { next.Notify(); });
   EXPECT_TRUE(next.WaitForNotificationWithTimeout(kTestTimeout));
+}
+
+TYPED_TEST(TaskManagerConformanceTest, StopTasksStopsOnlyTheGivenTasksTogetherAndCountsThem) {
+  const std::size_t n = TypeParam::kConcurrency;
+  std::vector<std::unique_ptr<Pipe>> pipes;
+  std::vector<std::unique_ptr<Notification>> started;
+  std::vector<std::unique_ptr<std::atomic<bool>>> finished;
+  std::vector<TaskId> ids;
+  for (std::size_t i = 0; i < n; ++i) {
+    pipes.push_back(std::make_unique<Pipe>());
+    started.push_back(std::make_unique<Notification>());
+    finished.push_back(std::make_unique<std::atomic<bool>>(false));
+    ids.push_back(this->AddBlockedReader(*pipes[i], finished[i].get(), started[i].get()));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(started[i]->WaitForNotificationWithTimeout(kTestTimeout)) << "task " << i;
+  }
+  // All but the last (one task if only one runs), a duplicate and an unknown id.
+  const std::size_t stopped = n > 1 ? n - 1 : 1;
+  std::vector<TaskId> to_stop(ids.begin(), ids.begin() + stopped);
+  to_stop.push_back(ids[0]);
+  to_stop.push_back(987654321);
+  const StopReport report = this->manager_->StopTasks(to_stop, absl::Seconds(30));
+  EXPECT_EQ(report.cooperative, stopped);
+  EXPECT_EQ(report.forced, 0u);
+  EXPECT_EQ(report.dropped, 0u);
+  for (std::size_t i = 0; i < stopped; ++i) EXPECT_TRUE(finished[i]->load()) << "task " << i;
+  if (stopped < n) {
+    EXPECT_FALSE(finished[n - 1]->load()) << "a task not named was stopped";
+    EXPECT_THAT(this->manager_->AllTasks(), Contains(ids[n - 1]));
+  }
+  EXPECT_EQ(this->manager_->StopTasks({ids[0]}, absl::Seconds(30)).cooperative, 0u)
+      << "an ended task is ignored";
+  // Before the pipes and flags the untouched task uses go.
+  EXPECT_EQ(this->manager_->StopAllTasks(absl::Seconds(30)).cooperative, n - stopped);
+}
+
+TYPED_TEST(TaskManagerConformanceTest, StopTasksDropsAQueuedTaskWithoutRunningIt) {
+  const std::size_t n = TypeParam::kConcurrency;
+  std::vector<std::unique_ptr<Pipe>> pipes;
+  std::vector<std::unique_ptr<Notification>> started;
+  std::vector<std::unique_ptr<std::atomic<bool>>> finished;
+  for (std::size_t i = 0; i < n; ++i) {
+    pipes.push_back(std::make_unique<Pipe>());
+    started.push_back(std::make_unique<Notification>());
+    finished.push_back(std::make_unique<std::atomic<bool>>(false));
+    this->AddBlockedReader(*pipes[i], finished[i].get(), started[i].get());
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(started[i]->WaitForNotificationWithTimeout(kTestTimeout)) << "task " << i;
+  }
+  std::atomic<bool> ran{false};
+  const TaskId queued = this->Add([&ran] { ran.store(true); });
+  const bool queues = this->manager_->Stats().queued == 1;
+  StopReport report;
+  if (queues) report = this->manager_->StopTasks({queued}, absl::Seconds(30));
+  const std::vector<TaskId> left = this->manager_->AllTasks();
+  // Before the pipes and flags the readers use go.
+  this->manager_->StopAllTasks(absl::Seconds(30));
+  if (!queues) GTEST_SKIP() << "this manager runs every task at once: nothing queues";
+  EXPECT_EQ(report.dropped, 1u);
+  EXPECT_EQ(report.cooperative + report.forced, 0u);
+  EXPECT_THAT(left, Not(Contains(queued)));
+  EXPECT_EQ(left.size(), n);
+  EXPECT_FALSE(ran.load());
+}
+
+TYPED_TEST(TaskManagerConformanceTest, ATaskThatIgnoresItsStopFlagPastTheGraceIsReportedStuck) {
+  auto listener = std::make_shared<RecordingStopListener>();
+  this->manager_->set_stop_listener(listener);
+  Notification started;
+  Notification release;
+  // Waits outside the task's I/O, deaf to the flag (RunBlocking parks a fiber rather than its
+  // scheduler; elsewhere it just runs the wait).
+  const TaskId id = this->Add([&] {
+    started.Notify();
+    RunBlocking([&] { release.WaitForNotification(); });
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kTestTimeout));
+  StopReport report;
+  std::thread stopper([&] { report = this->manager_->StopTasks({id}, absl::Milliseconds(50)); });
+  const bool reported = WaitUntil([&] { return !listener->stuck().empty(); });
+  std::vector<TaskInfo> listed = this->manager_->ListTasks();
+  release.Notify();
+  stopper.join();
+  ASSERT_TRUE(reported);
+  ASSERT_EQ(listener->stuck().size(), 1u);
+  EXPECT_EQ(listener->stuck()[0].id, id);
+  EXPECT_TRUE(listener->stuck()[0].stuck);
+  EXPECT_GE(listener->stuck_for()[0], absl::Milliseconds(50));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_TRUE(listed[0].stuck) << "ListTasks shows the stuck task while it runs";
+  EXPECT_NE(listed[0].stop_requested, absl::InfinitePast());
+  EXPECT_EQ(listed[0].state, TaskState::kStopping);
+  EXPECT_EQ(report.forced, 1u);
+  EXPECT_EQ(report.cooperative, 0u);
+  const std::vector<StopProgress> progress = listener->progress();
+  ASSERT_FALSE(progress.empty());
+  EXPECT_TRUE(progress.back().done);
+  EXPECT_EQ(progress.back().forced, 1u);
+  EXPECT_EQ(progress.back().remaining, 0u);
+}
+
+TYPED_TEST(TaskManagerConformanceTest, StopProgressCountsDownToAFinalDoneReport) {
+  auto listener = std::make_shared<RecordingStopListener>();
+  this->manager_->set_stop_listener(listener);
+  Notification started;
+  Notification release;
+  const TaskId id = this->Add([&] {
+    started.Notify();
+    RunBlocking([&] { release.WaitForNotification(); });
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kTestTimeout));
+  StopReport report;
+  std::thread stopper([&] { report = this->manager_->StopTasks({id}, absl::Seconds(30)); });
+  // The stop reports the task it waits for before the task ends.
+  const bool waiting_reported = WaitUntil([&] {
+    const std::vector<StopProgress> progress = listener->progress();
+    return !progress.empty() && progress.front().remaining == 1;
+  });
+  release.Notify();
+  stopper.join();
+  ASSERT_TRUE(waiting_reported);
+  EXPECT_EQ(report.cooperative, 1u);
+  const std::vector<StopProgress> progress = listener->progress();
+  ASSERT_GE(progress.size(), 2u);
+  for (std::size_t i = 1; i < progress.size(); ++i) {
+    EXPECT_LE(progress[i].remaining, progress[i - 1].remaining) << "report " << i;
+    EXPECT_GE(progress[i].elapsed, progress[i - 1].elapsed) << "report " << i;
+  }
+  EXPECT_FALSE(progress.front().done);
+  EXPECT_EQ(progress.front().grace, absl::Seconds(30));
+  EXPECT_TRUE(progress.back().done);
+  EXPECT_EQ(progress.back().remaining, 0u);
+  EXPECT_EQ(progress.back().cooperative, 1u);
+  EXPECT_EQ(
+      std::count_if(progress.begin(), progress.end(), [](const StopProgress& p) { return p.done; }),
+      1);
+  EXPECT_TRUE(listener->stuck().empty());
 }
 
 TYPED_TEST(TaskManagerConformanceTest, ListTasksShowsStateAndLabelWithoutStoppingTasks) {

@@ -29,6 +29,8 @@ struct ServerStats {
   // refused, by reason: indexed by static_cast<int>(RefusalReason).
   std::array<std::uint64_t, kRefusalReasonCount> refused_by_reason{};
   std::uint64_t failed = 0;  // Handlers that ended by throwing (ThreadShutdown excluded).
+  // Tasks still running when the grace of a stop ran out (ServerEvent::Kind::kTaskStuck).
+  std::uint64_t stuck_total = 0;
   std::size_t open = 0;      // Connections accepted and not yet closed.
   std::size_t running = 0;   // Tasks running (from the manager).
   std::size_t queued = 0;    // Tasks waiting (from the manager).

@@ -72,6 +72,10 @@ struct ServerEvent {
     kTaskRemoved,        // Dropped while queued, never ran (task_id, peer).
     kConnectionRefused,  // Accepted and closed at once (peer, refusal).
     kStateChanged,       // The server's state changed (state).
+    kTaskStuck,          // A stop's grace ran out with the task running (task_id, peer,
+                         // stuck_for); see StopListener::OnTaskStuck.
+    kDrainProgress,      // A Stop or TaskManager::StopTasks made progress (drain); see
+                         // StopListener::OnStopProgress: delivered on the stopping thread.
   };
   Kind kind = Kind::kStateChanged;
   absl::Time time{};
@@ -80,10 +84,13 @@ struct ServerEvent {
   bool failed = false;  // kTaskFinished: the handler threw (ThreadShutdown excluded).
   RefusalReason refusal = RefusalReason::kMaxConnections;
   ServerState state = ServerState::kStopped;
+  absl::Duration stuck_for{};  // kTaskStuck: time since the task was first asked to stop.
+  StopProgress drain{};        // kDrainProgress.
 };
 
 // ServerObserver: OnEvent is called on data-plane threads (the acceptor, task threads, and
-// callers of Run/Stop/StopAccepting), concurrently, and never with a Weft lock held: it may take
+// callers of Run/Stop/StopAccepting and of the manager's StopTask/StopTasks/StopAllTasks, which
+// deliver kTaskStuck and kDrainProgress), concurrently, and never with a Weft lock held: it may take
 // its own locks and read the Server (state(), stats(), address(), ...). State events arrive in
 // the order the states were taken, each before the Run, Stop or StopAccepting that caused it
 // returns (when calls race, the state events of one may be delivered on the other's thread).

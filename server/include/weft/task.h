@@ -64,11 +64,22 @@ struct TaskManagerStats {
   std::size_t queued = 0;    // Tasks admitted but not started.
 };
 
-// StopReport: how a StopAllTasks went.
+// StopReport: how a StopAllTasks or StopTasks went.
 struct StopReport {
   std::size_t cooperative = 0;  // Running tasks that ended within the grace period.
   std::size_t forced = 0;       // Running tasks whose connection had to be shut down.
   std::size_t dropped = 0;      // Queued tasks discarded without running.
+};
+
+// StopProgress: where a StopAllTasks or StopTasks stands while it waits (StopListener).
+struct StopProgress {
+  std::size_t remaining = 0;    // Running tasks not yet ended.
+  std::size_t cooperative = 0;  // Running tasks that ended within the grace period so far.
+  std::size_t forced = 0;       // Running tasks whose connection was shut down so far.
+  std::size_t dropped = 0;      // Queued tasks discarded.
+  absl::Duration elapsed{};     // Since the stop began.
+  absl::Duration grace{};       // The stop's grace period.
+  bool done = false;            // The last report of this stop: every task has ended.
 };
 
 // ThreadShutdown: thrown by a task to end itself at once; the manager catches it at the task

@@ -19,6 +19,26 @@
 
 namespace weft {
 
+// StopListener: hears how a manager's stops go. Its methods are called on the thread (or fiber)
+// that stops tasks — the caller of StopTask, StopTasks or StopAllTasks — never on a task's own
+// thread and never with a manager lock held. They must be thread-safe (stops may run
+// concurrently), must not throw, should return quickly, and must not stop tasks of the same
+// manager.
+class StopListener {
+ public:
+  virtual ~StopListener() = default;
+
+  // OnStopProgress: a StopTasks or StopAllTasks is waiting for `progress.remaining` tasks.
+  // Called when the counts change, at most every 100 ms, and once more with `done` set when
+  // the last task has ended (even if nothing ever had to be waited for).
+  virtual void OnStopProgress(const StopProgress& progress) = 0;
+
+  // OnTaskStuck: the grace of a stop ran out with `task`'s handler still running (it ignored
+  // its shutdown flag); its connection is being shut down under it. `task.stuck` is set;
+  // `since_request` is the time since the task was first asked to stop.
+  virtual void OnTaskStuck(const TaskInfo& task, absl::Duration since_request) = 0;
+};
+
 // TaskManager: runs tasks. A Server depends only on this interface. All methods are
 // thread-safe unless stated. None may be called from inside a task of the same manager when it
 // waits for tasks (StopTask of itself, StopAllTasks): that would wait for itself; it CHECK-fails.
@@ -46,8 +66,10 @@ class TaskManager {
   // StopTask shuts task `id` down and returns once it has stopped: a queued task is dropped; a
   // running one has its shutdown flag set and blocked I/O woken, and if it has not returned
   // after `grace`, its connection is shut down so blocked system calls fail. Returns false for
-  // an unknown id. A handler that ignores the flag and never touches its connection is waited
-  // for indefinitely: threads cannot be killed safely.
+  // an unknown id. A handler still running when the grace runs out is stuck (TaskInfo::stuck,
+  // StopListener::OnTaskStuck, a WARNING log; not with a zero grace, which forces at once); one
+  // that ignores the flag and never touches its connection is waited for indefinitely: threads
+  // cannot be killed safely. StopTasks and StopAllTasks do the same.
   bool StopTask(TaskId id) { return StopTask(id, kDefaultGrace); }
   virtual bool StopTask(TaskId id, absl::Duration grace) = 0;
 
@@ -73,6 +95,21 @@ class TaskManager {
   // connections of those still running after `grace`, and returns once no task remains and
   // every thread the manager started for them is joined. The manager stays usable.
   virtual StopReport StopAllTasks(absl::Duration grace) = 0;
+
+  // StopTasks stops the tasks `ids` the way StopAllTasks stops all of them: queued ones are
+  // dropped, running ones are all asked to stop at once, those still running after `grace`
+  // have their connections shut down, and it returns once every one of them has ended. Ids that
+  // are unknown or already ended (and duplicates) are ignored and not counted. Other tasks are
+  // untouched and new tasks are admitted meanwhile. Requires: the caller is not one of `ids`
+  // (CHECK-fails: it would wait for itself); another task of the manager may call it.
+  virtual StopReport StopTasks(const std::vector<TaskId>& ids, absl::Duration grace) = 0;
+
+  // set_stop_listener makes `listener` hear the progress of StopTasks and StopAllTasks and
+  // every stuck task (a task still running when the grace of any stop, StopTask included, ran
+  // out); nullptr for none. Shared: the manager keeps it while a stop that began with it runs,
+  // even if it is replaced meanwhile. Every stuck task is also logged (WARNING) and listed with
+  // TaskInfo::stuck whether or not a listener is set.
+  virtual void set_stop_listener(std::shared_ptr<StopListener> listener) = 0;
 
   // RunsTasksOnCaller is true for managers without threads of their own: the server then runs
   // its accept loop on the thread that calls Server::Run (which blocks until stopped) and

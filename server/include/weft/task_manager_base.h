@@ -43,6 +43,8 @@ class TaskManagerBase : public TaskManager {
   std::size_t max_queued() const override;
   std::string_view kind() const override;
   StopReport StopAllTasks(absl::Duration grace) override;
+  StopReport StopTasks(const std::vector<TaskId>& ids, absl::Duration grace) override;
+  void set_stop_listener(std::shared_ptr<StopListener> listener) override;
   bool RunsTasksOnCaller() const override;
   void RunPendingTasks() override;
 

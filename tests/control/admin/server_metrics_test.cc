@@ -32,6 +32,7 @@ ServerSample Echo() {
   server.set_accepted_total(1000);
   server.set_received_bytes_total(123456);
   server.set_sent_bytes_total(654321);
+  server.set_stuck_tasks_total(2);
   server.set_draining(false);
   v1::RefusalCount* refusal = server.add_refused_by_reason();
   refusal->set_reason(v1::REFUSAL_REASON_MANAGER_FULL);
@@ -82,6 +83,9 @@ weft_received_bytes_total{server="echo"} 123456
 # HELP weft_sent_bytes_total Bytes written to clients since the process started.
 # TYPE weft_sent_bytes_total counter
 weft_sent_bytes_total{server="echo"} 654321
+# HELP weft_tasks_stuck_total Tasks still running when the grace of a stop ran out (they ignored their stop flag) since the process started.
+# TYPE weft_tasks_stuck_total counter
+weft_tasks_stuck_total{server="echo"} 2
 # HELP weft_connection_duration_seconds How long closed connections were open, in seconds.
 # TYPE weft_connection_duration_seconds histogram
 weft_connection_duration_seconds_bucket{server="echo",le="0.5"} 900

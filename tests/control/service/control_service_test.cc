@@ -411,6 +411,95 @@ TEST_F(ControlServiceTest, StopTaskReturnsOnceTheTaskHasStopped) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(ControlServiceTest, StopTasksDryRunCountsAndListsTheFirstMatchesButStopsNothing) {
+  Start(false);
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(ConnectAndEcho("echo"));
+  v1::StopTasksRequest request;
+  request.set_server("echo");
+  request.mutable_filter()->set_peer("127.0.0.0/8");
+  request.set_dry_run(true);
+  request.set_page_size(2);
+  v1::StopTasksResponse response;
+  ASSERT_TRUE(stub_->StopTasks(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.matched_tasks(), 3u);
+  ASSERT_EQ(response.tasks_size(), 2);
+  EXPECT_LT(response.tasks(0).id(), response.tasks(1).id());
+  EXPECT_EQ(response.cooperative_tasks() + response.forced_tasks() + response.dropped_tasks(), 0u);
+  EXPECT_EQ(Tasks("echo").size(), 3u) << "a dry run stopped something";
+  for (LoopbackClient& client : clients) EXPECT_TRUE(client.Echo("still").ok());
+}
+
+TEST_F(ControlServiceTest, StopTasksStopsOnlyTheTasksTheFilterSelects) {
+  Start(false);
+  LoopbackClient idle = ConnectAndEcho("echo");
+  ASSERT_TRUE(WaitUntil([&] {
+    const std::vector<v1::Task> tasks = Tasks("echo");
+    return tasks.size() == 1 && weft::DurationFromProto(tasks[0].idle()) >= absl::Seconds(1);
+  }));
+  LoopbackClient busy = ConnectAndEcho("echo");
+  v1::StopTasksRequest request;
+  request.set_server("echo");
+  request.mutable_filter()->set_peer("10.0.0.0/8");
+  request.mutable_filter()->mutable_min_idle()->set_seconds(1);
+  v1::StopTasksResponse response;
+  ASSERT_TRUE(stub_->StopTasks(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.matched_tasks(), 0u) << "no client comes from 10/8";
+
+  request.mutable_filter()->set_peer("127.0.0.1");
+  ASSERT_TRUE(stub_->StopTasks(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.matched_tasks(), 1u);
+  EXPECT_EQ(response.cooperative_tasks(), 1u);
+  EXPECT_EQ(response.forced_tasks(), 0u);
+  EXPECT_TRUE(response.has_elapsed());
+  EXPECT_TRUE(idle.ReadUntilClosed().ok());
+  EXPECT_TRUE(busy.Echo("still here").ok()) << "a task the filter did not select was stopped";
+}
+
+TEST_F(ControlServiceTest, StopTasksRefusesAnEmptyFilterAndMoreMatchesThanMaxCount) {
+  Start(false);
+  std::vector<LoopbackClient> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(ConnectAndEcho("echo"));
+  v1::StopTasksRequest request;
+  request.set_server("echo");
+  v1::StopTasksResponse response;
+  grpc::Status status = stub_->StopTasks(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("filter"));
+  request.mutable_filter()->add_states(v1::TASK_STATE_RUNNING);
+  request.set_max_count(2);
+  status = stub_->StopTasks(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("3 tasks match"));
+  EXPECT_EQ(Tasks("echo").size(), 3u) << "a refused StopTasks stopped something";
+  request.set_max_count(0);
+  request.mutable_timeout()->set_seconds(-1);
+  EXPECT_EQ(stub_->StopTasks(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.clear_timeout();
+  request.set_server("nope");
+  EXPECT_EQ(stub_->StopTasks(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ControlServiceTest, StopTasksForcesADeafTaskAndReportsItStuck) {
+  Start(false);
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(PortOf("deaf"));
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(WaitUntil([&] { return Tasks("deaf").size() == 1; }));
+  v1::StopTasksRequest request;
+  request.set_server("deaf");
+  request.mutable_filter()->set_peer("127.0.0.1");
+  request.mutable_timeout()->set_nanos(50'000'000);
+  v1::StopTasksResponse response;
+  ASSERT_TRUE(stub_->StopTasks(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.matched_tasks(), 1u);
+  EXPECT_EQ(response.forced_tasks(), 1u);
+  EXPECT_EQ(response.cooperative_tasks(), 0u);
+  EXPECT_EQ(Get("deaf").stuck_tasks_total(), 1u);
+  EXPECT_EQ(Get("echo").stuck_tasks_total(), 0u);
+}
+
 TEST_F(ControlServiceTest, RemoveTaskDropsAQueuedConnectionWithoutServingIt) {
   Start(false);
   LoopbackClient running = ConnectAndEcho("limited");
@@ -529,6 +618,16 @@ TEST_F(ControlServiceTest, TokensGateEveryMethodByRole) {
   v1::Server server;
   EXPECT_EQ(stub_->UpdateServer(Context("viewer-secret").get(), update, &server).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+  v1::StopTasksRequest stop_tasks;
+  stop_tasks.set_server("echo");
+  stop_tasks.mutable_filter()->set_peer("127.0.0.1");
+  stop_tasks.set_dry_run(true);
+  v1::StopTasksResponse stop_tasks_reply;
+  EXPECT_EQ(
+      stub_->StopTasks(Context("viewer-secret").get(), stop_tasks, &stop_tasks_reply).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(
+      stub_->StopTasks(Context("operator-secret").get(), stop_tasks, &stop_tasks_reply).ok());
   EXPECT_TRUE(stub_->StopServer(Context("operator-secret").get(), stop, &stopped).ok());
 }
 
