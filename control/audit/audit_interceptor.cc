@@ -13,8 +13,8 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "control/audit/audit_record.h"
