@@ -42,6 +42,8 @@ absl::Status RunLimitsCommand(const CommandContext& context);
 absl::Status RunWatchCommand(const CommandContext& context);
 absl::Status RunHealthCommand(const CommandContext& context);
 absl::Status RunProcessCommand(const CommandContext& context);
+// RunAuditCommand: the newest audit records (ListAuditRecords), newest first.
+absl::Status RunAuditCommand(const CommandContext& context);
 // RunTopCommand: see top.h.
 
 // RunCommand dispatches to the function of context.invocation.command. Requires: a command

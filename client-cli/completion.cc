@@ -25,13 +25,13 @@ _weftctl_server_names() {
 _weftctl() {
   local cur="${COMP_WORDS[COMP_CWORD]}"
   local prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="servers status server run stop stop-accepting tasks task limits watch top health process completion help"
+  local commands="servers status server run stop stop-accepting tasks task limits watch top health process audit completion help"
   local globals="--target --token-file --tls-ca --tls-cert --tls-key --timeout --output --help"
   COMPREPLY=()
   case "$prev" in
     -o|--output) COMPREPLY=($(compgen -W "table wide json" -- "$cur")); return ;;
     --token-file|--tls-ca|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --target|--timeout|--drain|--older-than|--idle-than|--interval|--max-connections) return ;;
+    --target|--timeout|--drain|--older-than|--idle-than|--interval|--max-connections|--limit) return ;;
   esac
   local -a words=()
   local i skip=0 w
@@ -44,7 +44,7 @@ _weftctl() {
       continue
     fi
     case "$w" in
-      --target|--token-file|--tls-ca|--tls-cert|--tls-key|--timeout|--output|-o|--drain|--older-than|--idle-than|--max-connections|--interval) skip=1 ;;
+      --target|--token-file|--tls-ca|--tls-cert|--tls-key|--timeout|--output|-o|--drain|--older-than|--idle-than|--max-connections|--interval|--limit) skip=1 ;;
       -*) ;;
       *) words+=("$w") ;;
     esac
@@ -59,6 +59,7 @@ _weftctl() {
       "task stop") own="--timeout" ;;
       limits) own="--max-connections" ;;
       top) own="--interval" ;;
+      audit) own="--limit" ;;
     esac
     COMPREPLY=($(compgen -W "$globals $own" -- "$cur"))
     return
