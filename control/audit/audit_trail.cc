@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -32,22 +33,37 @@ void AuditTrail::Record(v1::AuditRecord record) {
                  << " (" << write_failures_ << " failed writes so far)";
     }
   }
-  records_.push_back(std::move(record));
-  if (records_.size() > capacity_) records_.pop_front();
+  const bool refused = record.code() == "UNAUTHENTICATED" || record.code() == "PERMISSION_DENIED";
+  std::deque<v1::AuditRecord>& kept = refused ? refusals_ : changes_;
+  kept.push_back(std::move(record));
+  if (kept.size() > capacity_) kept.pop_front();
 }
 
 AuditTrail::Page AuditTrail::List(std::uint64_t before, std::size_t limit) const {
   Page page;
   MutexLock lock(&mu_);
-  if (records_.empty() || limit == 0) return page;
-  const std::uint64_t oldest = records_.front().sequence();
-  // Sequences are consecutive, so a record's index is its distance from the oldest.
-  std::uint64_t end = records_.size();  // One past the newest record to list.
-  if (before != 0) end = before <= oldest ? 0 : std::min<std::uint64_t>(before - oldest, end);
-  const std::uint64_t begin = end > limit ? end - limit : 0;
-  page.records.reserve(end - begin);
-  for (std::uint64_t i = end; i > begin; --i) page.records.push_back(records_[i - 1]);
-  if (begin > 0) page.next_before = records_[begin].sequence();
+  // End: one past the newest record of a kind with a sequence below `before`.
+  const auto end = [before](const std::deque<v1::AuditRecord>& records) {
+    if (before == 0) return records.end();
+    return std::lower_bound(
+        records.begin(), records.end(), before,
+        [](const v1::AuditRecord& record, std::uint64_t s) { return record.sequence() < s; });
+  };
+  auto changes = end(changes_);
+  auto refusals = end(refusals_);
+  // Merge the two kinds, newest first.
+  while (page.records.size() < limit &&
+         (changes != changes_.begin() || refusals != refusals_.begin())) {
+    const bool take_change = refusals == refusals_.begin() ||
+                             (changes != changes_.begin() &&
+                              std::prev(changes)->sequence() > std::prev(refusals)->sequence());
+    auto& next = take_change ? changes : refusals;
+    --next;
+    page.records.push_back(*next);
+  }
+  if (!page.records.empty() && (changes != changes_.begin() || refusals != refusals_.begin())) {
+    page.next_before = page.records.back().sequence();
+  }
   return page;
 }
 

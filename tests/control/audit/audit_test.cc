@@ -178,6 +178,30 @@ TEST(AuditTrailTest, KeepsOnlyTheNewestAndNeverRepeatsARecordDroppedMeanwhile) {
   EXPECT_THAT(Sequences(trail.List(0, 10).records), ElementsAre(7, 6, 5));
 }
 
+TEST(AuditTrailTest, AFloodOfRefusalsNeverPushesAChangeOut) {
+  AuditTrail trail(nullptr, /*capacity=*/3);
+  trail.Record(Named("StopServer"));  // 1
+  v1::AuditRecord refused = Named("ListServers");
+  refused.set_code("UNAUTHENTICATED");
+  trail.Record(refused);                               // 2
+  trail.Record(Named("RunServer"));                    // 3
+  for (int i = 0; i < 10; ++i) trail.Record(refused);  // 4 to 13.
+  trail.Record(Named("StopTask"));                     // 14
+  refused.set_code("PERMISSION_DENIED");
+  trail.Record(refused);  // 15
+  // The three newest refusals, and every change.
+  EXPECT_THAT(Sequences(trail.List(0, 100).records), ElementsAre(15, 14, 13, 12, 3, 1));
+  // Pages merge both kinds in sequence order.
+  AuditTrail::Page page = trail.List(0, 2);
+  EXPECT_THAT(Sequences(page.records), ElementsAre(15, 14));
+  page = trail.List(page.next_before, 3);
+  EXPECT_THAT(Sequences(page.records), ElementsAre(13, 12, 3));
+  EXPECT_EQ(page.next_before, 3u);
+  page = trail.List(page.next_before, 3);
+  EXPECT_THAT(Sequences(page.records), ElementsAre(1));
+  EXPECT_EQ(page.next_before, 0u);
+}
+
 TEST(AuditTrailTest, KeepsAThousandByDefault) {
   AuditTrail trail;
   for (int i = 0; i < 1005; ++i) trail.Record(Named("M"));
