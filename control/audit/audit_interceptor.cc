@@ -7,11 +7,12 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/interceptor.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"

@@ -59,8 +59,8 @@ constexpr std::uint32_t kMaxLimit = 1'000'000;
 constexpr std::uint32_t kMaxPoolThreads = 4096;
 constexpr std::uint32_t kMaxFiberThreads = 1024;
 constexpr std::uint64_t kMinFiberStack = 16 * 1024;
-constexpr std::size_t kMaxCallerName = 64;
 constexpr std::uint64_t kMaxFiberStack = 64 * 1024 * 1024;
+constexpr std::size_t kMaxCallerName = 64;
 
 // IsValidCallerName: a token's name (Token.name) goes into every audit record of its caller.
 bool IsValidCallerName(absl::string_view name) {
