@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdint>
@@ -56,14 +57,25 @@ void SanitizeUtf8(std::string* text) {
   if (changed) *text = std::move(clean);
 }
 
-std::string ToJson(const google::protobuf::Message& message) {
+google::protobuf::util::JsonPrintOptions PrintOptions() {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  return options;
+}
+
+// RequestToJson renders a request as JSON. A request may hold what the JSON mapping cannot
+// express (a Duration beyond 10,000 years, which handlers refuse as INVALID_ARGUMENT): its
+// arguments are then given in text format, as {"text_format": "..."}.
+std::string RequestToJson(const google::protobuf::Message& request) {
   std::string json;
-  // Fails only for messages that cannot be in proto3 JSON (e.g. an Any of an unknown type);
-  // neither a Control request nor an AuditRecord can be.
-  const auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
-  CHECK(status.ok()) << "cannot render " << message.GetTypeName() << " as JSON: " << status;
+  if (google::protobuf::util::MessageToJsonString(request, &json, PrintOptions()).ok()) {
+    return json;
+  }
+  google::protobuf::Struct fallback;
+  (*fallback.mutable_fields())["text_format"].set_string_value(request.ShortDebugString());
+  json.clear();
+  // A Struct of one string always renders.
+  CHECK(google::protobuf::util::MessageToJsonString(fallback, &json, PrintOptions()).ok());
   return json;
 }
 
@@ -77,7 +89,13 @@ const FieldDescriptor* StringField(const google::protobuf::Message& message, con
 
 }  // namespace
 
-std::string AuditRecordToJson(const v1::AuditRecord& record) { return ToJson(record); }
+std::string AuditRecordToJson(const v1::AuditRecord& record) {
+  std::string json;
+  // Fails only for an out-of-range time or duration, which AuditInterceptor never makes.
+  const auto status = google::protobuf::util::MessageToJsonString(record, &json, PrintOptions());
+  CHECK(status.ok()) << "cannot render an audit record as JSON: " << status;
+  return json;
+}
 
 void SanitizeRecord(v1::AuditRecord& record) {
   for (std::string* text :
@@ -109,7 +127,7 @@ RequestDescription DescribeRequest(const google::protobuf::Message& request) {
       reflection.ClearField(arguments.get(), task_id);
     }
   }
-  description.arguments = ToJson(*arguments);
+  description.arguments = RequestToJson(*arguments);
   return description;
 }
 

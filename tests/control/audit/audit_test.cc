@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -125,6 +126,16 @@ TEST(DescribeRequestTest, NamesTheServerAndKeepsTheOtherArguments) {
   description = DescribeRequest(v1::GetProcessRequest());
   EXPECT_EQ(description.resource, "");
   EXPECT_EQ(description.arguments, "{}");
+}
+
+TEST(DescribeRequestTest, GivesWhatJsonCannotExpressInTextFormat) {
+  v1::StopServerRequest stop;
+  stop.set_name("echo");
+  stop.mutable_drain_timeout()->set_seconds(INT64_MIN);  // Beyond the JSON mapping's range.
+  const RequestDescription description = DescribeRequest(stop);
+  EXPECT_EQ(description.resource, "servers/echo");
+  EXPECT_EQ(Field(ParseJson(description.arguments), "text_format"),
+            "drain_timeout { seconds: -9223372036854775808 }");
 }
 
 TEST(IsAuditedMethodTest, CoversEveryMethodThatChangesSomething) {
