@@ -293,6 +293,32 @@ absl::StatusOr<v1::Process> TargetClient::GetProcess() {
   });
 }
 
+absl::StatusOr<std::vector<v1::AuditRecord>> TargetClient::ListAuditRecords(
+    std::uint32_t limit) {
+  std::vector<v1::AuditRecord> records;
+  v1::ListAuditRecordsRequest request;
+  absl::flat_hash_set<std::string> tokens;
+  while (records.size() < limit) {
+    request.set_page_size(static_cast<std::int32_t>(
+        std::min<std::size_t>(limit - records.size(), static_cast<std::size_t>(kPageSize))));
+    absl::StatusOr<v1::ListAuditRecordsResponse> response = Unary<v1::ListAuditRecordsResponse>(
+        "list the audit records", [&](grpc::ClientContext* c, v1::ListAuditRecordsResponse* r) {
+          return control_->ListAuditRecords(c, request, r);
+        });
+    if (!response.ok()) return response.status();
+    for (v1::AuditRecord& record : *response->mutable_records()) {
+      if (records.size() < limit) records.push_back(std::move(record));
+    }
+    if (response->next_page_token().empty()) break;
+    if (!tokens.insert(response->next_page_token()).second) {
+      return absl::InternalError(
+          absl::StrCat("ListAuditRecords on ", target_.name, " returned a page token twice"));
+    }
+    request.set_page_token(response->next_page_token());
+  }
+  return records;
+}
+
 absl::StatusOr<v1::Server> TargetClient::RunServer(const std::string& name) {
   v1::RunServerRequest request;
   request.set_name(name);

@@ -113,6 +113,9 @@ class TargetClient {
       const std::string& server, std::uint64_t id, std::optional<absl::Duration> timeout);
   [[nodiscard]] absl::Status RemoveTask(const std::string& server, std::uint64_t id);
   [[nodiscard]] absl::StatusOr<v1::Process> GetProcess();
+  // ListAuditRecords returns the newest `limit` audit records (fewer if the target keeps
+  // fewer), newest first, following next_page_token as needed.
+  [[nodiscard]] absl::StatusOr<std::vector<v1::AuditRecord>> ListAuditRecords(std::uint32_t limit);
   // CheckHealth: the grpc.health.v1 status of `service` ("" = overall).
   [[nodiscard]] absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth(
       const std::string& service);

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client-cli/audit.h"
 #include "client-cli/output.h"
 #include "client-cli/top.h"
 #include "weft/base/proto_time.h"
@@ -396,6 +397,26 @@ absl::Status RunProcessCommand(const CommandContext& context) {
   return CombineFailures(Statuses(results));
 }
 
+absl::Status RunAuditCommand(const CommandContext& context) {
+  const std::uint32_t limit = context.invocation.limit;
+  const auto results = PerTarget<std::vector<v1::AuditRecord>>(
+      context, [limit](TargetClient& client) { return client.ListAuditRecords(limit); });
+  if (Json(context)) {
+    EmitJson<std::vector<v1::AuditRecord>>(context, results, "records",
+                                           MessagesToJson<v1::AuditRecord>);
+  } else if (AnyOk(results)) {
+    Table table(Headers(context, AuditHeaders()));
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) continue;
+      for (const v1::AuditRecord& record : *results[i]) {
+        table.AddRow(Row(context, context.invocation.global.targets[i], AuditRow(record)));
+      }
+    }
+    Write(context, table.Render());
+  }
+  return CombineFailures(Statuses(results));
+}
+
 absl::Status RunWatchCommand(const CommandContext& context) {
   const Invocation& invocation = context.invocation;
   const std::vector<Target>& targets = invocation.global.targets;
@@ -504,6 +525,8 @@ absl::Status RunCommand(const CommandContext& context) {
       return RunStopTasksCommand(context);
     case Command::kDrain:
       return RunDrainCommand(context);
+    case Command::kAudit:
+      return RunAuditCommand(context);
     case Command::kHelp:
     case Command::kCompletion:
       break;

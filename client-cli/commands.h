@@ -56,6 +56,8 @@ absl::Status RunStopTasksCommand(const CommandContext& context);
 // RunDrainCommand (drain_command.cc): StopServer on every target, one after the other, showing
 // the EVENT_TYPE_DRAIN_PROGRESS events of a WatchEvents stream opened first.
 absl::Status RunDrainCommand(const CommandContext& context);
+// RunAuditCommand: the newest audit records (ListAuditRecords), newest first.
+absl::Status RunAuditCommand(const CommandContext& context);
 // RunTopCommand: see top.h.
 
 // RunCommand dispatches to the function of context.invocation.command. Requires: a command

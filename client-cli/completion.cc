@@ -25,7 +25,7 @@ _weftctl_server_names() {
 _weftctl() {
   local cur="${COMP_WORDS[COMP_CWORD]}"
   local prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="servers status server run stop stop-accepting stop-tasks drain tasks task limits watch top health process completion help"
+  local commands="servers status server run stop stop-accepting stop-tasks drain tasks task limits watch top health process audit completion help"
   local globals="--target --token-file --tls-ca --tls-cert --tls-key --timeout --output --help"
   COMPREPLY=()
   case "$prev" in
@@ -33,7 +33,7 @@ _weftctl() {
     --token-file|--tls-ca|--tls-cert|--tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "running queued stopping" -- "$cur")); return ;;
     --order-by) COMPREPLY=($(compgen -W "id idle idle-desc age age-desc" -- "$cur")); return ;;
-    --target|--timeout|--drain|--older-than|--idle-than|--interval|--max-connections) return ;;
+    --target|--timeout|--drain|--older-than|--idle-than|--interval|--max-connections|--limit) return ;;
     --peer|--idle-over|--age-over|--min-bytes|--max-bytes|--max) return ;;
   esac
   local -a words=()
@@ -47,7 +47,7 @@ _weftctl() {
       continue
     fi
     case "$w" in
-      --target|--token-file|--tls-ca|--tls-cert|--tls-key|--timeout|--output|-o|--drain|--older-than|--idle-than|--max-connections|--interval) skip=1 ;;
+      --target|--token-file|--tls-ca|--tls-cert|--tls-key|--timeout|--output|-o|--drain|--older-than|--idle-than|--max-connections|--interval|--limit) skip=1 ;;
       --state|--peer|--idle-over|--age-over|--min-bytes|--max-bytes|--order-by|--max) skip=1 ;;
       -*) ;;
       *) words+=("$w") ;;
@@ -65,6 +65,7 @@ _weftctl() {
       "task stop") own="--timeout" ;;
       limits) own="--max-connections" ;;
       top) own="--interval" ;;
+      audit) own="--limit" ;;
     esac
     COMPREPLY=($(compgen -W "$globals $own" -- "$cur"))
     return

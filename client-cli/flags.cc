@@ -207,6 +207,23 @@ const std::vector<CommandSpec>& Specs() {
        "STARTED (RFC 3339, and how long ago), GENERATION (1 when started fresh, one more per\n"
        "hand-off) and STATE (serving, or draining after SIGTERM or a hand-off). While two\n"
        "processes share the control port, either may answer.\n"},
+      {Command::kAudit,
+       "audit",
+       0,
+       0,
+       {"--limit"},
+       "[--limit 20]",
+       "the recent mutating and refused control calls (operator)",
+       "One row per audit record, newest first: TIME (UTC), METHOD, RESOURCE (servers/NAME or\n"
+       "servers/NAME/tasks/ID), CALLER (the token's name), ROLE, PEER (the caller's address),\n"
+       "CODE (OK, PERMISSION_DENIED, ...) and DURATION. weftd records every call that changes\n"
+       "something and every call refused for its credentials, keeps the newest 1000 of each\n"
+       "(refused, other), and logs each one (and files it with an audit block in its\n"
+       "configuration); tokens never appear.\n"
+       "-o json adds the TLS subject, the status message and the request's arguments. Needs an\n"
+       "operator token.\n"
+       "\n"
+       "  --limit N   how many records (default 20, at most 1000)\n"},
       {Command::kCompletion,
        "completion",
        1,
@@ -222,9 +239,9 @@ const std::vector<CommandSpec>& Specs() {
 constexpr std::array<absl::string_view, 7> kGlobalValueFlags = {
     "--target", "--token-file", "--tls-ca", "--tls-cert", "--tls-key", "--timeout", "--output"};
 
-constexpr std::array<absl::string_view, 7> kCommandValueFlags = {
+constexpr std::array<absl::string_view, 8> kCommandValueFlags = {
     "--drain",    "--older-than", "--idle-than", "--max-connections",
-    "--interval", "--order-by",   "--max"};
+    "--interval", "--order-by",   "--max",       "--limit"};
 constexpr std::array<absl::string_view, 2> kCommandSwitches = {"--dry-run", "--yes"};
 
 bool Contains(auto& list, absl::string_view name) {
@@ -413,6 +430,16 @@ absl::Status ApplyCommandFlag(const FlagToken& flag, Invocation& invocation) {
     absl::StatusOr<std::uint32_t> count = ParseCount(flag.name, flag.value);
     if (!count.ok()) return count.status();
     invocation.max_connections = *count;
+    return absl::OkStatus();
+  }
+  if (flag.name == "--limit") {
+    absl::StatusOr<std::uint32_t> count = ParseCount(flag.name, flag.value);
+    if (!count.ok()) return count.status();
+    if (*count == 0 || *count > kMaxAuditLimit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--limit: between 1 and ", kMaxAuditLimit, " records"));
+    }
+    invocation.limit = *count;
     return absl::OkStatus();
   }
   if (flag.name == "--interval") {

@@ -44,6 +44,7 @@ enum class Command {
   kProcess,
   kStopTasks,
   kDrain,
+  kAudit,
   kCompletion,
 };
 
@@ -68,6 +69,10 @@ struct GlobalOptions {
 
   bool tls() const { return !tls_ca.empty() || !tls_cert.empty(); }
 };
+
+// audit --limit: the default, and the most a target keeps.
+inline constexpr std::uint32_t kDefaultAuditLimit = 20;
+inline constexpr std::uint32_t kMaxAuditLimit = 1000;
 
 // Invocation: a parsed command line.
 struct Invocation {
@@ -100,6 +105,8 @@ struct Invocation {
   std::uint32_t max_connections = 0;
   // top --interval.
   absl::Duration interval = absl::Seconds(1);
+  // audit --limit: how many records to show, newest first.
+  std::uint32_t limit = kDefaultAuditLimit;
   // completion SHELL.
   std::string shell{};
 };

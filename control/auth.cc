@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -112,6 +113,7 @@ struct Authenticator::Token {
   std::array<unsigned char, kMaxTokenBytes> bytes{};
   std::size_t size = 0;
   Role role = Role::kViewer;
+  std::string name;
 };
 
 Authenticator::Authenticator(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -163,18 +165,20 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Load(
     std::copy(token.begin(), token.end(), added.bytes.begin());
     added.size = token.size();
     added.role = source.role;
+    added.name = source.name.empty() ? std::filesystem::path(path).filename().string() : source.name;
   }
   return std::unique_ptr<Authenticator>(new Authenticator(std::move(tokens)));
 }
 
-std::optional<Role> Authenticator::MatchToken(absl::string_view presented) const {
+const Authenticator::Token* Authenticator::MatchToken(absl::string_view presented) const {
   // No configured token is longer; the bound is public, so refusing early reveals nothing.
-  if (presented.size() > kMaxTokenBytes) return std::nullopt;
+  if (presented.size() > kMaxTokenBytes) return nullptr;
   // Every configured token is compared over all kMaxTokenBytes without an early exit, so the
   // time taken depends only on the number of tokens and on nothing secret. Tokens are unique:
-  // at most one matches.
-  unsigned matched_role = 0;
-  for (const Token& token : tokens_) {
+  // at most one matches; `matched` is its index plus one.
+  std::size_t matched = 0;
+  for (std::size_t t = 0; t < tokens_.size(); ++t) {
+    const Token& token = tokens_[t];
     std::uint64_t diff = presented.size() ^ token.size;
     for (std::size_t i = 0; i < kMaxTokenBytes; ++i) {
       // Branches only on the presented length, which the caller knows anyway.
@@ -182,16 +186,23 @@ std::optional<Role> Authenticator::MatchToken(absl::string_view presented) const
       diff |= byte ^ token.bytes[i];
     }
     // diff is small, so diff - 1 wraps to set the top bit exactly when diff == 0.
-    unsigned equal = static_cast<unsigned>((diff - 1) >> 63);
-    matched_role |= (0u - equal) & static_cast<unsigned>(token.role);
+    const std::size_t equal = static_cast<std::size_t>((diff - 1) >> 63);
+    matched |= (std::size_t{0} - equal) & (t + 1);
   }
-  if (matched_role == 0) return std::nullopt;
-  return static_cast<Role>(matched_role);
+  if (matched == 0) return nullptr;
+  return &tokens_[matched - 1];
 }
 
 absl::StatusOr<Role> Authenticator::Authenticate(
     const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) const {
-  if (!enabled()) return Role::kOperator;
+  absl::StatusOr<Caller> caller = Identify(client_metadata);
+  if (!caller.ok()) return caller.status();
+  return caller->role;
+}
+
+absl::StatusOr<Caller> Authenticator::Identify(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) const {
+  if (!enabled()) return Caller{.name = "", .role = Role::kOperator};
   auto [first, last] = client_metadata.equal_range("authorization");
   if (first == last) {
     return absl::UnauthenticatedError(
@@ -214,9 +225,9 @@ absl::StatusOr<Role> Authenticator::Authenticate(
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(header.substr(scheme_end));
   if (token.empty()) return absl::UnauthenticatedError("empty bearer token");
-  std::optional<Role> role = MatchToken(token);
-  if (!role.has_value()) return absl::UnauthenticatedError("unknown bearer token");
-  return *role;
+  const Token* matched = MatchToken(token);
+  if (matched == nullptr) return absl::UnauthenticatedError("unknown bearer token");
+  return Caller{.name = matched->name, .role = matched->role};
 }
 
 absl::Status Authenticator::Authorize(

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,10 +23,20 @@ enum class Role { kViewer = 1, kOperator = 2 };
 // RoleName returns "viewer" or "operator".
 std::string_view RoleName(Role role);
 
-// TokenSource: one bearer token to load: the file holding it and the role it grants.
+// TokenSource: one bearer token to load: the file holding it, the role it grants and the name
+// its caller goes by in audit records.
 struct TokenSource {
   Role role = Role::kViewer;
   std::string token_file{};
+  // Empty = the file name of token_file (without its directory).
+  std::string name{};
+};
+
+// Caller: who a call comes from, as its bearer token says. `name` is empty when no tokens are
+// configured (everyone is an operator then). Never holds the token itself.
+struct Caller {
+  std::string name;
+  Role role = Role::kViewer;
 };
 
 // Authenticator maps the bearer token of a gRPC call to a Role. Immutable after construction;
@@ -73,6 +82,11 @@ class Authenticator {
   [[nodiscard]] absl::StatusOr<Role> Authenticate(
       const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) const;
 
+  // Identify is Authenticate that also names the caller: the name of the token it presented
+  // (TokenSource::name). Same errors, same timing.
+  [[nodiscard]] absl::StatusOr<Caller> Identify(
+      const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) const;
+
   // Authorize authenticates the caller (see Authenticate) and returns PERMISSION_DENIED, e.g.
   // "role viewer may not call StopServer (requires operator)", when its role is below
   // `required`. `method` names the called method in that message.
@@ -89,8 +103,8 @@ class Authenticator {
   struct Token;
   explicit Authenticator(std::vector<Token> tokens);
 
-  // MatchToken returns the role of the configured token equal to `presented`, or nullopt.
-  std::optional<Role> MatchToken(absl::string_view presented) const;
+  // MatchToken returns the configured token equal to `presented`, or nullptr.
+  const Token* MatchToken(absl::string_view presented) const;
 
   const std::vector<Token> tokens_;
 };

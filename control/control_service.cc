@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "control/audit/list_audit_records.h"
 #include "control/proto_conversion.h"
 #include "control/status_conversion.h"
 #include "control/tasks/stop_tasks.h"
@@ -84,8 +85,9 @@ absl::Status TaskNotFound(std::uint64_t id, const std::string& server) {
   auto lhs = std::move(*lhs##_or)
 
 ControlService::ControlService(const ServerSet* servers, EventHub* events,
-                               const Authenticator* auth, const ProcessInfo* process)
-    : servers_(servers), events_(events), auth_(auth), process_(process) {}
+                               const Authenticator* auth, const ProcessInfo* process,
+                               const audit::AuditTrail* audit)
+    : servers_(servers), events_(events), auth_(auth), process_(process), audit_(audit) {}
 
 void ControlService::Shutdown() { events_->CancelAll(); }
 
@@ -281,6 +283,17 @@ grpc::Status ControlService::GetProcess(grpc::ServerContext* context, const v1::
                                         v1::Process* response) {
   WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "GetProcess"));
   *response = ProcessToProto(process_->Snapshot(), weft::kVersion);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ListAuditRecords(grpc::ServerContext* context,
+                                              const v1::ListAuditRecordsRequest* request,
+                                              v1::ListAuditRecordsResponse* response) {
+  WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kOperator, "ListAuditRecords"));
+  if (audit_ == nullptr) {
+    return ToGrpcStatus(absl::UnimplementedError("this control plane keeps no audit trail"));
+  }
+  WEFT_RETURN_IF_ERROR(audit::ListAuditRecords(*audit_, *request, response));
   return grpc::Status::OK;
 }
 

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "control/audit/audit_trail.h"
 #include "control/auth.h"
 #include "control/event_hub.h"
 #include "control/process_info.h"
@@ -14,14 +15,15 @@
 namespace weft::control {
 
 // ControlService: thread-safe (gRPC calls it from many threads). Borrows the servers, the hub,
-// the authenticator and the process information, which must outlive it. Every method authorises
+// the authenticator, the process information and the audit trail, which must outlive it. Every method authorises
 // first (viewer for reads, operator for the rest), validates its request, and reports errors with
 // canonical codes through one conversion point; no method throws. WatchEvents runs on gRPC's
 // callback API (see WatchReactor); the other methods on the sync API.
 class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<v1::Control::Service> {
  public:
+  // `audit` may be null: ListAuditRecords then answers UNIMPLEMENTED.
   ControlService(const ServerSet* servers, EventHub* events, const Authenticator* auth,
-                 const ProcessInfo* process);
+                 const ProcessInfo* process, const audit::AuditTrail* audit = nullptr);
 
   // Shutdown ends every WatchEvents stream promptly (call before shutting the gRPC server down).
   void Shutdown();
@@ -51,6 +53,10 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   // GetProcess reports `process` and weft::kVersion.
   grpc::Status GetProcess(grpc::ServerContext* context, const v1::GetProcessRequest* request,
                           v1::Process* response) override;
+  // ListAuditRecords: see control/audit/list_audit_records.h.
+  grpc::Status ListAuditRecords(grpc::ServerContext* context,
+                                const v1::ListAuditRecordsRequest* request,
+                                v1::ListAuditRecordsResponse* response) override;
   grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext* context,
                                                    const v1::WatchEventsRequest* request) override;
 
@@ -59,6 +65,7 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   EventHub* const events_;
   const Authenticator* const auth_;
   const ProcessInfo* const process_;
+  const audit::AuditTrail* const audit_;
   WatchDispatcher watch_dispatcher_;
 };
 

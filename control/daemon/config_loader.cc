@@ -1,5 +1,6 @@
 #include "control/daemon/config_loader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <set>
@@ -59,6 +60,15 @@ constexpr std::uint32_t kMaxPoolThreads = 4096;
 constexpr std::uint32_t kMaxFiberThreads = 1024;
 constexpr std::uint64_t kMinFiberStack = 16 * 1024;
 constexpr std::uint64_t kMaxFiberStack = 64 * 1024 * 1024;
+constexpr std::size_t kMaxCallerName = 64;
+
+// IsValidCallerName: a token's name (Token.name) goes into every audit record of its caller.
+bool IsValidCallerName(absl::string_view name) {
+  if (name.empty() || name.size() > kMaxCallerName) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '@' || c == '-';
+  });
+}
 
 // Collects syntax errors with their positions.
 class ErrorCollector final : public google::protobuf::io::ErrorCollector {
@@ -88,6 +98,7 @@ class Validator {
     CheckControl();
     CheckAdmin();
     CheckHandoff();
+    CheckAudit();
     std::set<std::string> names;
     std::set<std::string> endpoints;
     for (int i = 0; i < config_.listeners_size(); ++i) CheckListener(i, &names, &endpoints);
@@ -151,6 +162,11 @@ class Validator {
       if (control.tokens(i).token_file().empty()) {
         Error(token_tree, ttype, "token_file", -1, path + ".token_file", "is required");
       }
+      if (const std::string& name = control.tokens(i).name();
+          !name.empty() && !IsValidCallerName(name)) {
+        Error(token_tree, ttype, "name", -1, path + ".name",
+              "must be 1-64 bytes of letters, digits and \"._@-\"");
+      }
     }
     if (absl::StatusOr<absl::Duration> delay =
             ParseConfigDuration(control.drain_delay(), absl::ZeroDuration());
@@ -182,6 +198,23 @@ class Validator {
             absl::StrCat("\"", address, "\" is not a loopback address and no tokens or client "
                          "certificates are configured: anyone who can reach it could stop "
                          "your servers. Add tokens (and tls), or set allow_insecure: true"));
+    }
+  }
+
+  void CheckAudit() {
+    if (!config_.has_audit()) return;
+    const std::string& path = config_.audit().path();
+    const auto* tree = Nested(&tree_, Config::descriptor(), "audit", -1);
+    const auto* atype = config::v1::Audit::descriptor();
+    if (path.empty()) {
+      Error(tree, atype, "path", -1, "audit.path",
+            "is required in an audit block, e.g. \"/var/log/weft/audit.jsonl\"");
+    } else if (path.front() != '/') {
+      Error(tree, atype, "path", -1, "audit.path",
+            absl::StrCat("\"", absl::CHexEscape(path), "\" is not an absolute path"));
+    } else if (path.back() == '/') {
+      Error(tree, atype, "path", -1, "audit.path",
+            absl::StrCat("\"", absl::CHexEscape(path), "\" names a directory, not a file"));
     }
   }
 

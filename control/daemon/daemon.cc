@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/admin/status_source.h"
+#include "control/audit/audit_interceptor.h"
 #include "control/daemon/close_spreader.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/descriptor_plan.h"
@@ -80,12 +81,25 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   } else {
     std::vector<TokenSource> sources;
     for (const config::v1::Token& token : control.tokens()) {
-      sources.push_back(TokenSource{RoleFromConfig(token.role()), token.token_file()});
+      sources.push_back(
+          TokenSource{RoleFromConfig(token.role()), token.token_file(), token.name()});
     }
     absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Load(sources);
     if (!auth.ok()) return auth.status();
     daemon->auth_ = std::move(*auth);
   }
+
+  std::unique_ptr<audit::AuditFile> audit_file;
+  if (config.has_audit()) {
+    absl::StatusOr<std::unique_ptr<audit::AuditFile>> file =
+        audit::AuditFile::Open(config.audit().path());
+    if (!file.ok()) {
+      return absl::Status(file.status().code(),
+                          absl::StrCat("audit.path: ", file.status().message()));
+    }
+    audit_file = std::move(*file);
+  }
+  daemon->audit_ = std::make_unique<audit::AuditTrail>(std::move(audit_file));
 
   std::optional<TlsFiles> tls;
   if (control.has_tls()) {
@@ -115,8 +129,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const config::v1::Config&
   }
   daemon->inherited_control_ = std::move(inherited.control);
   daemon->inherited_admin_ = std::move(inherited.admin);
-  daemon->service_ = std::make_unique<ControlService>(&daemon->servers_, &daemon->events_,
-                                                      daemon->auth_.get(), &daemon->process_info_);
+  daemon->service_ =
+      std::make_unique<ControlService>(&daemon->servers_, &daemon->events_, daemon->auth_.get(),
+                                       &daemon->process_info_, daemon->audit_.get());
   return daemon;
 }
 
@@ -145,6 +160,12 @@ absl::Status Daemon::Start() {
         *v1::GetServerRequest::descriptor()->file()->FindServiceByName("Control"));
     options.interceptors.push_back(rpc_metrics_.NewInterceptorFactory());
   }
+  // Calls reach gRPC through the gateway; records name the client the gateway accepted.
+  options.interceptors.push_back(std::make_unique<audit::AuditInterceptorFactory>(
+      audit_.get(), auth_.get(), [this](const std::string& peer) {
+        const ControlGateway* gateway = control_gateway_.load(std::memory_order_acquire);
+        return gateway != nullptr ? gateway->ClientAddress(peer) : peer;
+      }));
   if (!IsLoopbackAddress(options.address) && !auth_->enabled() &&
       control.tls().client_ca_file().empty()) {
     LOG(WARNING) << "the control plane on " << options.address
@@ -157,6 +178,7 @@ absl::Status Daemon::Start() {
     return plane.status();
   }
   control_plane_ = std::move(*plane);
+  control_gateway_.store(&control_plane_->gateway(), std::memory_order_release);
 
   if (config_.has_admin()) {
     admin::AdminServerOptions admin_options{.address = config_.admin().address(),

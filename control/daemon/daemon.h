@@ -2,6 +2,7 @@
 // the graceful drain.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 #include "control/admin/admin_server.h"
 #include "control/admin/metrics_source.h"
 #include "control/admin/rpc_metrics.h"
+#include "control/audit/audit_trail.h"
 #include "control/auth.h"
 #include "control/control_plane.h"
 #include "control/control_service.h"
@@ -119,6 +121,8 @@ class Daemon {
   HealthReporter health_;
   DrainWaiter drain_waiter_;
   std::unique_ptr<Authenticator> auth_;
+  // Every mutating or refused control call; filed to audit.path when configured.
+  std::unique_ptr<audit::AuditTrail> audit_;
   std::shared_ptr<grpc::ServerCredentials> credentials_;
   ServerSet servers_;
   // Set by Drain: every server then reports draining (ManagedServer::process_draining).
@@ -129,6 +133,9 @@ class Daemon {
   admin::MetricsSource metrics_source_{&servers_, &rpc_metrics_, &process_info_, weft::kVersion};
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<ControlPlane> control_plane_;
+  // control_plane_'s gateway once started, for the audit trail's peer names: calls may arrive
+  // before Start has stored control_plane_ (those few keep gRPC's name for their peer).
+  std::atomic<const ControlGateway*> control_gateway_{nullptr};
   std::unique_ptr<admin::AdminServer> admin_;
   // Threads serving listeners whose manager runs tasks on the Run caller.
   std::vector<std::thread> runners_;

@@ -11,20 +11,54 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "control/unix_socket.h"
 #include "weft/base/address.h"
 #include "weft/listen_socket.h"
 
 namespace weft::control {
 namespace {
+
+// gRPC's name for the peer of a unix connection from an abstract address.
+constexpr absl::string_view kAbstractPeerScheme = "unix-abstract:";
+
+// ClientName formats the address of an accepted client as gRPC names peers:
+// "ipv4:10.0.0.5:41234", "ipv6:[::1]:41234"; for a unix socket, "unix:" and the client's
+// credentials, which say more than its (usually unbound) address: "unix:pid=42,uid=1000".
+std::string ClientName(int fd, const sockaddr_storage& address) {
+  char host[INET6_ADDRSTRLEN] = "";
+  if (address.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(address);
+    ::inet_ntop(AF_INET, &in.sin_addr, host, sizeof host);
+    return absl::StrCat("ipv4:", host, ":", ntohs(in.sin_port));
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(address);
+    ::inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
+    return absl::StrCat("ipv6:[", host, "]:", ntohs(in6.sin6_port));
+  }
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0) {
+    return absl::StrCat("unix:pid=", credentials.pid, ",uid=", credentials.uid);
+  }
+  return "unix:";
+}
+
+// Distinguishes the gateways of one process in their backend connections' names.
+std::atomic<std::uint64_t> next_gateway_instance{1};
 
 constexpr std::uint64_t kListenTag = ~std::uint64_t{0};
 constexpr std::uint64_t kWakeTag = ~std::uint64_t{0} - 1;
@@ -55,7 +89,21 @@ class ControlGateway::Loop {
       : options_(std::move(options)),
         listen_fd_(std::move(listen_fd)),
         epoll_fd_(std::move(epoll_fd)),
-        wake_fd_(std::move(wake_fd)) {}
+        wake_fd_(std::move(wake_fd)),
+        backend_name_prefix_(absl::StrCat("weft-gateway-", ::getpid(), "-",
+                                          next_gateway_instance.fetch_add(1), "-")) {}
+
+  // ClientAddress: see ControlGateway::ClientAddress. Thread-safe.
+  std::string ClientAddress(const std::string& backend_peer) const {
+    absl::string_view name = backend_peer;
+    std::uint64_t id = 0;
+    if (absl::ConsumePrefix(&name, kAbstractPeerScheme) &&
+        absl::ConsumePrefix(&name, backend_name_prefix_) && absl::SimpleAtoi(name, &id)) {
+      MutexLock lock(&clients_mu_);
+      if (auto it = clients_.find(id); it != clients_.end()) return it->second;
+    }
+    return backend_peer;
+  }
 
   absl::Status Register() {
     if (!Add(listen_fd_.get(), EPOLLIN, kListenTag) || !Add(wake_fd_.get(), EPOLLIN, kWakeTag)) {
@@ -134,10 +182,12 @@ class ControlGateway::Loop {
   }
 
   void AcceptBatch(absl::Time now);
-  void Admit(UniqueFd client, absl::Time now);
+  // Admit relays `client`, whose address is `client_name` (ClientName).
+  void Admit(UniqueFd client, std::string client_name, absl::Time now);
   // ConnectBackend opens a connection to the backend (for TCP, possibly still in progress);
-  // invalid with errno set on failure.
-  UniqueFd ConnectBackend() const;
+  // invalid with errno set on failure. A unix connection comes from the abstract address
+  // backend_name_prefix_ + `id`, so that gRPC's peer name for it identifies the relay.
+  UniqueFd ConnectBackend(std::uint64_t id) const;
   Relay* PickVictim(absl::Time now);
   // Service moves what it can in both directions; false when the relay is finished.
   bool Service(Relay& relay, int side, std::uint32_t events, absl::Time now);
@@ -149,6 +199,10 @@ class ControlGateway::Loop {
   UniqueFd wake_fd_;
   absl::flat_hash_map<std::uint64_t, std::unique_ptr<Relay>> relays_;
   std::uint64_t next_id_ = 1;
+  const std::string backend_name_prefix_;
+  // The client address of each open relay, by id, for ClientAddress (other threads).
+  mutable Mutex clients_mu_;
+  absl::flat_hash_map<std::uint64_t, std::string> clients_ ABSL_GUARDED_BY(clients_mu_);
   // While accept(2) is short of descriptors or memory, the listener is not watched until then.
   absl::Time accept_paused_until_ = absl::InfinitePast();
 
@@ -202,13 +256,19 @@ void ControlGateway::Loop::Run() {
   }
   relays_.clear();
   open_.store(0);
+  MutexLock lock(&clients_mu_);
+  clients_.clear();
 }
 
 void ControlGateway::Loop::AcceptBatch(absl::Time now) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    UniqueFd client(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    UniqueFd client(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&address), &length,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (client.valid()) {
-      Admit(std::move(client), now);
+      std::string name = ClientName(client.get(), address);
+      Admit(std::move(client), std::move(name), now);
       continue;
     }
     const int err = errno;
@@ -228,7 +288,7 @@ void ControlGateway::Loop::AcceptBatch(absl::Time now) {
   }
 }
 
-UniqueFd ControlGateway::Loop::ConnectBackend() const {
+UniqueFd ControlGateway::Loop::ConnectBackend(std::uint64_t id) const {
   if (options_.backend_port != 0) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return fd;
@@ -244,8 +304,20 @@ UniqueFd ControlGateway::Loop::ConnectBackend() const {
   }
   absl::StatusOr<sockaddr_un> addr = UnixSocketAddress(options_.backend_path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd.valid() &&
-      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+  if (!fd.valid()) return fd;
+  // An abstract name: no file to remove, gone with the socket. Should binding fail, the
+  // connection goes on unnamed and its calls keep gRPC's name for the peer.
+  const std::string name = absl::StrCat(backend_name_prefix_, id);
+  sockaddr_un local{};
+  local.sun_family = AF_UNIX;
+  if (name.size() < sizeof local.sun_path - 1) {
+    std::memcpy(local.sun_path + 1, name.data(), name.size());
+    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), length) != 0) {
+      PLOG_EVERY_N(WARNING, 100) << options_.name << " gateway: cannot name a backend connection";
+    }
+  }
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     fd.Reset();
   }
   return fd;
@@ -271,7 +343,7 @@ ControlGateway::Loop::Relay* ControlGateway::Loop::PickVictim(absl::Time now) {
   return silent != nullptr ? silent : idle;
 }
 
-void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
+void ControlGateway::Loop::Admit(UniqueFd client, std::string client_name, absl::Time now) {
   Relay* victim = nullptr;
   if (relays_.size() >= options_.max_connections) {
     victim = PickVictim(now);
@@ -284,8 +356,10 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
       return;
     }
   }
-  // Reach the backend before evicting anyone: a failure costs only the new connection.
-  UniqueFd backend = ConnectBackend();
+  // Reach the backend before evicting anyone: a failure costs only the new connection (and an
+  // id, which need not be dense).
+  const std::uint64_t id = next_id_++;
+  UniqueFd backend = ConnectBackend(id);
   if (!backend.valid()) {
     backend_failed_.fetch_add(1);
     PLOG_EVERY_N(WARNING, 100) << options_.name << " gateway: cannot reach the backend";
@@ -300,7 +374,7 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
     Close(victim->id);
   }
   auto relay = std::make_unique<Relay>();
-  relay->id = next_id_++;
+  relay->id = id;
   relay->accepted = now;
   relay->last_activity = now;
   if (!Add(client.get(), EPOLLIN, relay->id * 2 + kClient) ||
@@ -316,6 +390,10 @@ void ControlGateway::Loop::Admit(UniqueFd client, absl::Time now) {
   SetNoDelay(backend.get());
   relay->fd[kClient] = std::move(client);
   relay->fd[kBackend] = std::move(backend);
+  {
+    MutexLock lock(&clients_mu_);
+    clients_.emplace(relay->id, std::move(client_name));
+  }
   relays_.emplace(relay->id, std::move(relay));
   accepted_.fetch_add(1);
   open_.store(relays_.size());
@@ -396,6 +474,8 @@ bool ControlGateway::Loop::Service(Relay& relay, int side, std::uint32_t events,
 void ControlGateway::Loop::Close(std::uint64_t id) {
   relays_.erase(id);  // Closing both descriptors removes them from the epoll set.
   open_.store(relays_.size());
+  MutexLock lock(&clients_mu_);
+  clients_.erase(id);
 }
 
 absl::StatusOr<std::unique_ptr<ControlGateway>> ControlGateway::Start(
@@ -489,6 +569,10 @@ void ControlGateway::Stop() {
 ControlGatewayStats ControlGateway::stats() const { return loop_->stats(); }
 
 int ControlGateway::listen_fd() const { return loop_->listen_fd(); }
+
+std::string ControlGateway::ClientAddress(const std::string& backend_peer) const {
+  return loop_->ClientAddress(backend_peer);
+}
 
 void ControlGateway::ReleaseListener() {
   MutexLock lock(&listener_mu_);

@@ -113,6 +113,15 @@ class ControlGateway {
 
   ControlGatewayStats stats() const;
 
+  // ClientAddress returns the address of the client behind a backend connection, given gRPC's
+  // name for that connection's peer (ServerContext::peer(), "unix-abstract:weft-gateway-...":
+  // each relay connects to a unix backend from an abstract address of its own), as gRPC would
+  // name the client had it connected directly: "ipv4:10.0.0.5:41234", "ipv6:[::1]:41234"; for a
+  // unix public address, the client's credentials, "unix:pid=42,uid=1000". Returns
+  // `backend_peer` unchanged when it is not an open relay of this gateway (a TCP backend, a
+  // relay closed meanwhile, an in-process call). Thread-safe.
+  std::string ClientAddress(const std::string& backend_peer) const;
+
  private:
   class Loop;
   ControlGateway(std::unique_ptr<Loop> loop, int port, std::string unix_path);

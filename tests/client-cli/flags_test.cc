@@ -119,6 +119,13 @@ TEST_F(FlagsTest, CommandsTakeTheirArguments) {
   EXPECT_EQ(Parse("health web")->server, "web");
   EXPECT_EQ(Parse("process")->command, Command::kProcess);
   EXPECT_THAT(Error("process web"), HasSubstr("unexpected argument"));
+  EXPECT_EQ(Parse("audit")->command, Command::kAudit);
+  EXPECT_EQ(Parse("audit")->limit, kDefaultAuditLimit);
+  EXPECT_EQ(Parse("audit --limit 1000")->limit, 1000u);
+  EXPECT_THAT(Error("audit --limit 0"), HasSubstr("between 1 and 1000"));
+  EXPECT_THAT(Error("audit --limit 1001"), HasSubstr("between 1 and 1000"));
+  EXPECT_THAT(Error("audit web"), HasSubstr("unexpected argument"));
+  EXPECT_THAT(Error("servers --limit 5"), HasSubstr("servers does not take --limit"));
   EXPECT_EQ(Parse("tasks")->server, "");
   // "--" ends the flags: a server could be named like one.
   EXPECT_EQ(Parse("server -- -web")->server, "-web");
@@ -307,6 +314,7 @@ TEST_F(FlagsTest, UsageTextListsEveryCommandAndExplainsOne) {
                            "process",
                            "stop-tasks NAME FILTER FLAGS",
                            "drain NAME [--timeout 30s]",
+                           "audit [--limit 20]",
                            "completion bash",
                            "--target",
                            "--token-file",

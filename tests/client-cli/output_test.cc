@@ -1,5 +1,7 @@
 #include "client-cli/output.h"
 
+#include "client-cli/audit.h"
+
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -303,6 +305,27 @@ TEST(JsonTest, DocumentsAndMessagesCarryEveryStringUnchanged) {
     EXPECT_EQ(targets[0]["server"]["name"].get<std::string>(), sample);
     EXPECT_EQ(targets[1]["error"]["message"].get<std::string>(), sample);
   }
+}
+
+TEST(AuditRowTest, ShowsEachColumnAndADashForWhatIsMissing) {
+  v1::AuditRecord record;
+  record.mutable_time()->set_seconds(1'800'000'000);
+  record.mutable_time()->set_nanos(42'000'000);
+  record.set_method("ListServers");
+  record.set_peer("ipv4:127.0.0.1:5000");
+  record.set_code("UNAUTHENTICATED");
+  record.mutable_duration()->set_nanos(3'000'000);
+  EXPECT_THAT(AuditHeaders(), ::testing::ElementsAre("TIME", "METHOD", "RESOURCE", "CALLER",
+                                                     "ROLE", "PEER", "CODE", "DURATION"));
+  EXPECT_THAT(AuditRow(record),
+              ::testing::ElementsAre("2027-01-15T08:00:00.042Z", "ListServers", "-", "-", "-",
+                                     "ipv4:127.0.0.1:5000", "UNAUTHENTICATED", "3ms"));
+  record.set_resource("servers/echo/tasks/7");
+  record.set_caller("alice");
+  record.set_role("operator");
+  EXPECT_EQ(AuditRow(record)[2], "servers/echo/tasks/7");
+  EXPECT_EQ(AuditRow(record)[3], "alice");
+  EXPECT_EQ(AuditRow(record)[4], "operator");
 }
 
 TEST(TerminalSafeTest, EscapesControlBytesOnly) {

@@ -1104,6 +1104,154 @@ TEST_F(WeftctlAuthTest, AnOperatorTokenFromTheFlagOrTheEnvironmentMayStop) {
   EXPECT_NE(RowOf(r.out, {"echo", "running"}), "");
 }
 
+// Audit: a weftd with a named operator token, a viewer token named after its file, and an
+// audit file.
+class WeftctlAuditTest : public WeftctlTest {
+ protected:
+  static constexpr char kOperatorSecret[] = "operator-secret-audit-3";
+  static constexpr char kViewerSecret[] = "viewer-secret-audit-4";
+  static constexpr char kWrongSecret[] = "wrong-secret-audit-5";
+
+  void SetUp() override {
+    dir_ = MakeTempDir();
+    ASSERT_FALSE(dir_.empty());
+    operator_token_ = (dir_ / "operator.token").string();
+    viewer_token_ = (dir_ / "viewer.token").string();
+    wrong_token_ = (dir_ / "wrong.token").string();
+    WriteFile(operator_token_, absl::StrCat(kOperatorSecret, "\n"));
+    WriteFile(viewer_token_, absl::StrCat(kViewerSecret, "\n"));
+    WriteFile(wrong_token_, absl::StrCat(kWrongSecret, "\n"));
+    audit_file_ = dir_ / "audit.jsonl";
+    weftd_ = StartWeftd(
+        "audit",
+        absl::StrCat("control { address: \"127.0.0.1:0\"\n"
+                     "  tokens { role: ROLE_OPERATOR name: \"alice\" token_file: \"",
+                     operator_token_, "\" }\n  tokens { role: ROLE_VIEWER token_file: \"",
+                     viewer_token_, "\" } }\naudit { path: \"", audit_file_.string(), "\" }\n",
+                     kListeners));
+    ASSERT_NE(weftd_, nullptr);
+  }
+
+  // ExpectNoSecret fails if any token appears in `text`.
+  static void ExpectNoSecret(const std::string& text, const std::string& where) {
+    for (const char* secret : {kOperatorSecret, kViewerSecret, kWrongSecret}) {
+      EXPECT_THAT(text, Not(HasSubstr(secret))) << where;
+    }
+  }
+
+  std::string operator_token_;
+  std::string viewer_token_;
+  std::string wrong_token_;
+  std::filesystem::path audit_file_;
+};
+
+// Fields reads the string fields of one record (a Struct value) into a map.
+std::map<std::string, std::string> Fields(const google::protobuf::Value& record) {
+  std::map<std::string, std::string> fields;
+  for (const auto& [key, value] : record.struct_value().fields()) {
+    fields[key] = value.string_value();
+  }
+  return fields;
+}
+
+TEST_F(WeftctlAuditTest, MutatingAndRefusedCallsAreListedAndFiledWithoutTokens) {
+  RunResult r = On({"--token-file", operator_token_, "stop-accepting", "echo"});
+  EXPECT_EXIT_CODE(r, 0);
+  r = On({"--token-file", viewer_token_, "stop", "web", "--drain", "1s"});
+  EXPECT_EXIT_CODE(r, 4);
+  r = On({"--token-file", wrong_token_, "servers"});
+  EXPECT_EXIT_CODE(r, 4);
+  r = On({"--token-file", viewer_token_, "servers"});  // A read: not recorded.
+  EXPECT_EXIT_CODE(r, 0);
+
+  // Each record is made before its call's reply, so all three are there now.
+  const RunResult json = On({"--token-file", operator_token_, "audit", "-o", "json"});
+  EXPECT_EXIT_CODE(json, 0);
+  ExpectNoSecret(json.out, "audit -o json");
+  const google::protobuf::Struct doc = Json(json.out);
+  const google::protobuf::Value& records = At(doc, {"targets", "0", "records"});
+  ASSERT_EQ(records.list_value().values_size(), 3) << json.out;
+  const std::string peer_prefix = "ipv4:127.0.0.1:";
+  // Newest first.
+  std::map<std::string, std::string> refused = Fields(records.list_value().values(0));
+  EXPECT_EQ(refused["method"], "ListServers");
+  EXPECT_EQ(refused["code"], "UNAUTHENTICATED");
+  EXPECT_EQ(refused["caller"], "");
+  EXPECT_EQ(refused["role"], "");
+  EXPECT_THAT(refused["peer"], StartsWith(peer_prefix));
+  EXPECT_EQ(refused["message"], "unknown bearer token");
+
+  std::map<std::string, std::string> denied = Fields(records.list_value().values(1));
+  EXPECT_EQ(denied["method"], "StopServer");
+  EXPECT_EQ(denied["resource"], "servers/web");
+  EXPECT_EQ(denied["caller"], "viewer.token");
+  EXPECT_EQ(denied["role"], "viewer");
+  EXPECT_EQ(denied["code"], "PERMISSION_DENIED");
+  EXPECT_THAT(denied["message"], HasSubstr("role viewer may not call StopServer"));
+  EXPECT_EQ(denied["request"], R"({"drain_timeout":"1s"})");
+  EXPECT_THAT(denied["peer"], StartsWith(peer_prefix));
+
+  std::map<std::string, std::string> stopped = Fields(records.list_value().values(2));
+  EXPECT_EQ(stopped["method"], "StopAccepting");
+  EXPECT_EQ(stopped["resource"], "servers/echo");
+  EXPECT_EQ(stopped["caller"], "alice");
+  EXPECT_EQ(stopped["role"], "operator");
+  EXPECT_EQ(stopped["code"], "OK");
+  EXPECT_EQ(stopped["sequence"], "1");
+  EXPECT_THAT(stopped["peer"], StartsWith(peer_prefix));
+  EXPECT_NE(stopped["time"], "");
+  EXPECT_NE(stopped["duration"], "");
+
+  const RunResult table = On({"--token-file", operator_token_, "audit", "--limit", "2"});
+  EXPECT_EXIT_CODE(table, 0);
+  const std::vector<std::string> lines = Lines(table.out);
+  ASSERT_EQ(lines.size(), 3u) << table.out;
+  EXPECT_THAT(Words(lines[0]), ElementsAre("TIME", "METHOD", "RESOURCE", "CALLER", "ROLE", "PEER",
+                                           "CODE", "DURATION"));
+  EXPECT_NE(RowOf(table.out, {"ListServers", "-", "UNAUTHENTICATED"}), "") << table.out;
+  EXPECT_NE(RowOf(table.out, {"StopServer", "servers/web", "viewer.token", "viewer",
+                              "PERMISSION_DENIED"}),
+            "")
+      << table.out;
+
+  // A viewer may not read the trail; that refusal is recorded too.
+  r = On({"--token-file", viewer_token_, "audit"});
+  EXPECT_EXIT_CODE(r, 4);
+
+  // The file: one JSON object per line, oldest first, the same records and that last refusal.
+  const std::vector<std::string> filed = Lines(ReadFile(audit_file_));
+  ASSERT_EQ(filed.size(), 4u) << ReadFile(audit_file_);
+  EXPECT_EQ(Str(Json(filed[0]), {"method"}), "StopAccepting");
+  EXPECT_EQ(Str(Json(filed[0]), {"caller"}), "alice");
+  EXPECT_THAT(Str(Json(filed[0]), {"peer"}), StartsWith(peer_prefix));
+  EXPECT_EQ(Str(Json(filed[1]), {"code"}), "PERMISSION_DENIED");
+  EXPECT_EQ(Str(Json(filed[1]), {"tls_subject"}), "");
+  EXPECT_EQ(Str(Json(filed[2]), {"code"}), "UNAUTHENTICATED");
+  EXPECT_EQ(Str(Json(filed[3]), {"method"}), "ListAuditRecords");
+  EXPECT_EQ(Str(Json(filed[3]), {"role"}), "viewer");
+  struct stat st {};
+  ASSERT_EQ(::stat(audit_file_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ExpectNoSecret(ReadFile(audit_file_), "the audit file");
+
+  // The log has each record as an "audit: " line.
+  const std::string log = weftd_->log();
+  EXPECT_THAT(log, HasSubstr(R"(audit: {"sequence":"1")"));
+  EXPECT_THAT(log, HasSubstr(R"("caller":"alice")"));
+  ExpectNoSecret(log, "the weftd log");
+  weftd_->Stop();
+  ExpectNoSecret(ReadFile(dir_ / "audit.log"), "the weftd log after exit");
+}
+
+TEST_F(WeftctlAuditTest, AnUnopenableAuditFileIsAClearStartError) {
+  const std::string missing = (dir_ / "no-such-dir" / "audit.jsonl").string();
+  const std::string config = absl::StrCat("control { address: \"127.0.0.1:0\" }\naudit { path: \"",
+                                          missing, "\" }\n", kListeners);
+  EXPECT_FALSE(Weftd::Start(dir_, "unopenable", config).ok());
+  EXPECT_THAT(ReadFile(dir_ / "unopenable.log"),
+              HasSubstr(absl::StrCat("audit.path: cannot open audit file ", missing)));
+}
+
 // TLS: certificates made by the openssl command, as in tests/control/tls_credentials_test.cc.
 class WeftctlTlsTest : public WeftctlTest {
  protected:
@@ -1179,6 +1327,26 @@ TEST_F(WeftctlTlsTest, MutualTlsNeedsTheClientCertificate) {
   EXPECT_EXIT_CODE(r, 0);
   r = On({"--timeout", "2s", "--tls-ca", File("ca.crt"), "health"});
   EXPECT_EXIT_CODE(r, 5);
+}
+
+TEST_F(WeftctlTlsTest, TheAuditTrailNamesTheClientCertificatesSubject) {
+  weftd_ = StartTlsWeftd(true);
+  ASSERT_NE(weftd_, nullptr);
+  const std::vector<std::string> tls = {"--tls-ca", File("ca.crt"), "--tls-cert",
+                                        File("client.crt"), "--tls-key", File("client.key")};
+  std::vector<std::string> args = tls;
+  args.insert(args.end(), {"stop-accepting", "echo"});
+  EXPECT_EXIT_CODE(On(args), 0);
+  args = tls;
+  args.insert(args.end(), {"audit", "-o", "json"});
+  const RunResult r = On(args);
+  EXPECT_EXIT_CODE(r, 0);
+  const google::protobuf::Struct doc = Json(r.out);
+  EXPECT_EQ(Str(doc, {"targets", "0", "records", "0", "method"}), "StopAccepting");
+  EXPECT_THAT(Str(doc, {"targets", "0", "records", "0", "tlsSubject"}), HasSubstr("CN=client"));
+  // Without tokens every caller is an operator, and has no name.
+  EXPECT_EQ(Str(doc, {"targets", "0", "records", "0", "role"}), "operator");
+  EXPECT_EQ(Str(doc, {"targets", "0", "records", "0", "caller"}), "");
 }
 
 }  // namespace

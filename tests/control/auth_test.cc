@@ -210,6 +210,30 @@ TEST_F(AuthenticatorTest, AuthenticateReturnsTheTokensRole) {
             Role::kOperator);
 }
 
+TEST_F(AuthenticatorTest, IdentifyNamesTheCallerByItsTokensNameOrElseItsFileName) {
+  const std::string viewer_file = WriteTokenFile(kViewerToken);
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth =
+      Authenticator::Load({{Role::kViewer, viewer_file},
+                           {Role::kOperator, WriteTokenFile(kOperatorToken), "alice"}});
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  absl::StatusOr<Caller> viewer =
+      (*auth)->Identify(Authorization(absl::StrCat("Bearer ", kViewerToken)).map());
+  ASSERT_TRUE(viewer.ok()) << viewer.status();
+  EXPECT_EQ(viewer->name, std::filesystem::path(viewer_file).filename().string());
+  EXPECT_EQ(viewer->role, Role::kViewer);
+  absl::StatusOr<Caller> alice =
+      (*auth)->Identify(Authorization(absl::StrCat("Bearer ", kOperatorToken)).map());
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  EXPECT_EQ(alice->name, "alice");
+  EXPECT_EQ(alice->role, Role::kOperator);
+  EXPECT_EQ((*auth)->Identify(Authorization("Bearer nope").map()).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  absl::StatusOr<Caller> open = Authenticator::Open()->Identify(FakeMetadata().map());
+  ASSERT_TRUE(open.ok());
+  EXPECT_EQ(open->name, "");
+  EXPECT_EQ(open->role, Role::kOperator);
+}
+
 TEST_F(AuthenticatorTest, AuthenticateAcceptsAnySchemeCaseAndSurroundingWhitespace) {
   std::unique_ptr<Authenticator> auth = LoadStandard();
   for (std::string header :

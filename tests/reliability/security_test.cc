@@ -257,6 +257,19 @@ TEST_F(SecurityTest, ViewerCanNeverMutate) {
          v1::RemoveTaskResponse out;
          return stub->RemoveTask(Context(kViewerToken).get(), r, &out);
        }},
+      {"StopTasks", [&] {
+         v1::StopTasksRequest r;
+         r.set_server("echo");
+         r.mutable_filter()->set_peer("127.0.0.0/8");
+         v1::StopTasksResponse out;
+         return stub->StopTasks(Context(kViewerToken).get(), r, &out);
+       }},
+      // Not a mutation, but operator-only: the audit trail names callers and their peers.
+      {"ListAuditRecords", [&] {
+         v1::ListAuditRecordsResponse out;
+         return stub->ListAuditRecords(Context(kViewerToken).get(), v1::ListAuditRecordsRequest(),
+                                       &out);
+       }},
   };
   // Every method of the service is either a read or checked here.
   const google::protobuf::ServiceDescriptor* service =

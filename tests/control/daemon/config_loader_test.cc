@@ -196,6 +196,27 @@ TEST_F(ConfigLoaderTest, TheHandoffPathMustBeAnAbsoluteUnixSocketPath) {
               HasSubstr("handoff.path: unix socket path"));
 }
 
+TEST_F(ConfigLoaderTest, TheAuditPathMustBeAnAbsoluteFilePath) {
+  absl::StatusOr<config::v1::Config> config = Parse("audit { path: \"/var/log/weft/audit.jsonl\" }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->audit().path(), "/var/log/weft/audit.jsonl");
+  EXPECT_THAT(
+      Error("audit {\n  path: \"audit.jsonl\"\n}\n"),
+      HasSubstr("test.textproto:2:3: audit.path: \"audit.jsonl\" is not an absolute path"));
+  EXPECT_THAT(Error("audit { }"), HasSubstr("audit.path: is required in an audit block"));
+  EXPECT_THAT(Error("audit { path: \"/var/log/weft/\" }"),
+              HasSubstr("audit.path: \"/var/log/weft/\" names a directory"));
+}
+
+TEST_F(ConfigLoaderTest, ATokenNameIsShortAndPlain) {
+  constexpr char kToken[] = "control { tokens { role: ROLE_VIEWER token_file: \"/t\" name: \"";
+  EXPECT_TRUE(Parse(absl::StrCat(kToken, "ci-bot@x_1.2\" } }")).ok());
+  EXPECT_THAT(Error(absl::StrCat(kToken, "a b\" } }")),
+              HasSubstr("control.tokens[0].name: must be 1-64 bytes of letters, digits"));
+  EXPECT_THAT(Error(absl::StrCat(kToken, std::string(65, 'a'), "\" } }")),
+              HasSubstr("control.tokens[0].name"));
+}
+
 TEST_F(ConfigLoaderTest, CloseSpreadIsADurationNoLongerThanTheDrainTimeout) {
   absl::StatusOr<config::v1::Config> config = Parse(
       "listeners { name: \"web\" handler { name: \"echo\" } drain_timeout: \"10s\" "

@@ -4,6 +4,7 @@
 #include "control/gateway/control_gateway.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -11,7 +12,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -58,6 +61,11 @@ class EchoBackend {
   }
   const std::string& path() const { return path_; }
   int connections() const { return connections_.load(); }
+  // peer_names: gRPC's names ("unix-abstract:NAME", "unix:") of the peers accepted so far.
+  std::vector<std::string> peer_names() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peer_names_;
+  }
   // CloseAll closes every accepted connection (at the loop's next wake-up).
   void CloseAll() { [[maybe_unused]] ssize_t r = ::write(stop_write_.get(), "c", 1); }
 
@@ -77,7 +85,19 @@ class EchoBackend {
         continue;
       }
       if (fds[1].revents != 0) {
-        peers.emplace_back(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        sockaddr_un peer{};
+        socklen_t length = sizeof peer;
+        peers.emplace_back(
+            ::accept4(listen_.get(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC));
+        const std::size_t name_offset = offsetof(sockaddr_un, sun_path) + 1;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          peer_names_.push_back(length > name_offset && peer.sun_path[0] == '\0'
+                                    ? absl::StrCat("unix-abstract:",
+                                                   absl::string_view(peer.sun_path + 1,
+                                                                     length - name_offset))
+                                    : "unix:");
+        }
         connections_.fetch_add(1);
         if (blast_ > 0) {
           const std::string bytes(blast_, 'b');
@@ -108,6 +128,8 @@ class EchoBackend {
   UniqueFd stop_read_;
   UniqueFd stop_write_;
   std::atomic<int> connections_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> peer_names_;  // Guarded by mu_.
   std::thread thread_;
 };
 
@@ -162,6 +184,30 @@ TEST(ControlGatewayTest, RelaysBytesBothWaysAndClosesWithEitherSide) {
   EXPECT_EQ(gateway->stats().open, 1u);
   client->Close();
   EXPECT_TRUE(WaitUntil([&] { return gateway->stats().open == 0 && backend.connections() == 0; }));
+}
+
+TEST(ControlGatewayTest, ClientAddressNamesTheClientBehindEachBackendConnection) {
+  EchoBackend backend;
+  std::unique_ptr<ControlGateway> gateway = StartGateway(backend, 4);
+  ASSERT_NE(gateway, nullptr);
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(gateway->port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->Echo("hello").ok());
+  const std::vector<std::string> names = backend.peer_names();
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_THAT(names[0], ::testing::StartsWith("unix-abstract:weft-gateway-"));
+  sockaddr_in local{};
+  socklen_t length = sizeof local;
+  ASSERT_EQ(::getsockname(client->fd(), reinterpret_cast<sockaddr*>(&local), &length), 0);
+  EXPECT_EQ(gateway->ClientAddress(names[0]),
+            absl::StrCat("ipv4:127.0.0.1:", ntohs(local.sin_port)));
+  // Anything else, and a relay that has ended, keep gRPC's name.
+  EXPECT_EQ(gateway->ClientAddress("unix:"), "unix:");
+  EXPECT_EQ(gateway->ClientAddress("unix-abstract:weft-gateway-1-1-99"),
+            "unix-abstract:weft-gateway-1-1-99");
+  client->Close();
+  ASSERT_TRUE(WaitUntil([&] { return gateway->stats().open == 0; }));
+  EXPECT_EQ(gateway->ClientAddress(names[0]), names[0]);
 }
 
 TEST(ControlGatewayTest, AtTheCapASilentConnectionMakesRoomForANewOne) {
