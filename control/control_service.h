@@ -8,7 +8,6 @@
 #include "control/event_hub.h"
 #include "control/process_info.h"
 #include "control/server_set.h"
-#include "control/watch_dispatcher.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control {
@@ -56,7 +55,6 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   EventHub* const events_;
   const Authenticator* const auth_;
   const ProcessInfo* const process_;
-  WatchDispatcher watch_dispatcher_;
 };
 
 }  // namespace weft::control

@@ -8,60 +8,57 @@
 
 namespace weft::control {
 
-WatchReactor::WatchReactor(EventHub* hub, WatchDispatcher* dispatcher,
-                           std::shared_ptr<Subscription> subscription)
-    : hub_(hub), dispatcher_(dispatcher), subscription_(std::move(subscription)) {}
-
 WatchReactor* WatchReactor::Failed(const grpc::Status& status) {
-  auto* reactor = new WatchReactor(nullptr, nullptr, nullptr);
+  auto* reactor = new WatchReactor(nullptr);
   reactor->FinishOnce(status);
   return reactor;
 }
 
-WatchReactor* WatchReactor::Start(EventHub* hub, WatchDispatcher* dispatcher,
-                                  std::string server_filter) {
+WatchReactor* WatchReactor::Start(EventHub* hub, std::string server_filter) {
+  auto* reactor = new WatchReactor(hub);
   absl::StatusOr<std::shared_ptr<Subscription>> subscription =
-      hub->Subscribe(std::move(server_filter));
-  if (!subscription.ok()) return Failed(ToGrpcStatus(subscription.status()));
-  auto* reactor = new WatchReactor(hub, dispatcher, std::move(*subscription));
-  reactor->subscription_->SetListener([reactor] { reactor->dispatcher_->Schedule(reactor); });
+      hub->Subscribe(std::move(server_filter), reactor);
+  if (!subscription.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(subscription.status()));
+    return reactor;
+  }
+  reactor->subscription_ = std::move(*subscription);
   // Headers go out at once so the client knows the watch is established.
   reactor->StartSendInitialMetadata();
-  reactor->Pump();
+  reactor->subscription_->Ready();
   return reactor;
 }
 
-void WatchReactor::Pump() {
-  if (finished_.load()) return;
-  std::optional<Subscription::Delivery> delivery = subscription_->TryNext();
-  if (!delivery.has_value()) return;  // The listener calls Pump again.
-  if (delivery->ended) {
-    FinishOnce(grpc::Status::OK);
-    return;
-  }
-  if (delivery->event.has_value()) {
-    event_ = EventToProto(*delivery->event);
+void WatchReactor::Deliver(const Delivery& delivery) {
+  if (finished_.load()) return;  // No credit given back: nothing more comes.
+  if (delivery.proto != nullptr) {
+    event_ = *delivery.proto;  // A copy of the shared rendering, not a conversion.
   } else {
     event_.Clear();
     event_.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
-    event_.set_dropped_events(delivery->dropped);
+    event_.set_dropped_events(delivery.dropped);
     *event_.mutable_time() = TimeToProto(absl::Now());
   }
-  event_.set_sequence(delivery->sequence);
+  event_.set_sequence(delivery.sequence);
+  writing_.store(true);
   StartWrite(&event_);
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
-  if (!ok) {
-    FinishOnce(grpc::Status::OK);  // The stream is broken: the client has gone.
+  writing_.store(false);
+  if (!ok || end_requested_.load()) {
+    FinishOnce(grpc::Status::OK);  // The stream is broken (the client has gone), or ended.
     return;
   }
-  Pump();
+  subscription_->Ready();
 }
 
-void WatchReactor::OnCancel() {
-  if (subscription_ != nullptr) subscription_->Cancel();  // Wakes an armed listener: Finish.
+void WatchReactor::End() {
+  end_requested_.store(true);
+  if (!writing_.load()) FinishOnce(grpc::Status::OK);
 }
+
+void WatchReactor::OnCancel() { FinishOnce(grpc::Status::OK); }
 
 void WatchReactor::FinishOnce(const grpc::Status& status) {
   if (finished_.exchange(true)) return;
@@ -69,11 +66,7 @@ void WatchReactor::FinishOnce(const grpc::Status& status) {
 }
 
 void WatchReactor::OnDone() {
-  if (subscription_ != nullptr) {
-    subscription_->ClearListener();
-    dispatcher_->Forget(this);
-    hub_->Unsubscribe(subscription_);
-  }
+  if (subscription_ != nullptr) hub_->Unsubscribe(subscription_);
   delete this;
 }
 
