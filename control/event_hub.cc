@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "control/proto_conversion.h"
 #include "glog/logging.h"
+#include "weft/base/deadline.h"
 
 namespace weft::control {
 namespace {
@@ -21,6 +22,9 @@ namespace {
 // data plane (and the unary control calls) keep their share and watchers fall behind instead —
 // which the ring turns into drop counts.
 constexpr int kDeliveryNice = 19;
+// Deliveries in flight at once (see EventHub), and when one stops counting.
+constexpr std::size_t kMaxInFlight = 32;
+constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 
 class NamedObserver final : public ServerObserver {
  public:
@@ -43,11 +47,11 @@ Subscription::Subscription(EventHub* hub, EventSink* sink, std::string server_fi
       domain_last_(domain_start),
       sink_(sink) {}
 
-void Subscription::Ready() { hub_->Serve(shared_from_this()); }
+void Subscription::Ready() { hub_->Serve(shared_from_this(), /*ready=*/true); }
 
 void Subscription::Cancel() {
   cancelled_.store(true);
-  hub_->Serve(shared_from_this());
+  hub_->Serve(shared_from_this(), /*ready=*/false);
 }
 
 bool Subscription::Next(const std::deque<EventSlot>& ring, Delivery* delivery) {
@@ -148,18 +152,18 @@ void EventHub::CancelAll() {
     MutexLock lock(&mu_);
     for (const auto& subscription : subscriptions_) {
       subscription->cancelled_.store(true);
-      to_serve_.push_back(subscription);
+      to_serve_.push_back(ToServe{subscription, /*ready=*/false});
     }
     wake = std::exchange(loop_waits_, false);
   }
   if (wake) wake_.Signal();
 }
 
-void EventHub::Serve(std::shared_ptr<Subscription> subscription) {
+void EventHub::Serve(std::shared_ptr<Subscription> subscription, bool ready) {
   bool wake = false;
   {
     MutexLock lock(&mu_);
-    to_serve_.push_back(std::move(subscription));
+    to_serve_.push_back(ToServe{std::move(subscription), ready});
     wake = std::exchange(loop_waits_, false);
   }
   if (wake) wake_.Signal();
@@ -183,8 +187,8 @@ void EventHub::Publish(const NamedEvent& event) {
 
 std::size_t EventHub::subscriber_count() const { return subscriber_count_.load(); }
 
-void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription) {
-  if (subscription->ended_) return;
+void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now) {
+  if (subscription->ended_ || subscription->awaiting_ready_) return;  // Queued twice.
   if (subscription->cancelled_.load()) {
     subscription->ended_ = true;
     subscription->CallEnd();
@@ -195,7 +199,74 @@ void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription) {
     parked_.push_back(subscription);
     return;
   }
-  if (!subscription->CallDeliver(delivery)) subscription->ended_ = true;
+  if (!subscription->CallDeliver(delivery)) {
+    subscription->ended_ = true;
+    return;
+  }
+  subscription->awaiting_ready_ = true;
+  subscription->counted_ = true;
+  ++counted_in_flight_;
+  in_flight_.push_back(InFlight{subscription, ++subscription->deliveries_, now});
+}
+
+void EventHub::Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve) {
+  // Rendered once here, shared by every subscriber's delivery.
+  for (Pending& pending : events) {
+    auto proto = std::make_shared<const v1::Event>(EventToProto(pending.event));
+    ring_.push_back(EventSlot{pending.sequence, pending.server_sequence,
+                              std::make_shared<const NamedEvent>(std::move(pending.event)),
+                              std::move(proto)});
+    if (ring_.size() > capacity_) ring_.pop_front();
+  }
+  for (ToServe& entry : to_serve) {
+    Subscription& subscription = *entry.subscription;
+    if (entry.ready) {
+      subscription.awaiting_ready_ = false;
+      if (subscription.counted_) {
+        subscription.counted_ = false;
+        --counted_in_flight_;
+      }
+    }
+    if (subscription.ended_) continue;
+    if (subscription.cancelled_.load()) {
+      // At once, even with a delivery in flight: the sink orders End after it.
+      subscription.ended_ = true;
+      subscription.CallEnd();
+      continue;
+    }
+    if (!subscription.awaiting_ready_) runnable_.push_back(std::move(entry.subscription));
+  }
+  if (!events.empty()) {
+    // Parked subscribers (with credit, nothing to send until now) take their turn.
+    runnable_.insert(runnable_.end(), std::make_move_iterator(parked_.begin()),
+                     std::make_move_iterator(parked_.end()));
+    parked_.clear();
+  } else if (parked_.size() > 2 * subscriber_count() + 64) {
+    // Subscribers that left while parked: drop them without waiting for the next event.
+    parked_.erase(
+        std::remove_if(parked_.begin(), parked_.end(), [](const auto& s) { return s->detached(); }),
+        parked_.end());
+  }
+}
+
+void EventHub::ServeRunnable(absl::Time now) {
+  // Deliveries that completed, or stalled, no longer count.
+  while (!in_flight_.empty()) {
+    const InFlight& oldest = in_flight_.front();
+    Subscription& subscription = *oldest.subscription;
+    const bool counted = subscription.counted_ && subscription.deliveries_ == oldest.delivery;
+    if (counted && now - oldest.since < kStalledAfter) break;
+    if (counted) {
+      subscription.counted_ = false;
+      --counted_in_flight_;
+    }
+    in_flight_.pop_front();
+  }
+  while (!runnable_.empty() && counted_in_flight_ < kMaxInFlight) {
+    std::shared_ptr<Subscription> subscription = std::move(runnable_.front());
+    runnable_.pop_front();
+    ServeOne(subscription, now);
+  }
 }
 
 void EventHub::Loop() {
@@ -205,40 +276,28 @@ void EventHub::Loop() {
   }
   while (true) {
     std::deque<Pending> events;
-    std::vector<std::shared_ptr<Subscription>> to_serve;
+    std::vector<ToServe> to_serve;
     {
       MutexLock lock(&mu_);
       loop_waits_ = true;
-      wake_.Await(&mu_, [this]() {
+      auto has_work = [this]() {
         mu_.AssertHeld();
         return stopping_ || !pending_.empty() || !to_serve_.empty();
-      });
+      };
+      if (!runnable_.empty() && !in_flight_.empty()) {
+        // Held back by the deliveries in flight: until a Ready, or until the oldest stalls.
+        wake_.AwaitUntil(&mu_, has_work,
+                         DeadlineAfter(in_flight_.front().since + kStalledAfter - absl::Now()));
+      } else {
+        wake_.Await(&mu_, has_work);
+      }
       loop_waits_ = false;
       if (stopping_) break;
       events.swap(pending_);
       to_serve.swap(to_serve_);
     }
-    // Rendered once here, shared by every subscriber's delivery.
-    for (Pending& pending : events) {
-      auto proto = std::make_shared<const v1::Event>(EventToProto(pending.event));
-      ring_.push_back(EventSlot{pending.sequence, pending.server_sequence,
-                                std::make_shared<const NamedEvent>(std::move(pending.event)),
-                                std::move(proto)});
-      if (ring_.size() > capacity_) ring_.pop_front();
-    }
-    if (!events.empty()) {
-      // Parked subscribers (with credit, nothing to send until now) are served with the ones
-      // just made ready.
-      to_serve.insert(to_serve.end(), std::make_move_iterator(parked_.begin()),
-                      std::make_move_iterator(parked_.end()));
-      parked_.clear();
-    } else if (parked_.size() > 2 * subscriber_count() + 64) {
-      // Subscribers that left while parked: drop them without waiting for the next event.
-      parked_.erase(std::remove_if(parked_.begin(), parked_.end(),
-                                   [](const auto& s) { return s->detached(); }),
-                    parked_.end());
-    }
-    for (const auto& subscription : to_serve) ServeOne(subscription);
+    Take(events, to_serve);
+    ServeRunnable(absl::Now());
   }
 }
 

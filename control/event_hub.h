@@ -15,6 +15,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "weft/base/sync.h"
 #include "weft/control/v1/control.pb.h"
 #include "weft/server_observer.h"
@@ -102,9 +103,12 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   std::atomic<bool> cancelled_{false};
 
   // Delivery thread only.
-  std::uint64_t cursor_;       // The next global sequence to look at.
-  std::uint64_t domain_last_;  // Last domain sequence delivered or counted as dropped.
-  bool ended_ = false;         // End was called, or the sink was found detached.
+  std::uint64_t cursor_;          // The next global sequence to look at.
+  std::uint64_t domain_last_;     // Last domain sequence delivered or counted as dropped.
+  bool ended_ = false;            // End was called, or the sink was found detached.
+  bool awaiting_ready_ = false;   // Delivered; its Ready has not come back yet.
+  bool counted_ = false;          // That delivery counts against the hub's deliveries in flight.
+  std::uint64_t deliveries_ = 0;  // Deliveries so far (identifies the one in flight).
 
   mutable Mutex sink_mu_;  // Held through a sink call: Detach waits for it.
   EventSink* sink_ ABSL_GUARDED_BY(sink_mu_);
@@ -114,8 +118,13 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // hub's delivery thread at most once per batch; that thread (started by the constructor, joined
 // by the destructor, at the lowest CPU priority so that it only takes what the data plane
 // leaves) moves events into a ring of the last `capacity`, renders each to its proto once, and
-// hands each subscriber with credit its next delivery. A subscriber that falls more than
-// `capacity` events behind gets a gap with the count of what it lost.
+// hands each subscriber with credit its next delivery, in turn. A subscriber that falls more
+// than `capacity` events behind gets a gap with the count of what it lost.
+//
+// What a delivery costs beyond that thread (gRPC's write, its completion, the gateway's relay)
+// runs at normal priority on other threads; so that it stays proportional to the CPU the
+// delivery thread gets, at most kMaxInFlight deliveries are in flight at once. One whose Ready
+// has not come back after kStalledAfter (a watcher that stopped reading) stops counting.
 class EventHub {
  public:
   // `capacity`: events kept for subscribers (> 0); `max_subscribers`: beyond it Subscribe fails.
@@ -153,12 +162,28 @@ class EventHub {
     std::uint64_t server_sequence;
     NamedEvent event;
   };
+  // ToServe: a subscription that gave its credit back (`ready`) or was cancelled.
+  struct ToServe {
+    std::shared_ptr<Subscription> subscription;
+    bool ready;
+  };
+  // InFlight: a delivery counted against kMaxInFlight, until its Ready or kStalledAfter.
+  struct InFlight {
+    std::shared_ptr<Subscription> subscription;
+    std::uint64_t delivery;
+    absl::Time since;
+  };
 
-  // Serve queues `subscription` for the delivery thread (it was made ready or cancelled).
-  void Serve(std::shared_ptr<Subscription> subscription) ABSL_LOCKS_EXCLUDED(mu_);
+  // Serve queues `subscription` for the delivery thread.
+  void Serve(std::shared_ptr<Subscription> subscription, bool ready) ABSL_LOCKS_EXCLUDED(mu_);
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Take moves what the delivery thread was handed into its own state: events into the ring,
+  // credits and cancellations into runnable_ (or End). Delivery thread only.
+  void Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve);
+  // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight.
+  void ServeRunnable(absl::Time now);
   // ServeOne gives `subscription` its next delivery, or parks it until events arrive.
-  void ServeOne(const std::shared_ptr<Subscription>& subscription);
+  void ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now);
 
   const std::size_t capacity_;
   const std::size_t max_subscribers_;
@@ -171,16 +196,20 @@ class EventHub {
   absl::flat_hash_map<std::string, std::uint64_t> server_published_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
   // Made ready or cancelled since the delivery thread last looked.
-  std::vector<std::shared_ptr<Subscription>> to_serve_ ABSL_GUARDED_BY(mu_);
+  std::vector<ToServe> to_serve_ ABSL_GUARDED_BY(mu_);
   bool loop_waits_ ABSL_GUARDED_BY(mu_) = false;  // The next Publish or Serve signals wake_.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // subscriptions_.size(), readable without the lock: publishing with no watcher costs one load.
   std::atomic<std::size_t> subscriber_count_{0};
 
   // Delivery thread only: the last capacity_ events, ordered by sequence (with gaps where
-  // pending events were dropped), and the subscribers with credit waiting for the next event.
+  // pending events were dropped); subscribers with credit, in turn (runnable_), and those with
+  // nothing to send until the next event (parked_); the deliveries in flight, oldest first.
   std::deque<EventSlot> ring_;
+  std::deque<std::shared_ptr<Subscription>> runnable_;
   std::vector<std::shared_ptr<Subscription>> parked_;
+  std::deque<InFlight> in_flight_;
+  std::size_t counted_in_flight_ = 0;
 
   std::thread thread_;  // Last: started once the fields above exist.
 };

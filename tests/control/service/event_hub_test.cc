@@ -163,6 +163,25 @@ TEST(EventHubTest, AStalledSubscriberCostsAReaderNothing) {
   hub.Unsubscribe(reader_subscription);
 }
 
+TEST(EventHubTest, SubscribersThatNeverGiveTheirCreditBackDoNotHoldTheOthersUp) {
+  // More of them than deliveries may be in flight: those that stall stop counting.
+  constexpr int kStalled = 100;
+  EventHub hub(/*capacity=*/8, /*max_subscribers=*/kStalled + 1);
+  std::vector<std::unique_ptr<Recorder>> stalled;
+  std::vector<std::shared_ptr<Subscription>> subscriptions;
+  for (int i = 0; i < kStalled; ++i) {
+    stalled.push_back(std::make_unique<Recorder>());
+    subscriptions.push_back(stalled.back()->Attach(hub));
+  }
+  Recorder reader(/*auto_ready=*/true);
+  subscriptions.push_back(reader.Attach(hub));
+  hub.Publish(Event("a", 1));
+  hub.Publish(Event("a", 2));
+  EXPECT_EQ(reader.WaitFor(2).size(), 2u);
+  for (auto& recorder : stalled) EXPECT_EQ(recorder->WaitFor(1).size(), 1u);
+  for (const auto& subscription : subscriptions) hub.Unsubscribe(subscription);
+}
+
 TEST(EventHubTest, AFilteredSubscriberCountsOnlyItsServersEventsAndItsGaps) {
   EventHub hub(/*capacity=*/4, /*max_subscribers=*/4);
   Recorder slow;
