@@ -1,5 +1,7 @@
 #include "control/event_hub.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,9 +20,11 @@
 namespace weft::control {
 namespace {
 
-// The delivery thread's nice value: the lowest priority, so that under a saturated core the
-// data plane (and the unary control calls) keep their share and watchers fall behind instead —
-// which the ring turns into drop counts.
+// The delivery thread runs under SCHED_IDLE (or, where that is refused, at nice 19): it gets
+// the CPU only when nothing else wants it, so that under a saturated core the data plane and the
+// unary control calls keep it and watchers fall behind instead — which the ring turns into drop
+// counts. (Nice 19 alone still took ~1.5 % of a contended core, and what that CPU's writes cost
+// on gRPC's threads about 4.5 times as much again: see bench/RESULTS.md.)
 constexpr int kDeliveryNice = 19;
 // Deliveries in flight at once (see EventHub), and when one stops counting.
 constexpr std::size_t kMaxInFlight = 32;
@@ -35,6 +39,20 @@ class NamedObserver final : public ServerObserver {
   EventHub* const hub_;
   const std::string server_;
 };
+
+// LowerPriority puts the calling thread under SCHED_IDLE, or at kDeliveryNice if refused.
+void LowerPriority() {
+  const sched_param param{};
+  const int error = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+  if (error == 0) return;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kDeliveryNice) != 0) {
+    LOG(WARNING) << "event hub: cannot lower the delivery thread's priority: "
+                 << std::strerror(errno);
+    return;
+  }
+  LOG(WARNING) << "event hub: SCHED_IDLE refused (" << std::strerror(error)
+               << "); the delivery thread runs at nice " << kDeliveryNice;
+}
 
 }  // namespace
 
@@ -101,8 +119,10 @@ bool Subscription::detached() const {
   return sink_ == nullptr;
 }
 
-EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers)
-    : capacity_(capacity), max_subscribers_(max_subscribers), thread_([this] { Loop(); }) {
+EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers, DeliveryPriority priority)
+    : capacity_(capacity),
+      max_subscribers_(max_subscribers),
+      thread_([this, priority] { Loop(priority); }) {
   CHECK_GT(capacity, 0u);
 }
 
@@ -269,11 +289,8 @@ void EventHub::ServeRunnable(absl::Time now) {
   }
 }
 
-void EventHub::Loop() {
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kDeliveryNice) != 0) {
-    LOG(WARNING) << "event hub: cannot lower the delivery thread's priority: "
-                 << std::strerror(errno);
-  }
+void EventHub::Loop(DeliveryPriority priority) {
+  if (priority == DeliveryPriority::kIdle) LowerPriority();
   while (true) {
     std::deque<Pending> events;
     std::vector<ToServe> to_serve;

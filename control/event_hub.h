@@ -116,9 +116,9 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 
 // EventHub: thread-safe. Publishing appends the event once to a bounded queue and wakes the
 // hub's delivery thread at most once per batch; that thread (started by the constructor, joined
-// by the destructor, at the lowest CPU priority so that it only takes what the data plane
-// leaves) moves events into a ring of the last `capacity`, renders each to its proto once, and
-// hands each subscriber with credit its next delivery, in turn. A subscriber that falls more
+// by the destructor, at the lowest CPU priority (SCHED_IDLE) so that it only takes what the data
+// plane leaves) moves events into a ring of the last `capacity`, renders each to its proto once,
+// and hands each subscriber with credit its next delivery, in turn. A subscriber that falls more
 // than `capacity` events behind gets a gap with the count of what it lost.
 //
 // What a delivery costs beyond that thread (gRPC's write, its completion, the gateway's relay)
@@ -127,8 +127,13 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // has not come back after kStalledAfter (a watcher that stopped reading) stops counting.
 class EventHub {
  public:
+  // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
+  // that is refused) in production; kNormal for tests that must not wait on a busy machine.
+  enum class DeliveryPriority { kIdle, kNormal };
+
   // `capacity`: events kept for subscribers (> 0); `max_subscribers`: beyond it Subscribe fails.
-  EventHub(std::size_t capacity, std::size_t max_subscribers);
+  EventHub(std::size_t capacity, std::size_t max_subscribers,
+           DeliveryPriority priority = DeliveryPriority::kIdle);
   EventHub(const EventHub&) = delete;
   EventHub& operator=(const EventHub&) = delete;
   // Stops and joins the delivery thread. Every subscription must be unsubscribed by then.
@@ -176,7 +181,7 @@ class EventHub {
 
   // Serve queues `subscription` for the delivery thread.
   void Serve(std::shared_ptr<Subscription> subscription, bool ready) ABSL_LOCKS_EXCLUDED(mu_);
-  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+  void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
   void Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve);
