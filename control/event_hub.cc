@@ -73,10 +73,13 @@ void Subscription::Cancel() {
 }
 
 bool Subscription::Next(const std::deque<EventSlot>& ring, Delivery* delivery) {
+  auto matches = [this](const EventSlot& slot) {
+    return server_filter_.empty() || slot.event->server == server_filter_;
+  };
   auto it = std::lower_bound(
       ring.begin(), ring.end(), cursor_,
       [](const EventSlot& slot, std::uint64_t sequence) { return slot.sequence < sequence; });
-  while (it != ring.end() && !server_filter_.empty() && it->event->server != server_filter_) ++it;
+  it = std::find_if(it, ring.end(), matches);
   if (it == ring.end()) {
     if (!ring.empty()) cursor_ = std::max(cursor_, ring.back().sequence + 1);
     return false;
@@ -84,12 +87,16 @@ bool Subscription::Next(const std::deque<EventSlot>& ring, Delivery* delivery) {
   const std::uint64_t domain = server_filter_.empty() ? it->sequence : it->server_sequence;
   if (domain > domain_last_ + 1) {
     // Lost before this one: pushed out of the ring (or of the publish queue) unread.
-    *delivery =
-        Delivery{.sequence = domain - 1 - domain_start_, .dropped = domain - 1 - domain_last_};
+    *delivery = Delivery{.sequence = domain - 1 - domain_start_,
+                         .dropped = domain - 1 - domain_last_,
+                         .more = true};  // The event at `it`.
     domain_last_ = domain - 1;
     return true;
   }
-  *delivery = Delivery{.sequence = domain - domain_start_, .event = it->event, .proto = it->proto};
+  *delivery = Delivery{.sequence = domain - domain_start_,
+                       .event = it->event,
+                       .proto = it->proto,
+                       .more = std::find_if(std::next(it), ring.end(), matches) != ring.end()};
   domain_last_ = domain;
   cursor_ = it->sequence + 1;
   return true;

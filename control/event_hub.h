@@ -38,6 +38,9 @@ struct Delivery {
   std::shared_ptr<const NamedEvent> event{};
   // The event rendered once for every subscriber (EventToProto; `sequence` unset).
   std::shared_ptr<const v1::Event> proto{};
+  // More is already there for this subscriber: a delivery follows as soon as the sink gives its
+  // credit back, so the sink may hold this one back to send both together.
+  bool more = false;
 };
 
 // EventSink: the consumer of one subscription (a WatchReactor, a test's recorder). Its calls

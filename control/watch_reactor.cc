@@ -7,6 +7,12 @@
 #include "control/status_conversion.h"
 
 namespace weft::control {
+namespace {
+
+// Consecutive writes the transport may hold back (see Deliver).
+constexpr int kMaxBuffered = 16;
+
+}  // namespace
 
 WatchReactor* WatchReactor::Failed(const grpc::Status& status) {
   auto* reactor = new WatchReactor(nullptr);
@@ -41,7 +47,17 @@ void WatchReactor::Deliver(const Delivery& delivery) {
   }
   event_.set_sequence(delivery.sequence);
   writing_.store(true);
-  StartWrite(&event_);
+  // With more to follow, the transport may hold this message back and send it with the next
+  // ones: fewer, larger socket writes, on gRPC's threads and in the control gateway's relay.
+  // It holds them until a write without the hint, so every kMaxBuffered-th goes without.
+  grpc::WriteOptions options;
+  if (delivery.more && buffered_ < kMaxBuffered) {
+    options.set_buffer_hint();
+    ++buffered_;
+  } else {
+    buffered_ = 0;
+  }
+  StartWrite(&event_, options);
 }
 
 void WatchReactor::OnWriteDone(bool ok) {

@@ -39,7 +39,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
 
   EventHub* const hub_;
   std::shared_ptr<Subscription> subscription_;  // Null for a failed start.
-  v1::Event event_;  // The write in flight; touched only by Deliver, one at a time.
+  v1::Event event_;   // The write in flight; touched only by Deliver, one at a time.
+  int buffered_ = 0;  // Writes held back by the transport in a row (Deliver only).
   // A write is in flight / the hub ended the subscription: whichever of End and OnWriteDone
   // sees the other's flag finishes the stream, so it never finishes under a write.
   std::atomic<bool> writing_{false};

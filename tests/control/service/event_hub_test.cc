@@ -124,12 +124,14 @@ TEST(EventHubTest, ASubscriberThatFellBehindTheRingIsToldWhereAndHowMany) {
   EXPECT_EQ(got[1].event, nullptr);
   EXPECT_EQ(got[1].dropped, 6u);
   EXPECT_EQ(got[1].sequence, 7u) << "the position of the last one lost";
+  EXPECT_TRUE(got[1].more) << "event 8 follows the gap";
   for (TaskId id = 8; id <= 11; ++id) {
     subscription->Ready();
     got = slow.WaitFor(got.size() + 1);
     ASSERT_NE(got.back().event, nullptr);
     EXPECT_EQ(got.back().event->event.task_id, id);
     EXPECT_EQ(got.back().sequence, id);
+    EXPECT_EQ(got.back().more, id < 11) << "more waits behind event " << id;
   }
   hub.Publish(Event("a", 12));
   subscription->Ready();
