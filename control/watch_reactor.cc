@@ -16,7 +16,8 @@ constexpr int kMaxBuffered = 16;
 
 WatchReactor* WatchReactor::Failed(const grpc::Status& status) {
   auto* reactor = new WatchReactor(nullptr);
-  reactor->FinishOnce(status);
+  MutexLock lock(&reactor->mu_);
+  reactor->FinishLocked(status);
   return reactor;
 }
 
@@ -25,7 +26,8 @@ WatchReactor* WatchReactor::Start(EventHub* hub, std::string server_filter) {
   absl::StatusOr<std::shared_ptr<Subscription>> subscription =
       hub->Subscribe(std::move(server_filter), reactor);
   if (!subscription.ok()) {
-    reactor->FinishOnce(ToGrpcStatus(subscription.status()));
+    MutexLock lock(&reactor->mu_);
+    reactor->FinishLocked(ToGrpcStatus(subscription.status()));
     return reactor;
   }
   reactor->subscription_ = std::move(*subscription);
@@ -36,7 +38,10 @@ WatchReactor* WatchReactor::Start(EventHub* hub, std::string server_filter) {
 }
 
 void WatchReactor::Deliver(const Delivery& delivery) {
-  if (finished_.load()) return;  // No credit given back: nothing more comes.
+  MutexLock lock(&mu_);
+  // Never a write after Finish: gRPC may then run OnDone (which deletes this) before the write
+  // completes. And no credit given back: nothing more comes.
+  if (finished_) return;
   if (delivery.proto != nullptr) {
     event_ = *delivery.proto;  // A copy of the shared rendering, not a conversion.
   } else {
@@ -46,7 +51,7 @@ void WatchReactor::Deliver(const Delivery& delivery) {
     *event_.mutable_time() = TimeToProto(absl::Now());
   }
   event_.set_sequence(delivery.sequence);
-  writing_.store(true);
+  writing_ = true;
   // With more to follow, the transport may hold this message back and send it with the next
   // ones: fewer, larger socket writes, on gRPC's threads and in the control gateway's relay.
   // It holds them until a write without the hint, so every kMaxBuffered-th goes without.
@@ -61,23 +66,31 @@ void WatchReactor::Deliver(const Delivery& delivery) {
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
-  writing_.store(false);
-  if (!ok || end_requested_.load()) {
-    FinishOnce(grpc::Status::OK);  // The stream is broken (the client has gone), or ended.
-    return;
+  {
+    MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || end_requested_) {
+      FinishLocked(grpc::Status::OK);  // The stream is broken (the client has gone), or ended.
+      return;
+    }
   }
   subscription_->Ready();
 }
 
 void WatchReactor::End() {
-  end_requested_.store(true);
-  if (!writing_.load()) FinishOnce(grpc::Status::OK);
+  MutexLock lock(&mu_);
+  end_requested_ = true;
+  if (!writing_) FinishLocked(grpc::Status::OK);  // Else OnWriteDone finishes.
 }
 
-void WatchReactor::OnCancel() { FinishOnce(grpc::Status::OK); }
+void WatchReactor::OnCancel() {
+  MutexLock lock(&mu_);
+  FinishLocked(grpc::Status::OK);
+}
 
-void WatchReactor::FinishOnce(const grpc::Status& status) {
-  if (finished_.exchange(true)) return;
+void WatchReactor::FinishLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
   Finish(status);
 }
 

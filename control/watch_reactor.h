@@ -5,11 +5,11 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 
 #include "control/event_hub.h"
+#include "weft/base/sync.h"
 #include "weft/control/v1/control.pb.h"
 
 namespace weft::control {
@@ -33,19 +33,23 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
  private:
   explicit WatchReactor(EventHub* hub) : hub_(hub) {}
 
-  void Deliver(const Delivery& delivery) override;
-  void End() override;
-  void FinishOnce(const grpc::Status& status);
+  void Deliver(const Delivery& delivery) override ABSL_LOCKS_EXCLUDED(mu_);
+  void End() override ABSL_LOCKS_EXCLUDED(mu_);
+  // FinishLocked finishes the stream once.
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   EventHub* const hub_;
   std::shared_ptr<Subscription> subscription_;  // Null for a failed start.
-  v1::Event event_;   // The write in flight; touched only by Deliver, one at a time.
-  int buffered_ = 0;  // Writes held back by the transport in a row (Deliver only).
+  // Held while starting a write or Finish, so that no write starts after Finish. (gRPC never
+  // runs a reaction inline from StartWrite or Finish on the server.)
+  Mutex mu_;
+  v1::Event event_ ABSL_GUARDED_BY(mu_);   // The write in flight.
+  int buffered_ ABSL_GUARDED_BY(mu_) = 0;  // Writes held back by the transport in a row.
   // A write is in flight / the hub ended the subscription: whichever of End and OnWriteDone
-  // sees the other's flag finishes the stream, so it never finishes under a write.
-  std::atomic<bool> writing_{false};
-  std::atomic<bool> end_requested_{false};
-  std::atomic<bool> finished_{false};
+  // comes second finishes the stream, so it never finishes under a write.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace weft::control

@@ -4,8 +4,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -267,6 +269,33 @@ TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldW
   EXPECT_GT(stalled->dropped(), 0u);
   EXPECT_EQ(stalled->events() + stalled->dropped(), published);
   EXPECT_TRUE(stalled->sequences_ok());
+}
+
+// Clients that go away while events flow: every stream ends, every subscription is removed,
+// and no write outlives its stream (under ASan, a use after free here was a crash in weftd).
+TEST_F(WatchFanoutTest, StreamsCancelledWhileEventsFlowEndCleanly) {
+  constexpr int kWatchers = 200;
+  constexpr int kPerConnection = 90;
+  for (int c = 0; c < (kWatchers + kPerConnection - 1) / kPerConnection; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("weft.test.connection", c);
+    stubs_.push_back(Stub(args));
+  }
+  for (int i = 0; i < kWatchers; ++i) {
+    watchers_.push_back(std::make_unique<Watcher>(stubs_[i / kPerConnection].get(), &tally_, "",
+                                                  /*stalled=*/false));
+  }
+  ASSERT_TRUE(Await([&] { return tally_.established == kWatchers; }));
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    while (!stop.load()) Publish(events_, "echo", 16);
+  });
+  ASSERT_TRUE(Await([&] { return tally_.reader_events >= 10u * kWatchers; }));
+  for (auto& watcher : watchers_) watcher->Cancel();
+  EXPECT_TRUE(Await([&] { return tally_.done == kWatchers; }));
+  stop.store(true);
+  publisher.join();
+  EXPECT_TRUE(testing::WaitUntil([&] { return events_.subscriber_count() == 0; }));
 }
 
 }  // namespace
