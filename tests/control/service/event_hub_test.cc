@@ -62,21 +62,35 @@ class Recorder final : public EventSink {
   std::vector<Delivery> WaitFor(std::size_t n) {
     MutexLock lock(&mu_);
     changed_.AwaitUntil(
-        &mu_, [&] { return deliveries_.size() >= n; }, DeadlineAfter(absl::Seconds(10)));
+        &mu_,
+        [&] {
+          mu_.AssertHeld();
+          return deliveries_.size() >= n;
+        },
+        DeadlineAfter(absl::Seconds(10)));
     return deliveries_;
   }
   // WaitForEvent waits until an event with `id` (or a later one) or a gap past it arrived.
   std::vector<Delivery> WaitForSequence(std::uint64_t sequence) {
     MutexLock lock(&mu_);
     changed_.AwaitUntil(
-        &mu_, [&] { return !deliveries_.empty() && deliveries_.back().sequence >= sequence; },
+        &mu_,
+        [&] {
+          mu_.AssertHeld();
+          return !deliveries_.empty() && deliveries_.back().sequence >= sequence;
+        },
         DeadlineAfter(absl::Seconds(10)));
     return deliveries_;
   }
   int WaitForEnd() {
     MutexLock lock(&mu_);
     changed_.AwaitUntil(
-        &mu_, [&] { return ends_ > 0; }, DeadlineAfter(absl::Seconds(10)));
+        &mu_,
+        [&] {
+          mu_.AssertHeld();
+          return ends_ > 0;
+        },
+        DeadlineAfter(absl::Seconds(10)));
     return ends_;
   }
   std::vector<Delivery> deliveries() {

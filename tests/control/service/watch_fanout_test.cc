@@ -93,12 +93,10 @@ class Watcher final : public grpc::ClientReadReactor<v1::Event> {
   void Cancel() { context_.TryCancel(); }
 
   // Read with tally->mu held.
-  std::uint64_t events() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(tally_->mu) { return events_; }
-  std::uint64_t dropped() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(tally_->mu) { return dropped_; }
-  std::uint64_t last_sequence() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(tally_->mu) {
-    return last_sequence_;
-  }
-  bool sequences_ok() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(tally_->mu) { return sequences_ok_; }
+  std::uint64_t events() const { return events_; }
+  std::uint64_t dropped() const { return dropped_; }
+  std::uint64_t last_sequence() const { return last_sequence_; }
+  bool sequences_ok() const { return sequences_ok_; }
 
  private:
   Tally* const tally_;
@@ -106,10 +104,12 @@ class Watcher final : public grpc::ClientReadReactor<v1::Event> {
   grpc::ClientContext context_;
   v1::WatchEventsRequest request_;
   v1::Event event_;
-  std::uint64_t events_ ABSL_GUARDED_BY(tally_->mu) = 0;
-  std::uint64_t dropped_ ABSL_GUARDED_BY(tally_->mu) = 0;
-  std::uint64_t last_sequence_ ABSL_GUARDED_BY(tally_->mu) = 0;
-  bool sequences_ok_ ABSL_GUARDED_BY(tally_->mu) = true;
+  // Guarded by tally_->mu (unannotated: the analysis cannot tell watchers_[i]->tally_->mu is
+  // the fixture's tally_.mu).
+  std::uint64_t events_ = 0;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t last_sequence_ = 0;
+  bool sequences_ok_ = true;
 };
 
 class WatchFanoutTest : public ::testing::Test {
@@ -224,7 +224,10 @@ TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldW
   watchers_.push_back(
       std::make_unique<Watcher>(stubs_.back().get(), &tally_, "", /*stalled=*/true));
   Watcher* const stalled = watchers_.back().get();
-  ASSERT_TRUE(Await([&] { return tally_.established == kReaders + 1; }));
+  ASSERT_TRUE(Await([&] {
+    tally_.mu.AssertHeld();
+    return tally_.established == kReaders + 1;
+  }));
   ASSERT_EQ(events_.subscriber_count(), static_cast<std::size_t>(kReaders + 1));
 
   // Events of another server, 2 KiB each: the ring's 64 hold 128 KiB, more than the stalled
@@ -242,14 +245,20 @@ TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldW
   }
   std::uint64_t echo_events = 3;
   published += 3;
-  ASSERT_TRUE(Await([&] { return tally_.reader_events == echo_events * kReaders; }));
+  ASSERT_TRUE(Await([&] {
+    tally_.mu.AssertHeld();
+    return tally_.reader_events == echo_events * kReaders;
+  }));
   constexpr int kWaves = 12;
   for (int wave = 0; wave < kWaves; ++wave) {
     Publish(events_, "echo", kRing / 2);
     echo_events += kRing / 2;
     published += kRing / 2;
-    ASSERT_TRUE(Await([&] { return tally_.reader_events == echo_events * kReaders; }))
-        << "wave " << wave;
+    ASSERT_TRUE(Await([&] {
+      tally_.mu.AssertHeld();
+      return tally_.reader_events == echo_events * kReaders;
+    })) << "wave "
+        << wave;
   }
   {
     MutexLock lock(&tally_.mu);
@@ -263,8 +272,10 @@ TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldW
   // The stalled one reads again: what it was sent before it stalled, a gap with the count of
   // what the ring no longer held, then the last events — everything accounted for.
   stalled->Resume();
-  ASSERT_TRUE(Await([&] { return stalled->last_sequence() == published; }))
-      << "its last sequence is the last event's";
+  ASSERT_TRUE(Await([&] {
+    tally_.mu.AssertHeld();
+    return stalled->last_sequence() == published;
+  })) << "its last sequence is the last event's";
   MutexLock lock(&tally_.mu);
   EXPECT_GT(stalled->dropped(), 0u);
   EXPECT_EQ(stalled->events() + stalled->dropped(), published);
@@ -285,14 +296,23 @@ TEST_F(WatchFanoutTest, StreamsCancelledWhileEventsFlowEndCleanly) {
     watchers_.push_back(std::make_unique<Watcher>(stubs_[i / kPerConnection].get(), &tally_, "",
                                                   /*stalled=*/false));
   }
-  ASSERT_TRUE(Await([&] { return tally_.established == kWatchers; }));
+  ASSERT_TRUE(Await([&] {
+    tally_.mu.AssertHeld();
+    return tally_.established == kWatchers;
+  }));
   std::atomic<bool> stop{false};
   std::thread publisher([&] {
     while (!stop.load()) Publish(events_, "echo", 16);
   });
-  ASSERT_TRUE(Await([&] { return tally_.reader_events >= 10u * kWatchers; }));
+  ASSERT_TRUE(Await([&] {
+    tally_.mu.AssertHeld();
+    return tally_.reader_events >= 10u * kWatchers;
+  }));
   for (auto& watcher : watchers_) watcher->Cancel();
-  EXPECT_TRUE(Await([&] { return tally_.done == kWatchers; }));
+  EXPECT_TRUE(Await([&] {
+    tally_.mu.AssertHeld();
+    return tally_.done == kWatchers;
+  }));
   stop.store(true);
   publisher.join();
   EXPECT_TRUE(testing::WaitUntil([&] { return events_.subscriber_count() == 0; }));
