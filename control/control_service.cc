@@ -309,7 +309,7 @@ grpc::ServerWriteReactor<v1::Event>* ControlService::WatchEvents(
       return WatchReactor::Failed(ToGrpcStatus(server.status()));
     }
   }
-  return WatchReactor::Start(events_, &watch_dispatcher_, request->server());
+  return WatchReactor::Start(events_, request->server());
 }
 
 }  // namespace weft::control

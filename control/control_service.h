@@ -9,7 +9,6 @@
 #include "control/event_hub.h"
 #include "control/process_info.h"
 #include "control/server_set.h"
-#include "control/watch_dispatcher.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control {
@@ -66,7 +65,6 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   const Authenticator* const auth_;
   const ProcessInfo* const process_;
   const audit::AuditTrail* const audit_;
-  WatchDispatcher watch_dispatcher_;
 };
 
 }  // namespace weft::control

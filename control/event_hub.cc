@@ -1,13 +1,34 @@
 #include "control/event_hub.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "control/proto_conversion.h"
+#include "glog/logging.h"
+#include "weft/base/deadline.h"
 
 namespace weft::control {
 namespace {
+
+// The delivery thread runs under SCHED_IDLE (or, where that is refused, at nice 19): it gets
+// the CPU only when nothing else wants it, so that under a saturated core the data plane and the
+// unary control calls keep it and watchers fall behind instead — which the ring turns into drop
+// counts. (Nice 19 alone still took ~1.5 % of a contended core, and what that CPU's writes cost
+// on gRPC's threads about 4.5 times as much again: see bench/RESULTS.md.)
+constexpr int kDeliveryNice = 19;
+// Deliveries in flight at once (see EventHub), and when one stops counting.
+constexpr std::size_t kMaxInFlight = 32;
+constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 
 class NamedObserver final : public ServerObserver {
  public:
@@ -19,143 +40,289 @@ class NamedObserver final : public ServerObserver {
   const std::string server_;
 };
 
+// LowerPriority puts the calling thread under SCHED_IDLE, or at kDeliveryNice if refused.
+void LowerPriority() {
+  const sched_param param{};
+  const int error = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+  if (error == 0) return;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kDeliveryNice) != 0) {
+    LOG(WARNING) << "event hub: cannot lower the delivery thread's priority: "
+                 << std::strerror(errno);
+    return;
+  }
+  LOG(WARNING) << "event hub: SCHED_IDLE refused (" << std::strerror(error)
+               << "); the delivery thread runs at nice " << kDeliveryNice;
+}
+
 }  // namespace
 
-Subscription::Subscription(std::string server_filter, std::size_t capacity)
-    : server_filter_(std::move(server_filter)), capacity_(capacity) {}
+Subscription::Subscription(EventHub* hub, EventSink* sink, std::string server_filter,
+                           std::uint64_t start, std::uint64_t domain_start)
+    : hub_(hub),
+      server_filter_(std::move(server_filter)),
+      domain_start_(domain_start),
+      cursor_(start + 1),
+      domain_last_(domain_start),
+      sink_(sink) {}
 
-void Subscription::SetListener(Listener listener) {
-  MutexLock lock(&mu_);
-  listener_ = std::make_shared<Listener>(std::move(listener));
-}
-
-void Subscription::ClearListener() {
-  MutexLock lock(&mu_);
-  listener_.reset();
-  armed_ = false;
-  listener_returned_.Await(&mu_, [this]() {
-    mu_.AssertHeld();
-    return listener_calls_ == 0;
-  });
-}
-
-std::shared_ptr<Subscription::Listener> Subscription::TakeArmedLocked() {
-  if (!armed_ || listener_ == nullptr) return nullptr;
-  armed_ = false;
-  ++listener_calls_;
-  return listener_;
-}
-
-void Subscription::CallListener(const std::shared_ptr<Listener>& listener) {
-  if (listener == nullptr) return;
-  (*listener)();
-  MutexLock lock(&mu_);
-  --listener_calls_;
-  listener_returned_.SignalAll();
-}
-
-void Subscription::Offer(const std::shared_ptr<const NamedEvent>& event) {
-  if (!server_filter_.empty() && event->server != server_filter_) return;
-  std::shared_ptr<Listener> listener;
-  {
-    MutexLock lock(&mu_);
-    if (cancelled_) return;
-    if (queued_events_ >= capacity_) {
-      // Record the gap where it happens; consecutive drops share one gap item.
-      if (queue_.empty() || queue_.back().event != nullptr) queue_.push_back(Item{});
-      ++queue_.back().dropped;
-    } else {
-      queue_.push_back(Item{event, 0});
-      ++queued_events_;
-    }
-    listener = TakeArmedLocked();
-  }
-  CallListener(listener);
-}
-
-std::optional<Subscription::Delivery> Subscription::TryNext() {
-  MutexLock lock(&mu_);
-  if (cancelled_) return Delivery{.ended = true};
-  if (queue_.empty()) {
-    armed_ = true;
-    return std::nullopt;
-  }
-  Item item = std::move(queue_.front());
-  queue_.pop_front();
-  Delivery delivery;
-  if (item.event != nullptr) {
-    --queued_events_;
-    delivery.sequence = ++sequence_;
-    delivery.event = *item.event;
-  } else {
-    sequence_ += item.dropped;
-    delivery.sequence = sequence_;
-    delivery.dropped = item.dropped;
-  }
-  return delivery;
-}
+void Subscription::Ready() { hub_->Serve(shared_from_this(), /*ready=*/true); }
 
 void Subscription::Cancel() {
-  std::shared_ptr<Listener> listener;
-  {
-    MutexLock lock(&mu_);
-    cancelled_ = true;
-    queue_.clear();
-    queued_events_ = 0;
-    listener = TakeArmedLocked();
-  }
-  CallListener(listener);
+  cancelled_.store(true);
+  hub_->Serve(shared_from_this(), /*ready=*/false);
 }
 
-EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers)
-    : capacity_(capacity), max_subscribers_(max_subscribers) {}
+bool Subscription::Next(const std::deque<EventSlot>& ring, Delivery* delivery) {
+  auto matches = [this](const EventSlot& slot) {
+    return server_filter_.empty() || slot.event->server == server_filter_;
+  };
+  auto it = std::lower_bound(
+      ring.begin(), ring.end(), cursor_,
+      [](const EventSlot& slot, std::uint64_t sequence) { return slot.sequence < sequence; });
+  it = std::find_if(it, ring.end(), matches);
+  if (it == ring.end()) {
+    if (!ring.empty()) cursor_ = std::max(cursor_, ring.back().sequence + 1);
+    return false;
+  }
+  const std::uint64_t domain = server_filter_.empty() ? it->sequence : it->server_sequence;
+  if (domain > domain_last_ + 1) {
+    // Lost before this one: pushed out of the ring (or of the publish queue) unread.
+    *delivery = Delivery{.sequence = domain - 1 - domain_start_,
+                         .dropped = domain - 1 - domain_last_,
+                         .more = true};  // The event at `it`.
+    domain_last_ = domain - 1;
+    return true;
+  }
+  *delivery = Delivery{.sequence = domain - domain_start_,
+                       .event = it->event,
+                       .proto = it->proto,
+                       .more = std::find_if(std::next(it), ring.end(), matches) != ring.end()};
+  domain_last_ = domain;
+  cursor_ = it->sequence + 1;
+  return true;
+}
+
+bool Subscription::CallDeliver(const Delivery& delivery) {
+  MutexLock lock(&sink_mu_);
+  if (sink_ == nullptr) return false;
+  sink_->Deliver(delivery);
+  return true;
+}
+
+bool Subscription::CallEnd() {
+  MutexLock lock(&sink_mu_);
+  if (sink_ == nullptr) return false;
+  sink_->End();
+  return true;
+}
+
+void Subscription::Detach() {
+  MutexLock lock(&sink_mu_);
+  sink_ = nullptr;
+}
+
+bool Subscription::detached() const {
+  MutexLock lock(&sink_mu_);
+  return sink_ == nullptr;
+}
+
+EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers, DeliveryPriority priority)
+    : capacity_(capacity),
+      max_subscribers_(max_subscribers),
+      thread_([this, priority] { Loop(priority); }) {
+  CHECK_GT(capacity, 0u);
+}
+
+EventHub::~EventHub() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  wake_.SignalAll();
+  thread_.join();
+}
 
 std::shared_ptr<ServerObserver> EventHub::ObserverFor(std::string server) {
   return std::make_shared<NamedObserver>(this, std::move(server));
 }
 
-absl::StatusOr<std::shared_ptr<Subscription>> EventHub::Subscribe(std::string server_filter) {
+absl::StatusOr<std::shared_ptr<Subscription>> EventHub::Subscribe(std::string server_filter,
+                                                                  EventSink* sink) {
   MutexLock lock(&mu_);
-  if (subscribers_->size() >= max_subscribers_) {
+  if (subscriptions_.size() >= max_subscribers_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many event watchers (limit ", max_subscribers_, ")"));
   }
-  auto subscription = std::make_shared<Subscription>(std::move(server_filter), capacity_);
-  auto next = std::make_shared<SubscriberList>(*subscribers_);
-  next->push_back(subscription);
-  subscribers_ = std::move(next);
-  subscriber_count_.store(subscribers_->size());
+  std::uint64_t domain_start = published_;
+  if (!server_filter.empty()) {
+    auto it = server_published_.find(server_filter);
+    domain_start = it == server_published_.end() ? 0 : it->second;
+  }
+  auto subscription = std::make_shared<Subscription>(this, sink, std::move(server_filter),
+                                                     published_, domain_start);
+  subscriptions_.push_back(subscription);
+  subscriber_count_.store(subscriptions_.size());
   return subscription;
 }
 
 void EventHub::Unsubscribe(const std::shared_ptr<Subscription>& subscription) {
-  subscription->Cancel();
+  subscription->Detach();
   MutexLock lock(&mu_);
-  auto next = std::make_shared<SubscriberList>(*subscribers_);
-  next->erase(std::remove(next->begin(), next->end(), subscription), next->end());
-  subscribers_ = std::move(next);
-  subscriber_count_.store(subscribers_->size());
-}
-
-std::shared_ptr<const EventHub::SubscriberList> EventHub::Snapshot() const {
-  MutexLock lock(&mu_);
-  return subscribers_;
+  subscriptions_.erase(std::remove(subscriptions_.begin(), subscriptions_.end(), subscription),
+                       subscriptions_.end());
+  subscriber_count_.store(subscriptions_.size());
 }
 
 void EventHub::CancelAll() {
-  // Named: the loop must hold the snapshot (a temporary would die before the loop body runs).
-  const std::shared_ptr<const SubscriberList> subscribers = Snapshot();
-  for (const auto& subscription : *subscribers) subscription->Cancel();
+  bool wake = false;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& subscription : subscriptions_) {
+      subscription->cancelled_.store(true);
+      to_serve_.push_back(ToServe{subscription, /*ready=*/false});
+    }
+    wake = std::exchange(loop_waits_, false);
+  }
+  if (wake) wake_.Signal();
+}
+
+void EventHub::Serve(std::shared_ptr<Subscription> subscription, bool ready) {
+  bool wake = false;
+  {
+    MutexLock lock(&mu_);
+    to_serve_.push_back(ToServe{std::move(subscription), ready});
+    wake = std::exchange(loop_waits_, false);
+  }
+  if (wake) wake_.Signal();
 }
 
 void EventHub::Publish(const NamedEvent& event) {
   if (subscriber_count_.load(std::memory_order_relaxed) == 0) return;
-  // One copy, made before taking the lock, shared by every subscriber.
-  const auto shared = std::make_shared<const NamedEvent>(event);
-  const std::shared_ptr<const SubscriberList> subscribers = Snapshot();  // Held by the loop.
-  for (const auto& subscription : *subscribers) subscription->Offer(shared);
+  bool wake = false;
+  {
+    MutexLock lock(&mu_);
+    ++published_;
+    const std::uint64_t server_sequence = ++server_published_[event.server];
+    // Beyond capacity the oldest would be pushed out of the ring anyway: drop it here. Its
+    // sequence stays taken, so the subscribers see the gap.
+    if (pending_.size() >= capacity_) pending_.pop_front();
+    pending_.push_back(Pending{published_, server_sequence, event});
+    wake = std::exchange(loop_waits_, false);
+  }
+  if (wake) wake_.Signal();
 }
 
 std::size_t EventHub::subscriber_count() const { return subscriber_count_.load(); }
+
+void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now) {
+  if (subscription->ended_ || subscription->awaiting_ready_) return;  // Queued twice.
+  if (subscription->cancelled_.load()) {
+    subscription->ended_ = true;
+    subscription->CallEnd();
+    return;
+  }
+  Delivery delivery;
+  if (!subscription->Next(ring_, &delivery)) {
+    parked_.push_back(subscription);
+    return;
+  }
+  if (!subscription->CallDeliver(delivery)) {
+    subscription->ended_ = true;
+    return;
+  }
+  subscription->awaiting_ready_ = true;
+  subscription->counted_ = true;
+  ++counted_in_flight_;
+  in_flight_.push_back(InFlight{subscription, ++subscription->deliveries_, now});
+}
+
+void EventHub::Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve) {
+  // Rendered once here, shared by every subscriber's delivery.
+  for (Pending& pending : events) {
+    auto proto = std::make_shared<const v1::Event>(EventToProto(pending.event));
+    ring_.push_back(EventSlot{pending.sequence, pending.server_sequence,
+                              std::make_shared<const NamedEvent>(std::move(pending.event)),
+                              std::move(proto)});
+    if (ring_.size() > capacity_) ring_.pop_front();
+  }
+  for (ToServe& entry : to_serve) {
+    Subscription& subscription = *entry.subscription;
+    if (entry.ready) {
+      subscription.awaiting_ready_ = false;
+      if (subscription.counted_) {
+        subscription.counted_ = false;
+        --counted_in_flight_;
+      }
+    }
+    if (subscription.ended_) continue;
+    if (subscription.cancelled_.load()) {
+      // At once, even with a delivery in flight: the sink orders End after it.
+      subscription.ended_ = true;
+      subscription.CallEnd();
+      continue;
+    }
+    if (!subscription.awaiting_ready_) runnable_.push_back(std::move(entry.subscription));
+  }
+  if (!events.empty()) {
+    // Parked subscribers (with credit, nothing to send until now) take their turn.
+    runnable_.insert(runnable_.end(), std::make_move_iterator(parked_.begin()),
+                     std::make_move_iterator(parked_.end()));
+    parked_.clear();
+  } else if (parked_.size() > 2 * subscriber_count() + 64) {
+    // Subscribers that left while parked: drop them without waiting for the next event.
+    parked_.erase(
+        std::remove_if(parked_.begin(), parked_.end(), [](const auto& s) { return s->detached(); }),
+        parked_.end());
+  }
+}
+
+void EventHub::ServeRunnable(absl::Time now) {
+  // Deliveries that completed, or stalled, no longer count.
+  while (!in_flight_.empty()) {
+    const InFlight& oldest = in_flight_.front();
+    Subscription& subscription = *oldest.subscription;
+    const bool counted = subscription.counted_ && subscription.deliveries_ == oldest.delivery;
+    if (counted && now - oldest.since < kStalledAfter) break;
+    if (counted) {
+      subscription.counted_ = false;
+      --counted_in_flight_;
+    }
+    in_flight_.pop_front();
+  }
+  while (!runnable_.empty() && counted_in_flight_ < kMaxInFlight) {
+    std::shared_ptr<Subscription> subscription = std::move(runnable_.front());
+    runnable_.pop_front();
+    ServeOne(subscription, now);
+  }
+}
+
+void EventHub::Loop(DeliveryPriority priority) {
+  if (priority == DeliveryPriority::kIdle) LowerPriority();
+  while (true) {
+    std::deque<Pending> events;
+    std::vector<ToServe> to_serve;
+    {
+      MutexLock lock(&mu_);
+      loop_waits_ = true;
+      auto has_work = [this]() {
+        mu_.AssertHeld();
+        return stopping_ || !pending_.empty() || !to_serve_.empty();
+      };
+      if (!runnable_.empty() && !in_flight_.empty()) {
+        // Held back by the deliveries in flight: until a Ready, or until the oldest stalls.
+        wake_.AwaitUntil(&mu_, has_work,
+                         DeadlineAfter(in_flight_.front().since + kStalledAfter - absl::Now()));
+      } else {
+        wake_.Await(&mu_, has_work);
+      }
+      loop_waits_ = false;
+      if (stopping_) break;
+      events.swap(pending_);
+      to_serve.swap(to_serve_);
+    }
+    Take(events, to_serve);
+    ServeRunnable(absl::Now());
+  }
+}
 
 }  // namespace weft::control

@@ -1,5 +1,7 @@
-// EventHub: fans server events out to WatchEvents subscribers, each through a bounded buffer,
-// so that a slow subscriber loses events (and is told how many) instead of slowing servers.
+// EventHub: fans server events out to WatchEvents subscribers through one bounded broadcast
+// ring, so that publishing costs a data-plane thread O(1) whatever the number of subscribers,
+// and a slow subscriber loses events (and is told how many) instead of slowing servers or the
+// other subscribers.
 #pragma once
 
 #include <atomic>
@@ -7,14 +9,15 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "weft/base/sync.h"
+#include "weft/control/v1/control.pb.h"
 #include "weft/server_observer.h"
 
 namespace weft::control {
@@ -25,110 +28,198 @@ struct NamedEvent {
   ServerEvent event;
 };
 
+// Delivery: what a subscriber is handed — an event, or a gap of dropped events.
+struct Delivery {
+  // Position in this subscriber's stream: 1, 2, ... counting dropped events too (for a gap,
+  // the position of its last dropped event).
+  std::uint64_t sequence = 0;
+  std::uint64_t dropped = 0;  // > 0: a gap of this many events; `event` and `proto` are null.
+  // The event, shared by every subscriber (never copied per subscriber).
+  std::shared_ptr<const NamedEvent> event{};
+  // The event rendered once for every subscriber (EventToProto; `sequence` unset).
+  std::shared_ptr<const v1::Event> proto{};
+  // More is already there for this subscriber: a delivery follows as soon as the sink gives its
+  // credit back, so the sink may hold this one back to send both together.
+  bool more = false;
+};
+
+// EventSink: the consumer of one subscription (a WatchReactor, a test's recorder). Its calls
+// come from the hub's delivery thread, one at a time, never with a hub lock held, and must not
+// block: every subscriber shares that thread.
+class EventSink {
+ public:
+  // Deliver hands over the next delivery. Nothing more is delivered until the sink calls
+  // Subscription::Ready (the sink's credit: one delivery at a time, so a sink that stops
+  // calling Ready costs the hub nothing but its place in the ring).
+  virtual void Deliver(const Delivery& delivery) = 0;
+  // End: the subscription was cancelled (Subscription::Cancel, EventHub::CancelAll); nothing
+  // follows. Called once, whether or not a Deliver awaits its Ready.
+  virtual void End() = 0;
+
+ protected:
+  ~EventSink() = default;
+};
+
 class EventHub;
 
-// Subscription: one subscriber's buffer. The consumer takes deliveries with TryNext and, when
-// there is none, is called back (its listener) once one arrives — no thread waits and nothing
-// polls. Offer (through the hub) runs on data-plane threads; Cancel on any. Thread-safe.
-class Subscription {
+// EventSlot: one event in the hub's ring (EventHub's internals).
+struct EventSlot {
+  std::uint64_t sequence = 0;         // Global: every event published while someone listens.
+  std::uint64_t server_sequence = 0;  // The server's own.
+  std::shared_ptr<const NamedEvent> event;
+  std::shared_ptr<const v1::Event> proto;
+};
+
+// Subscription: one subscriber's cursor into the hub's ring. Thread-safe. Created by
+// EventHub::Subscribe; refers to its hub, which must outlive every call on it.
+class Subscription : public std::enable_shared_from_this<Subscription> {
  public:
-  // Delivery: what TryNext hands out — an event, how many were dropped before the next one, or
-  // the end of the subscription.
-  struct Delivery {
-    std::uint64_t sequence = 0;  // 1, 2, ... counting dropped events too.
-    std::uint64_t dropped = 0;   // > 0: a gap of this many events; `event` is unset.
-    std::optional<NamedEvent> event{};
-    bool ended = false;  // Cancelled: nothing else will come; the other fields unset.
-  };
-  using Listener = absl::AnyInvocable<void()>;
+  // Ready gives the sink its credit: the next delivery (or the first, after Subscribe) goes out
+  // as soon as there is one. Call once per Deliver, after it; never blocks beyond a short lock
+  // and never calls the sink.
+  void Ready() ABSL_LOCKS_EXCLUDED(sink_mu_);
+  // Cancel ends the subscription: the sink's End follows (unless it is detached first).
+  void Cancel() ABSL_LOCKS_EXCLUDED(sink_mu_);
 
-  Subscription(std::string server_filter, std::size_t capacity);
-
-  // SetListener installs the consumer's callback. It is called, with no lock held and on
-  // whichever thread published or cancelled, once after each TryNext that returned nullopt, as
-  // soon as a delivery is available or the subscription is cancelled. It must not block.
-  void SetListener(Listener listener) ABSL_LOCKS_EXCLUDED(mu_);
-
-  // ClearListener removes the listener and waits until no call of it is running; after it
-  // returns the listener is never called again (and what it refers to may be destroyed).
-  // Must not be called from the listener.
-  void ClearListener() ABSL_LOCKS_EXCLUDED(mu_);
-
-  // TryNext returns the next delivery (an `ended` one once cancelled), or nullopt when none is
-  // buffered — which arms the listener.
-  std::optional<Delivery> TryNext() ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Cancel ends the subscription: buffered events are discarded, the next TryNext says ended.
-  void Cancel() ABSL_LOCKS_EXCLUDED(mu_);
+  // Private: made by EventHub::Subscribe (public for std::make_shared).
+  Subscription(EventHub* hub, EventSink* sink, std::string server_filter, std::uint64_t start,
+               std::uint64_t domain_start);
 
  private:
   friend class EventHub;
-  // Offer enqueues `event` if it matches the filter; never blocks beyond a short lock.
-  void Offer(const std::shared_ptr<const NamedEvent>& event) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // TakeArmedLocked disarms the listener and returns it (null when not armed or none is set);
-  // the caller must call it after unlocking, then ListenerReturned.
-  std::shared_ptr<Listener> TakeArmedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CallListener(const std::shared_ptr<Listener>& listener) ABSL_LOCKS_EXCLUDED(mu_);
+  // Next returns the next delivery for this subscriber from `ring` (ordered by global
+  // sequence), or false with nothing to deliver. Delivery thread only.
+  bool Next(const std::deque<EventSlot>& ring, Delivery* delivery);
+  // CallDeliver and CallEnd call the sink unless it was detached; false if it was.
+  bool CallDeliver(const Delivery& delivery) ABSL_LOCKS_EXCLUDED(sink_mu_);
+  bool CallEnd() ABSL_LOCKS_EXCLUDED(sink_mu_);
+  // Detach waits for a running sink call to return; the sink is never called again.
+  void Detach() ABSL_LOCKS_EXCLUDED(sink_mu_);
+  bool detached() const ABSL_LOCKS_EXCLUDED(sink_mu_);
 
-  // Item: an event, or a gap of `dropped` events at this point of the stream. Events are shared
-  // by every subscriber's queue (one copy per event, not one per subscriber): with many
-  // subscribers that fell behind, full queues cost a pointer per event, and publishing on a
-  // data-plane thread allocates once, not once per subscriber.
-  struct Item {
-    std::shared_ptr<const NamedEvent> event;
-    std::uint64_t dropped = 0;
-  };
-
+  EventHub* const hub_;
   const std::string server_filter_;  // Empty = every server.
-  const std::size_t capacity_;
-  mutable Mutex mu_;
-  CondVar listener_returned_;
-  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
-  std::size_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;  // Items holding an event.
-  std::uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<Listener> listener_ ABSL_GUARDED_BY(mu_);
-  bool armed_ ABSL_GUARDED_BY(mu_) = false;      // A TryNext found nothing: call the listener.
-  int listener_calls_ ABSL_GUARDED_BY(mu_) = 0;  // Calls of the listener running now.
+  // Sequence domain: the hub's global sequence without a filter, the server's own with one —
+  // so a gap counts only the events this subscriber would have been sent.
+  const std::uint64_t domain_start_;  // The domain's sequence when it subscribed.
+  std::atomic<bool> cancelled_{false};
+
+  // Delivery thread only.
+  std::uint64_t cursor_;          // The next global sequence to look at.
+  std::uint64_t domain_last_;     // Last domain sequence delivered or counted as dropped.
+  bool ended_ = false;            // End was called, or the sink was found detached.
+  bool awaiting_ready_ = false;   // Delivered; its Ready has not come back yet.
+  bool counted_ = false;          // That delivery counts against the hub's deliveries in flight.
+  std::uint64_t deliveries_ = 0;  // Deliveries so far (identifies the one in flight).
+
+  mutable Mutex sink_mu_;  // Held through a sink call: Detach waits for it.
+  EventSink* sink_ ABSL_GUARDED_BY(sink_mu_);
 };
 
-// EventHub: thread-safe.
+// EventHub: thread-safe. Publishing appends the event once to a bounded queue and wakes the
+// hub's delivery thread at most once per batch; that thread (started by the constructor, joined
+// by the destructor, at the lowest CPU priority (SCHED_IDLE) so that it only takes what the data
+// plane leaves) moves events into a ring of the last `capacity`, renders each to its proto once,
+// and hands each subscriber with credit its next delivery, in turn. A subscriber that falls more
+// than `capacity` events behind gets a gap with the count of what it lost.
+//
+// What a delivery costs beyond that thread (gRPC's write, its completion, the gateway's relay)
+// runs at normal priority on other threads; so that it stays proportional to the CPU the
+// delivery thread gets, at most kMaxInFlight deliveries are in flight at once. One whose Ready
+// has not come back after kStalledAfter (a watcher that stopped reading) stops counting.
 class EventHub {
  public:
-  // `capacity`: events buffered per subscriber; `max_subscribers`: beyond it Subscribe fails.
-  EventHub(std::size_t capacity, std::size_t max_subscribers);
+  // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
+  // that is refused) in production; kNormal for tests that must not wait on a busy machine.
+  enum class DeliveryPriority { kIdle, kNormal };
+
+  // `capacity`: events kept for subscribers (> 0); `max_subscribers`: beyond it Subscribe fails.
+  EventHub(std::size_t capacity, std::size_t max_subscribers,
+           DeliveryPriority priority = DeliveryPriority::kIdle);
+  EventHub(const EventHub&) = delete;
+  EventHub& operator=(const EventHub&) = delete;
+  // Stops and joins the delivery thread. Every subscription must be unsubscribed by then.
+  ~EventHub();
 
   // ObserverFor returns an observer that publishes a server's events under `server` name.
   // The observer refers to the hub: the hub must outlive the servers using it.
   std::shared_ptr<ServerObserver> ObserverFor(std::string server);
 
-  // Subscribe adds a subscriber; RESOURCE_EXHAUSTED beyond max_subscribers.
-  absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(std::string server_filter)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Unsubscribe removes and cancels it.
+  // Subscribe adds a subscriber that will be sent, through `sink`, the events of
+  // `server_filter` (every server when empty) published from now on, once the sink calls
+  // Ready. `sink` must stay valid until Unsubscribe returns. RESOURCE_EXHAUSTED beyond
+  // max_subscribers.
+  absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(std::string server_filter,
+                                                          EventSink* sink) ABSL_LOCKS_EXCLUDED(mu_);
+  // Unsubscribe removes it: once it returns its sink is never called again. Must not be called
+  // from the sink's Deliver or End.
   void Unsubscribe(const std::shared_ptr<Subscription>& subscription) ABSL_LOCKS_EXCLUDED(mu_);
-  // CancelAll cancels every subscription (shutdown).
+  // CancelAll cancels every subscription (shutdown): each sink's End follows.
   void CancelAll() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Publish: O(1) in the number of subscribers; never blocks beyond a short lock.
   void Publish(const NamedEvent& event) ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::size_t subscriber_count() const ABSL_LOCKS_EXCLUDED(mu_);
+  std::size_t subscriber_count() const;
 
  private:
-  using SubscriberList = std::vector<std::shared_ptr<Subscription>>;
-  // Snapshot returns the current subscribers; they are offered events and cancelled outside
-  // the hub's lock.
-  std::shared_ptr<const SubscriberList> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  friend class Subscription;
+  struct Pending {
+    std::uint64_t sequence;
+    std::uint64_t server_sequence;
+    NamedEvent event;
+  };
+  // ToServe: a subscription that gave its credit back (`ready`) or was cancelled.
+  struct ToServe {
+    std::shared_ptr<Subscription> subscription;
+    bool ready;
+  };
+  // InFlight: a delivery counted against kMaxInFlight, until its Ready or kStalledAfter.
+  struct InFlight {
+    std::shared_ptr<Subscription> subscription;
+    std::uint64_t delivery;
+    absl::Time since;
+  };
+
+  // Serve queues `subscription` for the delivery thread.
+  void Serve(std::shared_ptr<Subscription> subscription, bool ready) ABSL_LOCKS_EXCLUDED(mu_);
+  void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
+  // Take moves what the delivery thread was handed into its own state: events into the ring,
+  // credits and cancellations into runnable_ (or End). Delivery thread only.
+  void Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve);
+  // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight.
+  void ServeRunnable(absl::Time now);
+  // ServeOne gives `subscription` its next delivery, or parks it until events arrive.
+  void ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now);
 
   const std::size_t capacity_;
   const std::size_t max_subscribers_;
+
   mutable Mutex mu_;
-  // Copy-on-write: Subscribe and Unsubscribe replace the list; Publish holds a snapshot.
-  std::shared_ptr<const SubscriberList> subscribers_ ABSL_GUARDED_BY(mu_) =
-      std::make_shared<const SubscriberList>();
-  // subscribers_->size(), readable without the lock: publishing with no watcher costs one load.
+  CondVar wake_;
+  // Published, not yet taken by the delivery thread; the oldest are dropped beyond capacity_.
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  std::uint64_t published_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, std::uint64_t> server_published_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
+  // Made ready or cancelled since the delivery thread last looked.
+  std::vector<ToServe> to_serve_ ABSL_GUARDED_BY(mu_);
+  bool loop_waits_ ABSL_GUARDED_BY(mu_) = false;  // The next Publish or Serve signals wake_.
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // subscriptions_.size(), readable without the lock: publishing with no watcher costs one load.
   std::atomic<std::size_t> subscriber_count_{0};
+
+  // Delivery thread only: the last capacity_ events, ordered by sequence (with gaps where
+  // pending events were dropped); subscribers with credit, in turn (runnable_), and those with
+  // nothing to send until the next event (parked_); the deliveries in flight, oldest first.
+  std::deque<EventSlot> ring_;
+  std::deque<std::shared_ptr<Subscription>> runnable_;
+  std::vector<std::shared_ptr<Subscription>> parked_;
+  std::deque<InFlight> in_flight_;
+  std::size_t counted_in_flight_ = 0;
+
+  std::thread thread_;  // Last: started once the fields above exist.
 };
 
 }  // namespace weft::control

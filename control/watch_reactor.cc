@@ -7,73 +7,95 @@
 #include "control/status_conversion.h"
 
 namespace weft::control {
+namespace {
 
-WatchReactor::WatchReactor(EventHub* hub, WatchDispatcher* dispatcher,
-                           std::shared_ptr<Subscription> subscription)
-    : hub_(hub), dispatcher_(dispatcher), subscription_(std::move(subscription)) {}
+// Consecutive writes the transport may hold back (see Deliver).
+constexpr int kMaxBuffered = 16;
+
+}  // namespace
 
 WatchReactor* WatchReactor::Failed(const grpc::Status& status) {
-  auto* reactor = new WatchReactor(nullptr, nullptr, nullptr);
-  reactor->FinishOnce(status);
+  auto* reactor = new WatchReactor(nullptr);
+  MutexLock lock(&reactor->mu_);
+  reactor->FinishLocked(status);
   return reactor;
 }
 
-WatchReactor* WatchReactor::Start(EventHub* hub, WatchDispatcher* dispatcher,
-                                  std::string server_filter) {
+WatchReactor* WatchReactor::Start(EventHub* hub, std::string server_filter) {
+  auto* reactor = new WatchReactor(hub);
   absl::StatusOr<std::shared_ptr<Subscription>> subscription =
-      hub->Subscribe(std::move(server_filter));
-  if (!subscription.ok()) return Failed(ToGrpcStatus(subscription.status()));
-  auto* reactor = new WatchReactor(hub, dispatcher, std::move(*subscription));
-  reactor->subscription_->SetListener([reactor] { reactor->dispatcher_->Schedule(reactor); });
+      hub->Subscribe(std::move(server_filter), reactor);
+  if (!subscription.ok()) {
+    MutexLock lock(&reactor->mu_);
+    reactor->FinishLocked(ToGrpcStatus(subscription.status()));
+    return reactor;
+  }
+  reactor->subscription_ = std::move(*subscription);
   // Headers go out at once so the client knows the watch is established.
   reactor->StartSendInitialMetadata();
-  reactor->Pump();
+  reactor->subscription_->Ready();
   return reactor;
 }
 
-void WatchReactor::Pump() {
-  if (finished_.load()) return;
-  std::optional<Subscription::Delivery> delivery = subscription_->TryNext();
-  if (!delivery.has_value()) return;  // The listener calls Pump again.
-  if (delivery->ended) {
-    FinishOnce(grpc::Status::OK);
-    return;
-  }
-  if (delivery->event.has_value()) {
-    event_ = EventToProto(*delivery->event);
+void WatchReactor::Deliver(const Delivery& delivery) {
+  MutexLock lock(&mu_);
+  // Never a write after Finish: gRPC may then run OnDone (which deletes this) before the write
+  // completes. And no credit given back: nothing more comes.
+  if (finished_) return;
+  if (delivery.proto != nullptr) {
+    event_ = *delivery.proto;  // A copy of the shared rendering, not a conversion.
   } else {
     event_.Clear();
     event_.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
-    event_.set_dropped_events(delivery->dropped);
+    event_.set_dropped_events(delivery.dropped);
     *event_.mutable_time() = TimeToProto(absl::Now());
   }
-  event_.set_sequence(delivery->sequence);
-  StartWrite(&event_);
+  event_.set_sequence(delivery.sequence);
+  writing_ = true;
+  // With more to follow, the transport may hold this message back and send it with the next
+  // ones: fewer, larger socket writes, on gRPC's threads and in the control gateway's relay.
+  // It holds them until a write without the hint, so every kMaxBuffered-th goes without.
+  grpc::WriteOptions options;
+  if (delivery.more && buffered_ < kMaxBuffered) {
+    options.set_buffer_hint();
+    ++buffered_;
+  } else {
+    buffered_ = 0;
+  }
+  StartWrite(&event_, options);
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
-  if (!ok) {
-    FinishOnce(grpc::Status::OK);  // The stream is broken: the client has gone.
-    return;
+  {
+    MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || end_requested_) {
+      FinishLocked(grpc::Status::OK);  // The stream is broken (the client has gone), or ended.
+      return;
+    }
   }
-  Pump();
+  subscription_->Ready();
+}
+
+void WatchReactor::End() {
+  MutexLock lock(&mu_);
+  end_requested_ = true;
+  if (!writing_) FinishLocked(grpc::Status::OK);  // Else OnWriteDone finishes.
 }
 
 void WatchReactor::OnCancel() {
-  if (subscription_ != nullptr) subscription_->Cancel();  // Wakes an armed listener: Finish.
+  MutexLock lock(&mu_);
+  FinishLocked(grpc::Status::OK);
 }
 
-void WatchReactor::FinishOnce(const grpc::Status& status) {
-  if (finished_.exchange(true)) return;
+void WatchReactor::FinishLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
   Finish(status);
 }
 
 void WatchReactor::OnDone() {
-  if (subscription_ != nullptr) {
-    subscription_->ClearListener();
-    dispatcher_->Forget(this);
-    hub_->Unsubscribe(subscription_);
-  }
+  if (subscription_ != nullptr) hub_->Unsubscribe(subscription_);
   delete this;
 }
 

@@ -1,30 +1,28 @@
 // WatchReactor: one WatchEvents stream on gRPC's callback API — no thread per watcher and no
-// polling: events are written as the subscription's listener reports them, and a client that
-// goes away ends the stream through OnCancel.
+// polling: the event hub's delivery thread hands it events, one write in flight at a time, and
+// a client that goes away ends the stream through OnCancel.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <memory>
+#include <string>
 
 #include "control/event_hub.h"
-#include "control/watch_dispatcher.h"
+#include "weft/base/sync.h"
 #include "weft/control/v1/control.pb.h"
 
 namespace weft::control {
 
 // WatchReactor: owned by gRPC from the moment the method handler returns it; deletes itself in
-// OnDone, after unsubscribing. At most one write is in flight: the reactor either waits for
-// OnWriteDone or for the subscription's listener, never both, so Pump never runs twice at once
-// with a delivery to write. The listener (called on the data-plane thread that published) only
-// schedules Pump on the dispatcher; OnWriteDone pumps on gRPC's thread.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>,
-                           private WatchDispatcher::Client {
+// OnDone, after unsubscribing. It is its subscription's sink: Deliver (on the hub's delivery
+// thread) starts a write, and OnWriteDone (on a gRPC thread) gives the hub its credit back —
+// so a client that stops reading holds one write, and the hub counts what it misses.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private EventSink {
  public:
   // Start subscribes to `hub` for `server_filter` and begins streaming; on a Subscribe error
-  // the stream finishes with it. `hub` and `dispatcher` must outlive the stream.
-  static WatchReactor* Start(EventHub* hub, WatchDispatcher* dispatcher, std::string server_filter);
+  // the stream finishes with it. `hub` must outlive the stream.
+  static WatchReactor* Start(EventHub* hub, std::string server_filter);
   // Failed returns a reactor that finishes at once with `status`.
   static WatchReactor* Failed(const grpc::Status& status);
 
@@ -33,19 +31,25 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>,
   void OnDone() override;
 
  private:
-  WatchReactor(EventHub* hub, WatchDispatcher* dispatcher,
-               std::shared_ptr<Subscription> subscription);
+  explicit WatchReactor(EventHub* hub) : hub_(hub) {}
 
-  // Pump writes the next delivery, or arms the listener when there is none, or finishes the
-  // stream when the subscription has ended.
-  void Pump() override;
-  void FinishOnce(const grpc::Status& status);
+  void Deliver(const Delivery& delivery) override ABSL_LOCKS_EXCLUDED(mu_);
+  void End() override ABSL_LOCKS_EXCLUDED(mu_);
+  // FinishLocked finishes the stream once.
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   EventHub* const hub_;
-  WatchDispatcher* const dispatcher_;
-  const std::shared_ptr<Subscription> subscription_;  // Null for a failed start.
-  v1::Event event_;  // The write in flight; touched only by the one Pump that may write.
-  std::atomic<bool> finished_{false};
+  std::shared_ptr<Subscription> subscription_;  // Null for a failed start.
+  // Held while starting a write or Finish, so that no write starts after Finish. (gRPC never
+  // runs a reaction inline from StartWrite or Finish on the server.)
+  Mutex mu_;
+  v1::Event event_ ABSL_GUARDED_BY(mu_);   // The write in flight.
+  int buffered_ ABSL_GUARDED_BY(mu_) = 0;  // Writes held back by the transport in a row.
+  // A write is in flight / the hub ended the subscription: whichever of End and OnWriteDone
+  // comes second finishes the stream, so it never finishes under a write.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool end_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace weft::control

@@ -311,6 +311,30 @@ void PrintControl(std::vector<JsonRecord>& tasks, std::vector<JsonRecord>& watch
   }
 }
 
+// PrintWatchers: weft-ctlbench watchers runs — many streams from one client, the worst unary
+// call under them (ListServers every 10 ms) and the events the reading ones saw.
+void PrintWatchers(const std::vector<JsonRecord>& runs) {
+  if (runs.empty()) return;
+  std::cout << "\n### WatchEvents streams, unary probe and churn\n\n"
+            << "| label | streams (stalled) | established | churn conn | ListServers p50 / p99 / "
+               "max | probes | events read (dropped) | fewest per reader | clean |\n"
+            << "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const JsonRecord& r : runs) {
+    std::cout << "| " << r.String("label") << " | " << Num(r.Number("watchers").value_or(NAN))
+              << " (" << Num(r.Number("stalled").value_or(NAN)) << ") | "
+              << Num(r.Number("established").value_or(NAN)) << " | "
+              << Num(r.Number("churn_conns").value_or(NAN)) << " | "
+              << Num(r.Number("probe_p50_ms").value_or(NAN), 2) << " / "
+              << Num(r.Number("probe_p99_ms").value_or(NAN), 2) << " / "
+              << Num(r.Number("probe_max_ms").value_or(NAN), 2) << " ms | "
+              << Num(r.Number("probes").value_or(NAN)) << " | "
+              << Num(r.Number("events").value_or(NAN)) << " ("
+              << Num(r.Number("dropped_events").value_or(NAN)) << ") | "
+              << Num(r.Number("min_events_per_watcher").value_or(NAN)) << " | "
+              << (r.Number("clean").value_or(0) > 0 ? "yes" : "no") << " |\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -321,6 +345,7 @@ int main(int argc, char** argv) {
   OrderedMap<Pinning> pins;
   std::vector<JsonRecord> tasks;
   std::vector<JsonRecord> watches;
+  std::vector<JsonRecord> watchers;
   int bad = 0;
   for (int i = 1; i < argc; ++i) {
     std::ifstream file(argv[i]);
@@ -341,6 +366,8 @@ int main(int argc, char** argv) {
         tasks.push_back(*record);
       } else if (mode == "watch") {
         watches.push_back(*record);
+      } else if (mode == "watchers") {
+        watchers.push_back(*record);
       } else {
         pins[record->String("pin", "unpinned")][record->String("scenario", mode)]
             [record->String("label", record->String("target"))]
@@ -366,6 +393,7 @@ int main(int argc, char** argv) {
   for (auto& [pin, scenarios] : pins.items()) PrintThroughput(pin, scenarios);
   for (auto& [pin, scenarios] : pins.items()) PrintIdle(pin, scenarios);
   PrintControl(tasks, watches);
+  PrintWatchers(watchers);
   if (bad > 0) std::cerr << "weft-report: skipped " << bad << " malformed lines\n";
   return 0;
 }

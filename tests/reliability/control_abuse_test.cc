@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -267,8 +268,9 @@ TEST_F(ControlAbuseTest, ManyWatchersThatNeverReadLeaveWeftdResponsiveAndBounded
   const std::int64_t rss_idle = testing::RssKb(pid).value_or(0);
   const int threads_idle = testing::CountThreadsOf(pid);
 
-  // The watchers: started, never read. Spread over a few channels, as separate clients would.
-  constexpr int kChannels = 4;
+  // The watchers: started, never read. Spread over a few channels, as separate clients would —
+  // and at most 90 on each: weftd takes 100 concurrent streams per connection.
+  const int kChannels = std::max(4, (watchers + 89) / 90);
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<v1::Control::Stub>> stubs;
   for (int i = 0; i < kChannels; ++i) {

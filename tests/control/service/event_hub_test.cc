@@ -1,10 +1,17 @@
-// EventHub: bounded per-subscriber buffers that drop, count and say so.
+// EventHub: one bounded broadcast ring, subscribers with a cursor and a credit, drops counted
+// and said where they happen.
 #include "control/event_hub.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "weft/base/deadline.h"
+#include "weft/base/sync.h"
 
 namespace weft::control {
 namespace {
@@ -16,127 +23,330 @@ NamedEvent Event(const std::string& server, TaskId id) {
   return NamedEvent{server, event};
 }
 
-// NextNow: events are published synchronously, so what was published is there already.
-std::optional<Subscription::Delivery> NextNow(Subscription& subscription) {
-  return subscription.TryNext();
+// Recorder: a sink that keeps what it is handed. With `auto_ready` it gives its credit back at
+// once (a reader keeping up); otherwise the test does, with subscription->Ready().
+class Recorder final : public EventSink {
+ public:
+  explicit Recorder(bool auto_ready = false) : auto_ready_(auto_ready) {}
+
+  void Deliver(const Delivery& delivery) override {
+    std::shared_ptr<Subscription> subscription;
+    {
+      MutexLock lock(&mu_);
+      deliveries_.push_back(delivery);
+      subscription = subscription_;
+    }
+    changed_.SignalAll();
+    if (auto_ready_) subscription->Ready();
+  }
+  void End() override {
+    {
+      MutexLock lock(&mu_);
+      ++ends_;
+    }
+    changed_.SignalAll();
+  }
+
+  // Attach subscribes it to `hub` and gives the first credit.
+  std::shared_ptr<Subscription> Attach(EventHub& hub, const std::string& filter = "") {
+    std::shared_ptr<Subscription> subscription = hub.Subscribe(filter, this).value();
+    {
+      MutexLock lock(&mu_);
+      subscription_ = subscription;
+    }
+    subscription->Ready();
+    return subscription;
+  }
+
+  // WaitFor waits (10 s at most) until `n` deliveries arrived; returns them.
+  std::vector<Delivery> WaitFor(std::size_t n) {
+    MutexLock lock(&mu_);
+    changed_.AwaitUntil(
+        &mu_,
+        [&] {
+          mu_.AssertHeld();
+          return deliveries_.size() >= n;
+        },
+        DeadlineAfter(absl::Seconds(10)));
+    return deliveries_;
+  }
+  // WaitForEvent waits until an event with `id` (or a later one) or a gap past it arrived.
+  std::vector<Delivery> WaitForSequence(std::uint64_t sequence) {
+    MutexLock lock(&mu_);
+    changed_.AwaitUntil(
+        &mu_,
+        [&] {
+          mu_.AssertHeld();
+          return !deliveries_.empty() && deliveries_.back().sequence >= sequence;
+        },
+        DeadlineAfter(absl::Seconds(10)));
+    return deliveries_;
+  }
+  int WaitForEnd() {
+    MutexLock lock(&mu_);
+    changed_.AwaitUntil(
+        &mu_,
+        [&] {
+          mu_.AssertHeld();
+          return ends_ > 0;
+        },
+        DeadlineAfter(absl::Seconds(10)));
+    return ends_;
+  }
+  std::vector<Delivery> deliveries() {
+    MutexLock lock(&mu_);
+    return deliveries_;
+  }
+
+ private:
+  const bool auto_ready_;
+  Mutex mu_;
+  CondVar changed_;
+  std::shared_ptr<Subscription> subscription_ ABSL_GUARDED_BY(mu_);
+  std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  int ends_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+TEST(EventHubTest, AReaderGetsEveryEventInOrderWithConsecutiveSequences) {
+  EventHub hub(/*capacity=*/64, /*max_subscribers=*/4);
+  Recorder reader(/*auto_ready=*/true);
+  auto subscription = reader.Attach(hub);
+  for (TaskId id = 1; id <= 20; ++id) hub.Publish(Event("a", id));
+  const std::vector<Delivery> got = reader.WaitFor(20);
+  ASSERT_EQ(got.size(), 20u);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NE(got[i].event, nullptr);
+    EXPECT_EQ(got[i].event->event.task_id, i + 1);
+    EXPECT_EQ(got[i].sequence, i + 1);
+    ASSERT_NE(got[i].proto, nullptr) << "rendered once by the hub";
+    EXPECT_EQ(got[i].proto->task_id(), i + 1);
+  }
+  hub.Unsubscribe(subscription);
 }
 
-TEST(EventHubTest, ASlowSubscriberLosesEventsAndIsToldWhereAndHowMany) {
-  EventHub hub(/*capacity=*/3, /*max_subscribers=*/4);
-  auto subscription = hub.Subscribe("").value();
-  for (TaskId id = 1; id <= 10; ++id) hub.Publish(Event("a", id));
-  hub.Publish(Event("a", 11));  // Still dropped: the buffer is full until read.
-  for (TaskId id = 1; id <= 3; ++id) {
-    auto delivery = NextNow(*subscription);
-    ASSERT_TRUE(delivery.has_value() && delivery->event.has_value());
-    EXPECT_EQ(delivery->event->event.task_id, id);
-    EXPECT_EQ(delivery->sequence, id);
+TEST(EventHubTest, ASubscriberThatFellBehindTheRingIsToldWhereAndHowMany) {
+  EventHub hub(/*capacity=*/4, /*max_subscribers=*/4);
+  Recorder slow;
+  auto subscription = slow.Attach(hub);
+  hub.Publish(Event("a", 1));
+  ASSERT_EQ(slow.WaitFor(1).size(), 1u);  // Its credit is spent: nothing more until Ready.
+  for (TaskId id = 2; id <= 11; ++id) hub.Publish(Event("a", id));
+  // The ring keeps the last 4 (8..11): 2..7 are lost.
+  subscription->Ready();
+  std::vector<Delivery> got = slow.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].event, nullptr);
+  EXPECT_EQ(got[1].dropped, 6u);
+  EXPECT_EQ(got[1].sequence, 7u) << "the position of the last one lost";
+  EXPECT_TRUE(got[1].more) << "event 8 follows the gap";
+  for (TaskId id = 8; id <= 11; ++id) {
+    subscription->Ready();
+    got = slow.WaitFor(got.size() + 1);
+    ASSERT_NE(got.back().event, nullptr);
+    EXPECT_EQ(got.back().event->event.task_id, id);
+    EXPECT_EQ(got.back().sequence, id);
+    EXPECT_EQ(got.back().more, id < 11) << "more waits behind event " << id;
   }
-  auto gap = NextNow(*subscription);
-  ASSERT_TRUE(gap.has_value());
-  EXPECT_FALSE(gap->event.has_value());
-  EXPECT_EQ(gap->dropped, 8u);
-  EXPECT_EQ(gap->sequence, 11u);
   hub.Publish(Event("a", 12));
-  auto next = NextNow(*subscription);
-  ASSERT_TRUE(next.has_value() && next->event.has_value());
-  EXPECT_EQ(next->event->event.task_id, 12u);
-  EXPECT_EQ(next->sequence, 12u);
+  subscription->Ready();
+  got = slow.WaitFor(got.size() + 1);
+  EXPECT_EQ(got.back().event->event.task_id, 12u);
+  EXPECT_EQ(got.back().sequence, 12u);
+  hub.Unsubscribe(subscription);
 }
 
-TEST(EventHubTest, OneSlowSubscriberDoesNotCostAnotherAnything) {
-  EventHub hub(/*capacity=*/2, /*max_subscribers=*/4);
-  auto slow = hub.Subscribe("").value();
-  auto fast = hub.Subscribe("").value();
-  for (TaskId id = 1; id <= 6; ++id) {
-    hub.Publish(Event("a", id));
-    auto delivery = NextNow(*fast);
-    ASSERT_TRUE(delivery.has_value() && delivery->event.has_value());
-    EXPECT_EQ(delivery->event->event.task_id, id);
+TEST(EventHubTest, AStalledSubscriberCostsAReaderNothing) {
+  EventHub hub(/*capacity=*/8, /*max_subscribers=*/4);
+  Recorder stalled;  // Never gives its credit back after the first event.
+  Recorder reader(/*auto_ready=*/true);
+  auto stalled_subscription = stalled.Attach(hub);
+  auto reader_subscription = reader.Attach(hub);
+  for (TaskId id = 1; id <= 1000; ++id) hub.Publish(Event("a", id));
+  // The reader may be lapped too when the delivery thread lags behind 1000 quick publishes;
+  // what it must get is everything it is owed, ending with the last event.
+  const std::vector<Delivery> got = reader.WaitForSequence(1000);
+  std::uint64_t accounted = 0;
+  std::uint64_t previous = 0;
+  for (const Delivery& delivery : got) {
+    EXPECT_GT(delivery.sequence, previous);
+    previous = delivery.sequence;
+    accounted += delivery.event != nullptr ? 1 : delivery.dropped;
   }
-  EXPECT_EQ(NextNow(*slow)->event->event.task_id, 1u);
+  EXPECT_EQ(accounted, 1000u);
+  EXPECT_EQ(got.back().event->event.task_id, 1000u);
+  EXPECT_EQ(stalled.deliveries().size(), 1u);
+  hub.Unsubscribe(stalled_subscription);
+  hub.Unsubscribe(reader_subscription);
 }
 
-TEST(EventHubTest, FiltersByServerName) {
-  EventHub hub(8, 4);
-  auto subscription = hub.Subscribe("b").value();
+TEST(EventHubTest, SubscribersThatNeverGiveTheirCreditBackDoNotHoldTheOthersUp) {
+  // More of them than deliveries may be in flight: those that stall stop counting.
+  constexpr int kStalled = 100;
+  EventHub hub(/*capacity=*/8, /*max_subscribers=*/kStalled + 1);
+  std::vector<std::unique_ptr<Recorder>> stalled;
+  std::vector<std::shared_ptr<Subscription>> subscriptions;
+  for (int i = 0; i < kStalled; ++i) {
+    stalled.push_back(std::make_unique<Recorder>());
+    subscriptions.push_back(stalled.back()->Attach(hub));
+  }
+  Recorder reader(/*auto_ready=*/true);
+  subscriptions.push_back(reader.Attach(hub));
+  hub.Publish(Event("a", 1));
+  hub.Publish(Event("a", 2));
+  EXPECT_EQ(reader.WaitFor(2).size(), 2u);
+  for (auto& recorder : stalled) EXPECT_EQ(recorder->WaitFor(1).size(), 1u);
+  for (const auto& subscription : subscriptions) hub.Unsubscribe(subscription);
+}
+
+TEST(EventHubTest, AFilteredSubscriberCountsOnlyItsServersEventsAndItsGaps) {
+  EventHub hub(/*capacity=*/4, /*max_subscribers=*/4);
+  Recorder slow;
+  auto subscription = slow.Attach(hub, "b");
   hub.Publish(Event("a", 1));
   hub.Publish(Event("b", 2));
-  auto delivery = NextNow(*subscription);
-  ASSERT_TRUE(delivery.has_value() && delivery->event.has_value());
-  EXPECT_EQ(delivery->event->server, "b");
-  EXPECT_EQ(delivery->sequence, 1u);
+  std::vector<Delivery> got = slow.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event->server, "b");
+  EXPECT_EQ(got[0].sequence, 1u);
+  // 3 of b among 9 events: the ring (4) keeps a8 b9 a10 b11; b5 is lost.
+  const char* servers[] = {"a", "a", "b", "a", "a", "a", "b", "a", "b"};
+  for (TaskId id = 3; id <= 11; ++id) hub.Publish(Event(servers[id - 3], id));
+  subscription->Ready();
+  got = slow.WaitFor(2);
+  EXPECT_EQ(got[1].dropped, 1u) << "only b's events count";
+  EXPECT_EQ(got[1].sequence, 2u);
+  subscription->Ready();
+  got = slow.WaitFor(3);
+  EXPECT_EQ(got[2].event->event.task_id, 9u);
+  EXPECT_EQ(got[2].sequence, 3u);
+  subscription->Ready();
+  got = slow.WaitFor(4);
+  EXPECT_EQ(got[3].event->event.task_id, 11u);
+  EXPECT_EQ(got[3].sequence, 4u);
+  hub.Unsubscribe(subscription);
 }
 
-TEST(EventHubTest, AnEmptyTryNextArmsTheListenerWhichTheNextEventCallsOnce) {
-  EventHub hub(8, 4);
-  auto subscription = hub.Subscribe("").value();
-  int calls = 0;
-  subscription->SetListener([&] { ++calls; });
+TEST(EventHubTest, ASubscriberGetsOnlyWhatWasPublishedAfterItSubscribed) {
+  EventHub hub(/*capacity=*/8, /*max_subscribers=*/4);
+  Recorder first(/*auto_ready=*/true);
+  auto first_subscription = first.Attach(hub);
   hub.Publish(Event("a", 1));
-  EXPECT_EQ(calls, 0) << "not armed: nobody asked";
-  ASSERT_TRUE(subscription->TryNext().has_value());
-  EXPECT_FALSE(subscription->TryNext().has_value());  // Arms.
   hub.Publish(Event("a", 2));
+  ASSERT_EQ(first.WaitFor(2).size(), 2u);
+  Recorder second(/*auto_ready=*/true);
+  auto second_subscription = second.Attach(hub);
   hub.Publish(Event("a", 3));
-  EXPECT_EQ(calls, 1);
-  EXPECT_EQ(subscription->TryNext()->event->event.task_id, 2u);
-  EXPECT_EQ(subscription->TryNext()->event->event.task_id, 3u);
-  subscription->ClearListener();
+  const std::vector<Delivery> got = second.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event->event.task_id, 3u);
+  EXPECT_EQ(got[0].sequence, 1u) << "sequences count from the subscription";
+  hub.Unsubscribe(first_subscription);
+  hub.Unsubscribe(second_subscription);
 }
 
-TEST(EventHubTest, CancelCallsAnArmedListenerAndTryNextThenSaysEnded) {
+TEST(EventHubTest, ConcurrentPublishersLoseNothingWithinCapacityAndKeepEachOnesOrder) {
+  constexpr int kPublishers = 4;
+  constexpr TaskId kEach = 500;
+  EventHub hub(/*capacity=*/kPublishers * kEach, /*max_subscribers=*/4);
+  Recorder reader(/*auto_ready=*/true);
+  auto subscription = reader.Attach(hub);
+  std::vector<std::thread> publishers;
+  for (int p = 0; p < kPublishers; ++p) {
+    publishers.emplace_back([&hub, p] {
+      const std::string server = std::string(1, static_cast<char>('a' + p));
+      for (TaskId id = 1; id <= kEach; ++id) hub.Publish(Event(server, id));
+    });
+  }
+  for (std::thread& publisher : publishers) publisher.join();
+  const std::vector<Delivery> got = reader.WaitFor(kPublishers * kEach);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kPublishers * kEach));
+  TaskId last[kPublishers] = {};
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NE(got[i].event, nullptr) << "nothing dropped within capacity";
+    EXPECT_EQ(got[i].sequence, i + 1);
+    const int p = got[i].event->server[0] - 'a';
+    EXPECT_EQ(got[i].event->event.task_id, last[p] + 1) << "a publisher's events in its order";
+    last[p] = got[i].event->event.task_id;
+  }
+  hub.Unsubscribe(subscription);
+}
+
+TEST(EventHubTest, CancelAllEndsEverySubscriptionEvenOneAwaitingItsCredit) {
   EventHub hub(8, 4);
-  auto subscription = hub.Subscribe("").value();
-  int calls = 0;
-  subscription->SetListener([&] { ++calls; });
-  EXPECT_FALSE(subscription->TryNext().has_value());
+  Recorder idle;
+  Recorder busy;
+  auto idle_subscription = idle.Attach(hub);
+  auto busy_subscription = busy.Attach(hub, "b");
+  hub.Publish(Event("b", 1));
+  ASSERT_EQ(busy.WaitFor(1).size(), 1u);  // Its credit is spent.
   hub.CancelAll();
-  EXPECT_EQ(calls, 1);
-  std::optional<Subscription::Delivery> end = subscription->TryNext();
-  ASSERT_TRUE(end.has_value());
-  EXPECT_TRUE(end->ended);
-  EXPECT_TRUE(subscription->TryNext()->ended) << "the end is final";
-  subscription->ClearListener();
+  EXPECT_EQ(idle.WaitForEnd(), 1);
+  EXPECT_EQ(busy.WaitForEnd(), 1);
+  hub.Publish(Event("b", 2));
+  busy_subscription->Ready();
+  idle_subscription->Cancel();
+  // Nothing follows an end: a last event through the same thread shows it is all done.
+  Recorder witness(/*auto_ready=*/true);
+  auto witness_subscription = witness.Attach(hub);
+  hub.Publish(Event("b", 3));
+  ASSERT_EQ(witness.WaitFor(1).size(), 1u);
+  EXPECT_EQ(busy.deliveries().size(), 1u);
+  EXPECT_EQ(idle.WaitForEnd(), 1);
+  hub.Unsubscribe(idle_subscription);
+  hub.Unsubscribe(busy_subscription);
+  hub.Unsubscribe(witness_subscription);
 }
 
-TEST(EventHubTest, ClearListenerWaitsForARunningCallAndNoCallFollows) {
-  EventHub hub(8, 4);
-  auto subscription = hub.Subscribe("").value();
-  Notification in_listener;
-  Notification release;
-  std::atomic<int> calls{0};
-  subscription->SetListener([&] {
+// Blocker: a sink whose Deliver blocks until released, to catch Unsubscribe returning early.
+class Blocker final : public EventSink {
+ public:
+  void Deliver(const Delivery&) override {
     ++calls;
-    in_listener.Notify();
-    ASSERT_TRUE(release.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    in_deliver.Notify();
+    EXPECT_TRUE(release.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  void End() override {}
+  std::atomic<int> calls{0};
+  absl::Notification in_deliver;
+  absl::Notification release;
+};
+
+TEST(EventHubTest, UnsubscribeWaitsForARunningDeliverAndNoCallFollows) {
+  EventHub hub(8, 4);
+  Blocker blocker;
+  auto subscription = hub.Subscribe("", &blocker).value();
+  subscription->Ready();
+  hub.Publish(Event("a", 1));
+  ASSERT_TRUE(blocker.in_deliver.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification unsubscribed;
+  std::thread unsubscriber([&] {
+    hub.Unsubscribe(subscription);
+    unsubscribed.Notify();
   });
-  EXPECT_FALSE(subscription->TryNext().has_value());
-  std::thread publisher([&] { hub.Publish(Event("a", 1)); });
-  ASSERT_TRUE(in_listener.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  Notification cleared;
-  std::thread clearer([&] {
-    subscription->ClearListener();
-    cleared.Notify();
-  });
-  EXPECT_FALSE(cleared.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
-  release.Notify();
-  EXPECT_TRUE(cleared.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  publisher.join();
-  clearer.join();
-  EXPECT_TRUE(subscription->TryNext().has_value());
-  EXPECT_FALSE(subscription->TryNext().has_value());
+  EXPECT_FALSE(unsubscribed.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+  blocker.release.Notify();
+  EXPECT_TRUE(unsubscribed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  unsubscriber.join();
+  subscription->Ready();
   hub.Publish(Event("a", 2));
-  EXPECT_EQ(calls.load(), 1);
+  Recorder witness(/*auto_ready=*/true);
+  auto witness_subscription = witness.Attach(hub);
+  hub.Publish(Event("a", 3));
+  ASSERT_EQ(witness.WaitFor(1).size(), 1u);
+  EXPECT_EQ(blocker.calls.load(), 1);
+  hub.Unsubscribe(witness_subscription);
 }
 
 TEST(EventHubTest, SubscribersBeyondTheLimitAreRefused) {
   EventHub hub(8, 1);
-  auto first = hub.Subscribe("").value();
-  EXPECT_EQ(hub.Subscribe("").status().code(), absl::StatusCode::kResourceExhausted);
+  Recorder sink;
+  auto first = hub.Subscribe("", &sink).value();
+  EXPECT_EQ(hub.Subscribe("", &sink).status().code(), absl::StatusCode::kResourceExhausted);
   hub.Unsubscribe(first);
   EXPECT_EQ(hub.subscriber_count(), 0u);
-  EXPECT_TRUE(hub.Subscribe("").ok());
+  auto again = hub.Subscribe("", &sink);
+  ASSERT_TRUE(again.ok());
+  hub.Unsubscribe(*again);
 }
 
 }  // namespace
