@@ -8,6 +8,7 @@
 #include "control/event_hub.h"
 #include "control/process_info.h"
 #include "control/server_set.h"
+#include "control/tasks/task_listing.h"
 #include "control/watch_dispatcher.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
@@ -57,6 +58,7 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   const Authenticator* const auth_;
   const ProcessInfo* const process_;
   WatchDispatcher watch_dispatcher_;
+  TaskListing task_listing_;
 };
 
 }  // namespace weft::control

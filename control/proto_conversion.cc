@@ -188,6 +188,10 @@ v1::Task TaskToProto(const TaskInfo& task, const std::string& server) {
   *out.mutable_idle() = DurationToProto(task.idle);
   out.set_bytes_in(task.bytes_in);
   out.set_bytes_out(task.bytes_out);
+  if (task.stop_requested != absl::InfinitePast()) {
+    *out.mutable_stop_request_time() = TimeToProto(task.stop_requested);
+  }
+  out.set_stuck(task.stuck);
   return out;
 }
 

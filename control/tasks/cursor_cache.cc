@@ -1,0 +1,49 @@
+#include "control/tasks/cursor_cache.h"
+
+#include <glog/logging.h>
+
+#include <utility>
+
+namespace weft::control {
+
+CursorCache::CursorCache(std::size_t max_cursors, absl::Duration lifetime, Clock now)
+    : max_cursors_(max_cursors), lifetime_(lifetime), now_(std::move(now)) {
+  CHECK_GT(max_cursors_, 0u);
+}
+
+void CursorCache::MakeRoomLocked(absl::Time now) {
+  while (!by_age_.empty()) {
+    auto it = cursors_.find(by_age_.front());
+    CHECK(it != cursors_.end());
+    if (it->second.expires > now && cursors_.size() < max_cursors_) return;
+    cursors_.erase(it);
+    by_age_.pop_front();
+  }
+}
+
+std::uint64_t CursorCache::Add(std::shared_ptr<const TaskCursor> cursor) {
+  CHECK(cursor != nullptr);
+  const absl::Time now = now_();
+  MutexLock lock(&mu_);
+  MakeRoomLocked(now);
+  std::uint64_t key = 0;
+  while (key == 0 || cursors_.contains(key)) key = absl::Uniform<std::uint64_t>(random_);
+  cursors_.emplace(key, Stored{std::move(cursor), now + lifetime_});
+  by_age_.push_back(key);
+  return key;
+}
+
+std::shared_ptr<const TaskCursor> CursorCache::Find(std::uint64_t key) {
+  const absl::Time now = now_();
+  MutexLock lock(&mu_);
+  auto it = cursors_.find(key);
+  if (it == cursors_.end() || it->second.expires <= now) return nullptr;
+  return it->second.cursor;
+}
+
+std::size_t CursorCache::size() const {
+  MutexLock lock(&mu_);
+  return cursors_.size();
+}
+
+}  // namespace weft::control
