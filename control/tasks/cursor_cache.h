@@ -27,14 +27,16 @@ struct TaskCursor {
   std::uint32_t total = 0;  // total_size of the first page.
 };
 
-// CursorCache: thread-safe. Holds at most `max_cursors` cursors, each for `lifetime` after it
-// was added; adding one to a full cache evicts the oldest (its tokens then read as expired).
+// CursorCache: thread-safe. Holds at most `max_cursors` cursors and `max_ids` ids in all (a
+// larger cursor is held alone), each for `lifetime` after it was added; adding one to a full
+// cache evicts the oldest (its tokens then read as expired).
 class CursorCache {
  public:
   using Clock = std::function<absl::Time()>;
 
   // `now` is the clock cursors age by (tests inject a fake one).
-  CursorCache(std::size_t max_cursors, absl::Duration lifetime, Clock now = &absl::Now);
+  CursorCache(std::size_t max_cursors, std::size_t max_ids, absl::Duration lifetime,
+              Clock now = &absl::Now);
 
   // Add stores `cursor` (not null) and returns the key that finds it: random, never 0, unique
   // in the cache.
@@ -47,6 +49,8 @@ class CursorCache {
 
   // size returns how many cursors are held, expired ones included until the next Add.
   std::size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+  // ids_held returns how many ids the held cursors have in all.
+  std::size_t ids_held() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Stored {
@@ -54,10 +58,12 @@ class CursorCache {
     absl::Time expires;
   };
 
-  // MakeRoomLocked drops expired cursors, then the oldest while the cache is full.
-  void MakeRoomLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // MakeRoomLocked drops expired cursors, then the oldest while the cache has no room for one
+  // more cursor of `ids` ids.
+  void MakeRoomLocked(absl::Time now, std::size_t ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::size_t max_cursors_;
+  const std::size_t max_ids_;
   const absl::Duration lifetime_;
   const Clock now_;
 
@@ -65,6 +71,7 @@ class CursorCache {
   absl::flat_hash_map<std::uint64_t, Stored> cursors_ ABSL_GUARDED_BY(mu_);
   // Keys by age, oldest first: with one lifetime for all, also by expiry.
   std::deque<std::uint64_t> by_age_ ABSL_GUARDED_BY(mu_);
+  std::size_t ids_held_ ABSL_GUARDED_BY(mu_) = 0;
   absl::BitGen random_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -150,7 +150,7 @@ std::size_t FillFromCursor(const std::string& server, const TaskManager& tasks,
 }  // namespace
 
 TaskListing::TaskListing(CursorCache::Clock now)
-    : cursors_(kMaxCursors, kCursorLifetime, std::move(now)) {}
+    : cursors_(kMaxCursors, kMaxCursorIds, kCursorLifetime, std::move(now)) {}
 
 absl::Status TaskListing::List(const std::string& server, const TaskManager& tasks,
                                const v1::ListTasksRequest& request,

@@ -19,10 +19,11 @@ namespace weft::control {
 // page, and keeps their ids in a CursorCache for the later pages, each O(page log N).
 class TaskListing {
  public:
-  // How long an ordered listing's page tokens stay valid, and how many such listings are kept
-  // at once (the oldest is dropped for a new one: 64 listings of 10,000 tasks hold 5 MB).
+  // How long an ordered listing's page tokens stay valid, and how many such listings, and ids
+  // in all, are kept at once (the oldest are dropped for a new one): at most 8 MB of ids.
   static constexpr absl::Duration kCursorLifetime = absl::Minutes(10);
   static constexpr std::size_t kMaxCursors = 64;
+  static constexpr std::size_t kMaxCursorIds = 1 << 20;
 
   // `now` is the clock cursors expire by (tests inject a fake one).
   explicit TaskListing(CursorCache::Clock now = &absl::Now);

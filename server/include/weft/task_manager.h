@@ -87,8 +87,9 @@ class TaskManager {
 
   // ListTaskPage returns one page of tasks as `query` selects them. Without a predicate it
   // costs O(log N + limit) and holds the manager's lock only to copy the page's handles; with
-  // one, it copies every task's handle under the lock (no allocation per task), then snapshots
-  // each task and calls the predicate outside it: O(N), allocating only for the tasks returned.
+  // one, it copies every task's handle under the lock (one vector, no allocation per task),
+  // then snapshots each task and calls the predicate outside it: O(N); a task not returned
+  // allocates nothing unless its peer string outgrows the small-string buffer (15 bytes).
   // Tasks are snapshotted after the lock is released, so a task may have ended by the time it
   // is described (it is still listed, in its last state).
   virtual TaskPage ListTaskPage(const TaskQuery& query) const = 0;

@@ -1,9 +1,10 @@
 // CursorCache: keys, expiry by an injected clock, eviction of the oldest when full.
 #include "control/tasks/cursor_cache.h"
 
-#include <memory>
-
 #include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
 
 namespace weft::control {
 namespace {
@@ -16,16 +17,16 @@ struct FakeClock {
   }
 };
 
-std::shared_ptr<const TaskCursor> Cursor(std::string server) {
+std::shared_ptr<const TaskCursor> Cursor(std::string server, std::vector<TaskId> ids = {3, 1, 2}) {
   auto cursor = std::make_shared<TaskCursor>();
   cursor->server = std::move(server);
-  cursor->ids = {3, 1, 2};
+  cursor->ids = std::move(ids);
   return cursor;
 }
 
 TEST(CursorCacheTest, FindReturnsWhatAddStoredUntilItsLifetimeEnds) {
   FakeClock clock;
-  CursorCache cache(4, absl::Minutes(10), clock.AsClock());
+  CursorCache cache(4, 100, absl::Minutes(10), clock.AsClock());
   const std::uint64_t key = cache.Add(Cursor("a"));
   EXPECT_NE(key, 0u);
   clock.now += absl::Minutes(10) - absl::Nanoseconds(1);
@@ -40,7 +41,7 @@ TEST(CursorCacheTest, FindReturnsWhatAddStoredUntilItsLifetimeEnds) {
 
 TEST(CursorCacheTest, UnknownKeysFindNothing) {
   FakeClock clock;
-  CursorCache cache(4, absl::Minutes(10), clock.AsClock());
+  CursorCache cache(4, 100, absl::Minutes(10), clock.AsClock());
   EXPECT_EQ(cache.Find(0), nullptr);
   const std::uint64_t key = cache.Add(Cursor("a"));
   EXPECT_EQ(cache.Find(key + 1), nullptr);
@@ -48,7 +49,7 @@ TEST(CursorCacheTest, UnknownKeysFindNothing) {
 
 TEST(CursorCacheTest, AFullCacheEvictsItsOldestCursor) {
   FakeClock clock;
-  CursorCache cache(2, absl::Minutes(10), clock.AsClock());
+  CursorCache cache(2, 100, absl::Minutes(10), clock.AsClock());
   const std::uint64_t first = cache.Add(Cursor("first"));
   clock.now += absl::Seconds(1);
   const std::uint64_t second = cache.Add(Cursor("second"));
@@ -62,13 +63,30 @@ TEST(CursorCacheTest, AFullCacheEvictsItsOldestCursor) {
 
 TEST(CursorCacheTest, AddDropsExpiredCursorsSoTheyHoldNoMemory) {
   FakeClock clock;
-  CursorCache cache(8, absl::Minutes(10), clock.AsClock());
+  CursorCache cache(8, 100, absl::Minutes(10), clock.AsClock());
   cache.Add(Cursor("old"));
   cache.Add(Cursor("old"));
   clock.now += absl::Minutes(11);
   const std::uint64_t fresh = cache.Add(Cursor("fresh"));
   EXPECT_EQ(cache.size(), 1u);
   EXPECT_NE(cache.Find(fresh), nullptr);
+}
+
+TEST(CursorCacheTest, IdsBeyondTheBoundEvictTheOldestCursors) {
+  FakeClock clock;
+  CursorCache cache(8, 10, absl::Minutes(10), clock.AsClock());
+  const std::uint64_t first = cache.Add(Cursor("first", std::vector<TaskId>(4, 1)));
+  const std::uint64_t second = cache.Add(Cursor("second", std::vector<TaskId>(4, 2)));
+  EXPECT_EQ(cache.ids_held(), 8u);
+  const std::uint64_t third = cache.Add(Cursor("third", std::vector<TaskId>(4, 3)));
+  EXPECT_EQ(cache.Find(first), nullptr);
+  EXPECT_NE(cache.Find(second), nullptr);
+  EXPECT_NE(cache.Find(third), nullptr);
+  EXPECT_EQ(cache.ids_held(), 8u);
+  const std::uint64_t huge = cache.Add(Cursor("huge", std::vector<TaskId>(50, 4)));
+  EXPECT_NE(cache.Find(huge), nullptr) << "a cursor beyond the bound is held alone";
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(cache.ids_held(), 50u);
 }
 
 }  // namespace
