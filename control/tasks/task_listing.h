@@ -16,7 +16,8 @@ namespace weft::control {
 // TaskListing: thread-safe. In id order a listing is stateless: its page token carries the last
 // id returned, and each page costs O(log N + page) (plus one pass over the tasks to count the
 // matches when a filter is set). An ordered listing sorts the matching tasks once, on its first
-// page, and keeps their ids in a CursorCache for the later pages, each O(page log N).
+// page, and keeps their ids in a CursorCache for the later pages, each O(page log N); those
+// pages take the selection from the cursor, not from their request's filter.
 class TaskListing {
  public:
   // How long an ordered listing's page tokens stay valid, and how many such listings, and ids
