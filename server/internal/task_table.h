@@ -83,7 +83,8 @@ class TaskTable {
 
   mutable Mutex mu_;
   FiberAwareCondVar changed_;  // Signalled when a task ends, a task is queued, or the table closes.
-  // Ordered by id, so a page after an id is found in O(log N) (ListPage).
+  // Ordered by id, so a page after an id is found in O(log N) (ListPage). Unlike a hash map's,
+  // an insert or an erase invalidates iterators and references to other entries.
   absl::btree_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<TaskControl>> queue_ ABSL_GUARDED_BY(mu_);
   std::size_t running_ ABSL_GUARDED_BY(mu_) = 0;
