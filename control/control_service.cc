@@ -1,6 +1,5 @@
 #include "control/control_service.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -8,10 +7,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "control/audit/list_audit_records.h"
+#include "control/paging.h"
 #include "control/proto_conversion.h"
 #include "control/status_conversion.h"
 #include "control/tasks/stop_tasks.h"
@@ -21,30 +19,8 @@
 namespace weft::control {
 namespace {
 
-constexpr int kDefaultPageSize = 100;
-constexpr int kMaxPageSize = 1000;
 constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 constexpr absl::Duration kDefaultStopTaskTimeout = absl::Seconds(5);
-
-absl::StatusOr<int> PageSize(int requested) {
-  if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
-  if (requested == 0) return kDefaultPageSize;
-  return std::min(requested, kMaxPageSize);  // AIP-158: coerce values above the maximum.
-}
-
-// Page tokens are opaque to clients: web-safe base64 of "<kind>:<last key returned>".
-std::string MakePageToken(absl::string_view kind, absl::string_view last) {
-  return absl::WebSafeBase64Escape(absl::StrCat(kind, ":", last));
-}
-
-absl::StatusOr<std::string> ParsePageToken(absl::string_view kind, const std::string& token) {
-  std::string decoded;
-  if (token.size() <= 1024 && absl::WebSafeBase64Unescape(token, &decoded)) {
-    absl::string_view rest = decoded;
-    if (absl::ConsumePrefix(&rest, absl::StrCat(kind, ":"))) return std::string(rest);
-  }
-  return absl::InvalidArgumentError("page_token is not one this server issued");
-}
 
 // QuoteName renders a client-supplied name for an error message: escaped, and cut to
 // kMaxQuotedName bytes. Status messages travel back in the grpc-message trailer, which clients
@@ -194,42 +170,8 @@ grpc::Status ControlService::ListTasks(grpc::ServerContext* context,
                                        v1::ListTasksResponse* response) {
   WEFT_RETURN_IF_ERROR(auth_->Authorize(*context, Role::kViewer, "ListTasks"));
   WEFT_ASSIGN_OR_RETURN(server, FindServer(*servers_, request->server()));
-  WEFT_ASSIGN_OR_RETURN(page_size, PageSize(request->page_size()));
-  absl::Duration min_age = absl::ZeroDuration();
-  absl::Duration min_idle = absl::ZeroDuration();
-  if (request->has_min_age()) {
-    WEFT_ASSIGN_OR_RETURN(age, DurationFromProto(request->min_age(), "min_age",
-                                                 absl::Hours(24 * 365 * 100)));
-    min_age = age;
-  }
-  if (request->has_min_idle()) {
-    WEFT_ASSIGN_OR_RETURN(idle, DurationFromProto(request->min_idle(), "min_idle",
-                                                  absl::Hours(24 * 365 * 100)));
-    min_idle = idle;
-  }
-  std::uint64_t after = 0;
-  if (!request->page_token().empty()) {
-    WEFT_ASSIGN_OR_RETURN(last, ParsePageToken("t", request->page_token()));
-    if (!absl::SimpleAtoi(last, &after)) {
-      return ToGrpcStatus(absl::InvalidArgumentError("page_token is not one this server issued"));
-    }
-  }
-  const std::vector<TaskInfo> tasks = server->server->task_manager().ListTasks();
-  std::uint32_t total = 0;
-  std::vector<const TaskInfo*> page;  // One more than fits, to know whether a next page exists.
-  for (const TaskInfo& task : tasks) {
-    if (task.age < min_age || task.idle < min_idle) continue;
-    ++total;
-    if (task.id > after && page.size() <= static_cast<std::size_t>(page_size)) {
-      page.push_back(&task);
-    }
-  }
-  const bool more = page.size() > static_cast<std::size_t>(page_size);
-  if (more) page.pop_back();
-  for (const TaskInfo* task : page) *response->add_tasks() = TaskToProto(*task, server->name);
-  if (more) response->set_next_page_token(MakePageToken("t", absl::StrCat(page.back()->id)));
-  response->set_total_size(total);
-  return grpc::Status::OK;
+  return ToGrpcStatus(
+      task_listing_.List(server->name, server->server->task_manager(), *request, response));
 }
 
 grpc::Status ControlService::StopTask(grpc::ServerContext* context,

@@ -9,6 +9,7 @@
 #include "control/event_hub.h"
 #include "control/process_info.h"
 #include "control/server_set.h"
+#include "control/tasks/task_listing.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control {
@@ -65,6 +66,7 @@ class ControlService final : public v1::Control::WithCallbackMethod_WatchEvents<
   const Authenticator* const auth_;
   const ProcessInfo* const process_;
   const audit::AuditTrail* const audit_;
+  TaskListing task_listing_;
 };
 
 }  // namespace weft::control

@@ -23,6 +23,12 @@ bool TaskManagerBase::RemoveTask(TaskId id) { return table_->Remove(id); }
 bool TaskManagerBase::StopTask(TaskId id, absl::Duration grace) { return table_->Stop(id, grace); }
 std::vector<TaskId> TaskManagerBase::AllTasks() const { return table_->All(); }
 std::vector<TaskInfo> TaskManagerBase::ListTasks() const { return table_->List(); }
+TaskPage TaskManagerBase::ListTaskPage(const TaskQuery& query) const {
+  return table_->ListPage(query);
+}
+std::vector<TaskInfo> TaskManagerBase::GetTasks(absl::Span<const TaskId> ids) const {
+  return table_->Get(ids);
+}
 TaskManagerStats TaskManagerBase::Stats() const { return table_->Stats(); }
 std::optional<std::size_t> TaskManagerBase::limit() const { return table_->options().limit; }
 std::size_t TaskManagerBase::max_queued() const { return table_->options().max_queued; }

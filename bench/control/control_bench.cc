@@ -3,8 +3,9 @@
 //   weft-ctlbench tasks --control HOST:PORT --server NAME --expect N [--wait S] [--reps R]
 //                       [--stop] [--drain S] [--label TEXT]
 //       waits until the server has N live tasks (running + queued), then times ListTasks (the
-//       first page, and a full listing paged at the maximum page size), and with --stop
-//       StopServer. One JSON line on stdout.
+//       first page, and full listings paged at the maximum page size: plain, filtered by
+//       min_idle 1 ms, which every idle task passes, and ordered by "idle desc"), and with
+//       --stop StopServer. One JSON line on stdout.
 //   weft-ctlbench watch --control HOST:PORT [--server NAME] --duration S
 //       subscribes to WatchEvents, prints "watching" once the stream is established, drains
 //       events for S seconds, then prints one JSON line with the counts.
@@ -35,6 +36,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -95,15 +97,15 @@ double Quantile(std::vector<double> values, double q) {
 
 double ToMillis(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
-// ListAll pages through every task of `server`; returns how many were listed, or -1.
-int ListAll(v1::Control::Stub& stub, const std::string& server, std::string* error) {
+// ListAll pages through the listing `base` asks for (its page size and token are set here);
+// returns how many tasks were listed, or -1.
+int ListAll(v1::Control::Stub& stub, const v1::ListTasksRequest& base, std::string* error) {
   std::string token;
   int listed = 0;
   for (int pages = 0; pages < 10000; ++pages) {
     grpc::ClientContext context;
     context.set_deadline(DeadlineIn(absl::Seconds(30)));
-    v1::ListTasksRequest request;
-    request.set_server(server);
+    v1::ListTasksRequest request = base;
     request.set_page_size(kMaxPageSize);
     request.set_page_token(token);
     v1::ListTasksResponse response;
@@ -170,17 +172,31 @@ int RunTasks(const Flags& flags, v1::Control::Stub& stub) {
     }
     total_size = response.total_size();
   }
-  // 3. ListTasks, every task (pages of the maximum size).
+  // 3. ListTasks, every task (pages of the maximum size): plain, filtered, ordered.
+  v1::ListTasksRequest plain;
+  plain.set_server(flags.server);
+  v1::ListTasksRequest filtered = plain;
+  *filtered.mutable_min_idle() = weft::DurationToProto(absl::Milliseconds(1));
+  v1::ListTasksRequest ordered = plain;
+  ordered.set_order_by("idle desc");
   std::vector<double> full_ms;
+  std::vector<double> filtered_ms;
+  std::vector<double> ordered_ms;
   int listed = 0;
+  int listed_filtered = 0;
+  int listed_ordered = 0;
   for (int r = 0; r < flags.reps; ++r) {
-    std::string error;
-    const absl::Time start = absl::Now();
-    listed = ListAll(stub, flags.server, &error);
-    full_ms.push_back(ToMillis(absl::Now() - start));
-    if (listed < 0) {
-      std::cerr << "weft-ctlbench: ListTasks (all pages): " << error << "\n";
-      return 1;
+    for (auto [request, times, count] : {std::tuple(&plain, &full_ms, &listed),
+                                         std::tuple(&filtered, &filtered_ms, &listed_filtered),
+                                         std::tuple(&ordered, &ordered_ms, &listed_ordered)}) {
+      std::string error;
+      const absl::Time start = absl::Now();
+      *count = ListAll(stub, *request, &error);
+      times->push_back(ToMillis(absl::Now() - start));
+      if (*count < 0) {
+        std::cerr << "weft-ctlbench: ListTasks (all pages): " << error << "\n";
+        return 1;
+      }
     }
   }
   json.Set("list_total_size", static_cast<std::uint64_t>(total_size));
@@ -190,12 +206,22 @@ int RunTasks(const Flags& flags, v1::Control::Stub& stub) {
   json.Set("list_all_pages", (listed + kMaxPageSize - 1) / kMaxPageSize);
   json.Set("list_all_p50_ms", Quantile(full_ms, 0.5));
   json.Set("list_all_max_ms", Quantile(full_ms, 1.0));
+  json.Set("list_min_idle_tasks", listed_filtered);
+  json.Set("list_min_idle_p50_ms", Quantile(filtered_ms, 0.5));
+  json.Set("list_min_idle_max_ms", Quantile(filtered_ms, 1.0));
+  json.Set("list_idle_desc_tasks", listed_ordered);
+  json.Set("list_idle_desc_p50_ms", Quantile(ordered_ms, 0.5));
+  json.Set("list_idle_desc_max_ms", Quantile(ordered_ms, 1.0));
   std::string human = absl::StrFormat(
       "ctl tasks: %u live; ListTasks first page (100 of %u) p50 %.2f ms max %.2f ms; all %d "
       "tasks (%d pages of %d) p50 %.1f ms max %.1f ms",
       live, total_size, Quantile(first_page_ms, 0.5), Quantile(first_page_ms, 1.0), listed,
       (listed + kMaxPageSize - 1) / kMaxPageSize, kMaxPageSize, Quantile(full_ms, 0.5),
       Quantile(full_ms, 1.0));
+  absl::StrAppend(&human, absl::StrFormat("; min_idle 1ms: %d tasks p50 %.1f ms; \"idle desc\": "
+                                          "%d tasks p50 %.1f ms",
+                                          listed_filtered, Quantile(filtered_ms, 0.5),
+                                          listed_ordered, Quantile(ordered_ms, 0.5)));
 
   // 4. StopServer with all of them open.
   bool ok = true;

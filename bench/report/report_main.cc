@@ -275,9 +275,10 @@ void PrintControl(std::vector<JsonRecord>& tasks, std::vector<JsonRecord>& watch
   std::cout << "\n### Control plane\n\n";
   if (!tasks.empty()) {
     std::cout << "| weftd listener | live tasks (running + queued) | ListTasks first page "
-                 "p50 / max | ListTasks all tasks p50 / max (pages of 1000) | StopServer | "
+                 "p50 / max | ListTasks all tasks p50 / max (pages of 1000) | all, min_idle 1 ms "
+                 "p50 / max | all, order_by \"idle desc\" p50 / max | StopServer | "
                  "stopped cooperative / forced / dropped |\n"
-              << "|---|---:|---:|---:|---:|---:|\n";
+              << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const JsonRecord& r : tasks) {
       std::cout << "| " << r.String("label") << " | "
                 << Num(r.Number("live_tasks").value_or(NAN)) << " ("
@@ -288,6 +289,12 @@ void PrintControl(std::vector<JsonRecord>& tasks, std::vector<JsonRecord>& watch
                 << Num(r.Number("list_all_p50_ms").value_or(NAN), 1) << " / "
                 << Num(r.Number("list_all_max_ms").value_or(NAN), 1) << " ms ("
                 << Num(r.Number("list_all_tasks").value_or(NAN)) << " listed) | "
+                << Num(r.Number("list_min_idle_p50_ms").value_or(NAN), 1) << " / "
+                << Num(r.Number("list_min_idle_max_ms").value_or(NAN), 1) << " ms ("
+                << Num(r.Number("list_min_idle_tasks").value_or(NAN)) << ") | "
+                << Num(r.Number("list_idle_desc_p50_ms").value_or(NAN), 1) << " / "
+                << Num(r.Number("list_idle_desc_max_ms").value_or(NAN), 1) << " ms ("
+                << Num(r.Number("list_idle_desc_tasks").value_or(NAN)) << ") | "
                 << Num(r.Number("stop_ms").value_or(NAN), 1) << " ms | "
                 << Num(r.Number("stop_cooperative").value_or(NAN)) << " / "
                 << Num(r.Number("stop_forced").value_or(NAN)) << " / "

@@ -255,23 +255,64 @@ std::vector<TaskId> TaskTable::All() const {
   MutexLock lock(&mu_);
   std::vector<TaskId> ids;
   ids.reserve(tasks_.size());
-  for (const auto& [id, entry] : tasks_) ids.push_back(id);
-  std::sort(ids.begin(), ids.end());
+  for (const auto& [id, entry] : tasks_) ids.push_back(id);  // In id order: tasks_ is sorted.
   return ids;
 }
 
-std::vector<TaskInfo> TaskTable::List() const {
+std::vector<TaskInfo> TaskTable::List() const { return ListPage(TaskQuery{}).tasks; }
+
+TaskPage TaskTable::ListPage(const TaskQuery& query) const {
+  TaskPage page;
+  // Handles are copied under the lock; snapshots and the predicate run outside it.
   std::vector<Entry> entries;
   {
     MutexLock lock(&mu_);
-    entries.reserve(tasks_.size());
-    for (const auto& [id, entry] : tasks_) entries.push_back(entry);
+    if (query.predicate) {
+      entries.reserve(tasks_.size());
+      for (const auto& [id, entry] : tasks_) entries.push_back(entry);
+    } else {
+      page.total = tasks_.size();
+      entries.reserve(std::min(query.limit, tasks_.size()));
+      for (auto it = tasks_.upper_bound(query.after); it != tasks_.end(); ++it) {
+        if (entries.size() == query.limit) {
+          page.more = true;
+          break;
+        }
+        entries.push_back(it->second);
+      }
+    }
+  }
+  if (!query.predicate) {
+    page.tasks.reserve(entries.size());
+    for (const Entry& entry : entries) page.tasks.push_back(entry.control->Snapshot(entry.state));
+    return page;
+  }
+  for (const Entry& entry : entries) {
+    TaskInfo info = entry.control->Snapshot(entry.state);
+    if (!query.predicate(info)) continue;
+    ++page.total;
+    if (info.id <= query.after) continue;
+    if (page.tasks.size() < query.limit) {
+      page.tasks.push_back(std::move(info));
+    } else {
+      page.more = true;
+    }
+  }
+  return page;
+}
+
+std::vector<TaskInfo> TaskTable::Get(absl::Span<const TaskId> ids) const {
+  std::vector<Entry> entries;
+  entries.reserve(ids.size());
+  {
+    MutexLock lock(&mu_);
+    for (const TaskId id : ids) {
+      if (auto it = tasks_.find(id); it != tasks_.end()) entries.push_back(it->second);
+    }
   }
   std::vector<TaskInfo> infos;
   infos.reserve(entries.size());
   for (const Entry& entry : entries) infos.push_back(entry.control->Snapshot(entry.state));
-  std::sort(infos.begin(), infos.end(),
-            [](const TaskInfo& a, const TaskInfo& b) { return a.id < b.id; });
   return infos;
 }
 

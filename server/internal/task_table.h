@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "server/internal/fiber_scheduler.h"
@@ -46,6 +47,9 @@ class TaskTable {
   bool Stop(TaskId id, absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<TaskId> All() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<TaskInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
+  // ListPage and Get: see TaskManager::ListTaskPage and GetTasks.
+  TaskPage ListPage(const TaskQuery& query) const ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<TaskInfo> Get(absl::Span<const TaskId> ids) const ABSL_LOCKS_EXCLUDED(mu_);
   TaskManagerStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   StopReport StopAll(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
   StopReport StopSome(const std::vector<TaskId>& ids, absl::Duration grace)
@@ -96,7 +100,9 @@ class TaskTable {
 
   mutable Mutex mu_;
   FiberAwareCondVar changed_;  // Signalled when a task ends, a task is queued, or the table closes.
-  absl::flat_hash_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
+  // Ordered by id, so a page after an id is found in O(log N) (ListPage). Unlike a hash map's,
+  // an insert or an erase invalidates iterators and references to other entries.
+  absl::btree_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<TaskControl>> queue_ ABSL_GUARDED_BY(mu_);
   std::size_t running_ ABSL_GUARDED_BY(mu_) = 0;
   // Admitted tasks whose on_admitted callback is running; they count against the capacity.

@@ -51,6 +51,25 @@ void EchoOrQuit(Connection& connection, const HandlerArgs&) {
   }
 }
 
+TEST(TaskToProtoTest, FillsTheStopRequestTimeAndStuckOnlyOnceAStopAsked) {
+  TaskInfo task;
+  task.id = 42;
+  task.state = TaskState::kStopping;
+  task.peer = "10.0.0.1:80";
+  task.created = absl::FromUnixSeconds(1000);
+  v1::Task fresh = TaskToProto(task, "echo");
+  EXPECT_FALSE(fresh.has_stop_request_time());
+  EXPECT_FALSE(fresh.stuck());
+
+  task.stop_requested = absl::FromUnixSeconds(2000);
+  task.stuck = true;
+  const v1::Task stopped = TaskToProto(task, "echo");
+  EXPECT_EQ(stopped.id(), 42u);
+  EXPECT_EQ(stopped.server(), "echo");
+  EXPECT_EQ(stopped.stop_request_time().seconds(), 2000);
+  EXPECT_TRUE(stopped.stuck());
+}
+
 TEST(ServerToProtoTest, FillsTrafficTotalsAndNonZeroClosesInEnumOrder) {
   ManagedServer managed = Managed(EchoOrQuit);
   Server& server = *managed.server;

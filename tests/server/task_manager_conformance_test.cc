@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/pipe.h"
 #include "weft/base/sync.h"
@@ -136,8 +138,32 @@ class TaskManagerConformanceTest : public ::testing::Test {
     });
   }
 
+  // AddHeldTasks adds `n` tasks labelled "p0", "p1", ... that block reading a pipe until they
+  // are stopped (queued beyond the manager's limit); returns their ids.
+  std::vector<TaskId> AddHeldTasks(int n) {
+    std::vector<TaskId> ids;
+    for (int i = 0; i < n; ++i) {
+      Pipe& pipe = held_pipes_.emplace_back();
+      // A queued task dropped without running still closes its end.
+      absl::StatusOr<TaskId> id = manager_->AddTask(TaskSpec{
+          [fd = UniqueFd(pipe.task_end)]() mutable {
+            Connection connection(fd.Release(), Endpoint{"pipe", 0}, Endpoint{"pipe", 0});
+            char byte;
+            (void)connection.Read(absl::MakeSpan(&byte, 1));
+          },
+          absl::StrCat("p", i)});
+      CHECK(id.ok()) << id.status();
+      ids.push_back(*id);
+      if (manager_->RunsTasksOnCaller()) {
+        pumps_.emplace_back([this] { manager_->RunPendingTasks(); });
+      }
+    }
+    return ids;
+  }
+
   TaskManagerPtr manager_;
   std::vector<std::thread> pumps_;
+  std::deque<Pipe> held_pipes_;  // Outlive the tasks (TearDown stops them first).
 };
 
 using Managers =
@@ -488,6 +514,65 @@ TYPED_TEST(TaskManagerConformanceTest, ListTasksShowsStateAndLabelWithoutStoppin
   EXPECT_EQ(this->manager_->Stats().running, 1u);
   pipe.test_end.Reset();
   EXPECT_TRUE(WaitUntil([&] { return finished.load(); }));
+}
+
+std::vector<TaskId> IdsOf(const std::vector<TaskInfo>& tasks) {
+  std::vector<TaskId> ids;
+  for (const TaskInfo& task : tasks) ids.push_back(task.id);
+  return ids;
+}
+
+TYPED_TEST(TaskManagerConformanceTest, ListTaskPagePagesInIdOrderAndCountsEveryTask) {
+  const std::vector<TaskId> ids = this->AddHeldTasks(7);
+  std::vector<TaskId> listed;
+  std::vector<bool> more;
+  TaskQuery query{.limit = 3};
+  for (int page_number = 0; page_number < 3; ++page_number) {
+    const TaskPage page = this->manager_->ListTaskPage(query);
+    EXPECT_EQ(page.total, 7u);
+    ASSERT_FALSE(page.tasks.empty());
+    for (const TaskInfo& task : page.tasks) listed.push_back(task.id);
+    more.push_back(page.more);
+    query.after = page.tasks.back().id;
+  }
+  EXPECT_EQ(listed, ids);
+  EXPECT_EQ(more, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(IdsOf(this->manager_->ListTasks()), ids);
+  EXPECT_THAT(this->manager_->ListTaskPage(TaskQuery{.after = ids.back()}).tasks, IsEmpty());
+}
+
+TYPED_TEST(TaskManagerConformanceTest, ListTaskPageCountsAndPagesOnlyWhatThePredicateSelects) {
+  const std::vector<TaskId> ids = this->AddHeldTasks(7);
+  int calls = 0;
+  TaskQuery query{.limit = 2, .predicate = [&](const TaskInfo& task) {
+                    ++calls;
+                    // No lock of the manager is held: calling it back must not deadlock.
+                    EXPECT_FALSE(this->manager_->AllTasks().empty());
+                    return task.peer == "p1" || task.peer == "p3" || task.peer == "p5";
+                  }};
+  TaskPage page = this->manager_->ListTaskPage(query);
+  EXPECT_EQ(calls, 7) << "the predicate sees every task once, to count the matches";
+  EXPECT_EQ(IdsOf(page.tasks), (std::vector<TaskId>{ids[1], ids[3]}));
+  EXPECT_EQ(page.total, 3u);
+  EXPECT_TRUE(page.more);
+  query.after = ids[3];
+  page = this->manager_->ListTaskPage(query);
+  EXPECT_EQ(IdsOf(page.tasks), (std::vector<TaskId>{ids[5]}));
+  EXPECT_EQ(page.total, 3u) << "tasks before `after` still count";
+  EXPECT_FALSE(page.more);
+}
+
+TYPED_TEST(TaskManagerConformanceTest, GetTasksKeepsTheGivenOrderAndSkipsEndedTasks) {
+  Notification ended;
+  const TaskId gone = this->Add([&ended] { ended.Notify(); });
+  ASSERT_TRUE(ended.WaitForNotificationWithTimeout(kTestTimeout));
+  ASSERT_TRUE(WaitUntil([&] { return this->manager_->AllTasks().empty(); }));
+  const std::vector<TaskId> ids = this->AddHeldTasks(3);
+  const std::vector<TaskInfo> tasks =
+      this->manager_->GetTasks({ids[2], gone, ids[0], TaskId{987654321}, ids[1]});
+  EXPECT_EQ(IdsOf(tasks), (std::vector<TaskId>{ids[2], ids[0], ids[1]}));
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].peer, "p2");
 }
 
 TYPED_TEST(TaskManagerConformanceTest, ConcurrentTasksUpToTheLimitRunAtTheSameTime) {

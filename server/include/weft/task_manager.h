@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -15,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "weft/task.h"
 
 namespace weft {
@@ -37,6 +40,30 @@ class StopListener {
   // its shutdown flag); its connection is being shut down under it. `task.stuck` is set;
   // `since_request` is the time since the task was first asked to stop.
   virtual void OnTaskStuck(const TaskInfo& task, absl::Duration since_request) = 0;
+};
+
+// TaskQuery: which tasks TaskManager::ListTaskPage returns: those matching `predicate` with an
+// id above `after`, in id order, at most `limit` of them.
+struct TaskQuery {
+  // Only tasks with a greater id: a page continues after the last id of the previous one. Ids
+  // only grow, so a task that lives throughout a paged listing is listed exactly once.
+  TaskId after = 0;
+  // At most this many tasks.
+  std::size_t limit = std::numeric_limits<std::size_t>::max();
+  // Only tasks for which this returns true; empty selects every task. Called on the thread of
+  // ListTaskPage with no lock of the manager held (it may call the manager), once per managed
+  // task, whatever `after` and `limit` (TaskPage::total counts every match).
+  std::function<bool(const TaskInfo&)> predicate{};
+};
+
+// TaskPage: one page of a listing.
+struct TaskPage {
+  std::vector<TaskInfo> tasks;  // In id order.
+  // Tasks matching the predicate in the whole table (before `after` too), from the same view of
+  // the table as `tasks` (count).
+  std::size_t total = 0;
+  // True when a matching task with an id above the last one returned exists.
+  bool more = false;
 };
 
 // TaskManager: runs tasks. A Server depends only on this interface. All methods are
@@ -76,8 +103,22 @@ class TaskManager {
   // AllTasks returns the ids of every task currently managed (queued, running or stopping).
   virtual std::vector<TaskId> AllTasks() const = 0;
 
-  // ListTasks returns a snapshot of every task; takes only short locks, never stops tasks.
+  // ListTasks returns a snapshot of every task, in id order; takes only short locks, never
+  // stops tasks. For many tasks, ListTaskPage is cheaper.
   virtual std::vector<TaskInfo> ListTasks() const = 0;
+
+  // ListTaskPage returns one page of tasks as `query` selects them. Without a predicate it
+  // costs O(log N + limit) and holds the manager's lock only to copy the page's handles; with
+  // one, it copies every task's handle under the lock (one vector, no allocation per task),
+  // then snapshots each task and calls the predicate outside it: O(N); a task not returned
+  // allocates nothing unless its peer string outgrows the small-string buffer (15 bytes).
+  // Tasks are snapshotted after the lock is released, so a task may have ended by the time it
+  // is described (it is still listed, in its last state).
+  virtual TaskPage ListTaskPage(const TaskQuery& query) const = 0;
+
+  // GetTasks describes the tasks of `ids` that are still managed, in the order of `ids`; the
+  // others are skipped. O(|ids| log N); the lock is held only to look the ids up.
+  virtual std::vector<TaskInfo> GetTasks(absl::Span<const TaskId> ids) const = 0;
 
   // Stats returns the running and queued counts.
   virtual TaskManagerStats Stats() const = 0;

@@ -38,6 +38,8 @@ class TaskManagerBase : public TaskManager {
   using TaskManager::StopTask;
   std::vector<TaskId> AllTasks() const override;
   std::vector<TaskInfo> ListTasks() const override;
+  TaskPage ListTaskPage(const TaskQuery& query) const override;
+  std::vector<TaskInfo> GetTasks(absl::Span<const TaskId> ids) const override;
   TaskManagerStats Stats() const override;
   std::optional<std::size_t> limit() const override;
   std::size_t max_queued() const override;

@@ -1,0 +1,180 @@
+// ListTasks while tasks come and go: a real gRPC control plane in-process pages through a
+// server's tasks while another thread adds and removes tasks between every two pages. A task
+// that lives throughout a listing is listed exactly once, in id order and in every order_by.
+#include <glog/logging.h>
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "control/control_plane.h"
+#include "control/control_service.h"
+#include "control/event_hub.h"
+#include "control/health_reporter.h"
+#include "control/process_info.h"
+#include "control/server_set.h"
+#include "tests/testing/loopback_client.h"
+#include "weft/base/sync.h"
+#include "weft/control/v1/control.grpc.pb.h"
+#include "weft/pool_task_manager.h"
+
+namespace weft::control {
+namespace {
+
+using ::weft::testing::WaitUntil;
+
+constexpr int kStableTasks = 2000;   // Live throughout every listing; peers in 192.168/16.
+constexpr int kChurningTasks = 500;  // Replaced one by one, oldest first; peers in 10/8.
+static_assert(kStableTasks % kChurningTasks == 0);
+constexpr int kPageSize = 100;
+constexpr int kChurnPerPage = 25;  // Tasks replaced between two pages, at least.
+
+class TaskListingChurnTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // One worker held by a task that waits for the test: every other task stays queued, listed
+    // and cheap (no thread, no descriptor), and removing it drops it at once.
+    auto manager = std::make_unique<PoolTaskManager>(
+        PoolTaskManagerOptions{.threads = 1, .max_queued = 2 * (kStableTasks + kChurningTasks)});
+    manager_ = manager.get();
+    ServerOptions options;
+    options.handler = [](Connection&, const HandlerArgs&) {};
+    options.manager = std::move(manager);
+    ManagedServer managed{"churn", "test-churn", absl::Seconds(5),
+                          std::make_unique<weft::Server>(std::move(options))};
+    ASSERT_TRUE(managed.server->Run().ok());
+    ASSERT_TRUE(servers_.Add(std::move(managed)).ok());
+    ASSERT_TRUE(manager_->AddTask([this] { release_.WaitForNotification(); }).ok());
+
+    auth_ = Authenticator::Open();
+    service_ = std::make_unique<ControlService>(&servers_, &events_, auth_.get(), &process_);
+    absl::StatusOr<std::unique_ptr<ControlPlane>> plane = ControlPlane::Start(
+        ControlPlaneOptions{.address = "127.0.0.1:0"}, service_.get(), &health_);
+    ASSERT_TRUE(plane.ok()) << plane.status();
+    plane_ = std::move(*plane);
+    stub_ = v1::Control::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", plane_->port()),
+                                                     grpc::InsecureChannelCredentials()));
+
+    // Interleaved, so that tasks end both before and after where a listing has got to.
+    for (int i = 0; i < kStableTasks; ++i) {
+      stable_.insert(Add(absl::StrCat("192.168.0.1:", i)));
+      if (i % (kStableTasks / kChurningTasks) == 0) churning_.push_back(Add("10.0.0.1:1"));
+    }
+  }
+
+  void TearDown() override {
+    stop_churn_.store(true);
+    if (churn_.joinable()) churn_.join();
+    release_.Notify();
+    plane_.reset();
+    for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
+  }
+
+  TaskId Add(const std::string& peer) {
+    absl::StatusOr<TaskId> id = manager_->AddTask(TaskSpec{[] {}, peer});
+    CHECK(id.ok()) << id.status();
+    return *id;
+  }
+
+  void StartChurn() {
+    churn_ = std::thread([this, churning = std::move(churning_)]() mutable {
+      while (!stop_churn_.load()) {
+        churning.push_back(Add("10.0.0.1:1"));
+        CHECK(manager_->RemoveTask(churning.front()));
+        churning.pop_front();
+        churned_.fetch_add(1);
+      }
+    });
+    ASSERT_TRUE(WaitUntil([this] { return churned_.load() > 0; }));
+  }
+
+  // ListAll pages through the listing `request` asks for, letting at least kChurnPerPage tasks
+  // be replaced between two pages; returns the ids listed, in order.
+  std::vector<TaskId> ListAll(v1::ListTasksRequest request) {
+    request.set_server("churn");
+    request.set_page_size(kPageSize);
+    std::vector<TaskId> ids;
+    for (int page = 0; page < 1000; ++page) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::ListTasksResponse response;
+      const grpc::Status status = stub_->ListTasks(&context, request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      for (const v1::Task& task : response.tasks()) ids.push_back(task.id());
+      if (response.next_page_token().empty()) break;
+      request.set_page_token(response.next_page_token());
+      const std::uint64_t target = churned_.load() + kChurnPerPage;
+      EXPECT_TRUE(WaitUntil([&] { return churned_.load() >= target; }));
+    }
+    return ids;
+  }
+
+  // ExpectEachStableTaskOnce checks `ids` for duplicates and for every stable task.
+  void ExpectEachStableTaskOnce(const std::vector<TaskId>& ids) {
+    const std::set<TaskId> listed(ids.begin(), ids.end());
+    EXPECT_EQ(listed.size(), ids.size()) << "a task was listed twice";
+    std::vector<TaskId> missed;
+    std::set_difference(stable_.begin(), stable_.end(), listed.begin(), listed.end(),
+                        std::back_inserter(missed));
+    EXPECT_THAT(missed, ::testing::IsEmpty()) << "tasks that lived throughout were missed";
+  }
+
+  EventHub events_{/*capacity=*/256, /*max_subscribers=*/16};
+  HealthReporter health_;
+  ServerSet servers_;
+  ProcessInfo process_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<ControlService> service_;
+  std::unique_ptr<ControlPlane> plane_;
+  std::unique_ptr<v1::Control::Stub> stub_;
+  TaskManager* manager_ = nullptr;
+  Notification release_;
+  std::set<TaskId> stable_;
+  std::deque<TaskId> churning_;  // Oldest first; handed to the churn thread.
+  std::thread churn_;
+  std::atomic<bool> stop_churn_{false};
+  std::atomic<std::uint64_t> churned_{0};
+};
+
+TEST_F(TaskListingChurnTest, IdOrderListsEveryLastingTaskOnceInIdOrder) {
+  StartChurn();
+  const std::vector<TaskId> ids = ListAll(v1::ListTasksRequest());
+  ExpectEachStableTaskOnce(ids);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_GE(ids.size(), static_cast<std::size_t>(kStableTasks));
+}
+
+TEST_F(TaskListingChurnTest, AFilteredListingListsExactlyTheLastingTasksItSelects) {
+  StartChurn();
+  v1::ListTasksRequest request;
+  request.mutable_filter()->set_peer("192.168.0.0/16");
+  request.mutable_filter()->add_states(v1::TASK_STATE_QUEUED);
+  const std::vector<TaskId> ids = ListAll(request);
+  EXPECT_EQ(ids, std::vector<TaskId>(stable_.begin(), stable_.end()));
+}
+
+TEST_F(TaskListingChurnTest, OrderedListingsListEveryLastingTaskOnce) {
+  StartChurn();
+  for (const char* order_by : {"age desc", "age", "idle desc", "idle"}) {
+    SCOPED_TRACE(order_by);
+    v1::ListTasksRequest request;
+    request.set_order_by(order_by);
+    const std::vector<TaskId> ids = ListAll(request);
+    ExpectEachStableTaskOnce(ids);
+    EXPECT_LE(ids.size(), static_cast<std::size_t>(kStableTasks + kChurningTasks + 2))
+        << "an ordered listing lists only what its first page saw";
+  }
+}
+
+}  // namespace
+}  // namespace weft::control
