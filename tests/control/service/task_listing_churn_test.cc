@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <deque>
 #include <memory>
 #include <set>
@@ -30,13 +29,13 @@
 namespace weft::control {
 namespace {
 
-using ::weft::testing::WaitUntil;
+using ::weft::testing::kTestTimeout;
 
 constexpr int kStableTasks = 2000;   // Live throughout every listing; peers in 192.168/16.
 constexpr int kChurningTasks = 500;  // Replaced one by one, oldest first; peers in 10/8.
 static_assert(kStableTasks % kChurningTasks == 0);
 constexpr int kPageSize = 100;
-constexpr int kChurnPerPage = 25;  // Tasks replaced between two pages, at least.
+constexpr int kChurnPerPage = 25;  // Tasks replaced between two pages.
 
 class TaskListingChurnTest : public ::testing::Test {
  protected:
@@ -72,7 +71,11 @@ class TaskListingChurnTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    stop_churn_.store(true);
+    {
+      MutexLock lock(&mu_);
+      stop_churn_ = true;
+      changed_.SignalAll();
+    }
     if (churn_.joinable()) churn_.join();
     release_.Notify();
     plane_.reset();
@@ -85,20 +88,45 @@ class TaskListingChurnTest : public ::testing::Test {
     return *id;
   }
 
+  // StartChurn starts the thread that replaces tasks, one per round, as Churn allows it.
   void StartChurn() {
     churn_ = std::thread([this, churning = std::move(churning_)]() mutable {
-      while (!stop_churn_.load()) {
+      while (true) {
+        {
+          MutexLock lock(&mu_);
+          changed_.Await(&mu_, [this] {
+            mu_.AssertHeld();
+            return stop_churn_ || churned_ < allowed_;
+          });
+          if (stop_churn_) return;
+        }
         churning.push_back(Add("10.0.0.1:1"));
         CHECK(manager_->RemoveTask(churning.front()));
         churning.pop_front();
-        churned_.fetch_add(1);
+        MutexLock lock(&mu_);
+        ++churned_;
+        changed_.SignalAll();
       }
     });
-    ASSERT_TRUE(WaitUntil([this] { return churned_.load() > 0; }));
   }
 
-  // ListAll pages through the listing `request` asks for, letting at least kChurnPerPage tasks
-  // be replaced between two pages; returns the ids listed, in order.
+  // Churn lets `rounds` more tasks be replaced and waits until they have been. Bounded, so a
+  // listing in id order is never chasing tasks added at its end faster than it pages.
+  void Churn(int rounds) {
+    MutexLock lock(&mu_);
+    allowed_ += rounds;
+    changed_.SignalAll();
+    EXPECT_TRUE(changed_.AwaitUntil(
+        &mu_,
+        [this] {
+          mu_.AssertHeld();
+          return churned_ == allowed_;
+        },
+        DeadlineAfter(kTestTimeout)));
+  }
+
+  // ListAll pages through the listing `request` asks for, letting kChurnPerPage tasks be
+  // replaced between two pages; returns the ids listed, in order.
   std::vector<TaskId> ListAll(v1::ListTasksRequest request) {
     request.set_server("churn");
     request.set_page_size(kPageSize);
@@ -109,13 +137,13 @@ class TaskListingChurnTest : public ::testing::Test {
       v1::ListTasksResponse response;
       const grpc::Status status = stub_->ListTasks(&context, request, &response);
       EXPECT_TRUE(status.ok()) << status.error_message();
-      if (!status.ok()) break;
+      if (!status.ok()) return ids;
       for (const v1::Task& task : response.tasks()) ids.push_back(task.id());
-      if (response.next_page_token().empty()) break;
+      if (response.next_page_token().empty()) return ids;
       request.set_page_token(response.next_page_token());
-      const std::uint64_t target = churned_.load() + kChurnPerPage;
-      EXPECT_TRUE(WaitUntil([&] { return churned_.load() >= target; }));
+      Churn(kChurnPerPage);
     }
+    ADD_FAILURE() << "the listing did not end";
     return ids;
   }
 
@@ -142,8 +170,11 @@ class TaskListingChurnTest : public ::testing::Test {
   std::set<TaskId> stable_;
   std::deque<TaskId> churning_;  // Oldest first; handed to the churn thread.
   std::thread churn_;
-  std::atomic<bool> stop_churn_{false};
-  std::atomic<std::uint64_t> churned_{0};
+  Mutex mu_;
+  CondVar changed_;  // Signalled when allowed_, churned_ or stop_churn_ changes.
+  std::uint64_t allowed_ ABSL_GUARDED_BY(mu_) = 0;  // Rounds of churn allowed so far.
+  std::uint64_t churned_ ABSL_GUARDED_BY(mu_) = 0;  // Rounds done.
+  bool stop_churn_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 TEST_F(TaskListingChurnTest, IdOrderListsEveryLastingTaskOnceInIdOrder) {
