@@ -26,6 +26,7 @@
 #include "control/process_info.h"
 #include "control/server_set.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/control/service/service_harness.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/base/proto_time.h"
 #include "weft/base/sync.h"
@@ -38,21 +39,15 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::weft::testing::AddRunningServer;
+using ::weft::testing::EchoUntilEof;
+using ::weft::testing::ServeControl;
+using ::weft::testing::ServedControl;
 using ::weft::testing::kTestTimeout;
 using ::weft::testing::LoopbackClient;
 using ::weft::testing::WaitUntil;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
-
-// EchoUntilEof: the listeners' handler; a blocked read ends cooperatively on stop.
-void EchoUntilEof(Connection& connection, const HandlerArgs&) {
-  char buffer[4096];
-  while (true) {
-    absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
-    if (!n.ok() || *n == 0) return;
-    if (!connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
-  }
-}
 
 // IgnoreShutdown: waits on the raw descriptor, deaf to the shutdown flag.
 void IgnoreShutdown(Connection& connection, const HandlerArgs&) {
@@ -90,12 +85,11 @@ class ControlServiceTest : public ::testing::Test {
     } else {
       auth_ = Authenticator::Open();
     }
-    service_ = std::make_unique<ControlService>(&servers_, &events_, auth_.get(), &process_);
-    absl::StatusOr<std::unique_ptr<ControlPlane>> plane = ControlPlane::Start(
-        ControlPlaneOptions{.address = "127.0.0.1:0"}, service_.get(), &health_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    plane_ = std::move(*plane);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", plane_->port()),
+    absl::StatusOr<ServedControl> served =
+        ServeControl(&servers_, &events_, auth_.get(), &process_, &health_);
+    ASSERT_TRUE(served.ok()) << served.status();
+    control_ = std::move(*served);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", control_.plane->port()),
                                    grpc::InsecureChannelCredentials());
     stub_ = v1::Control::NewStub(channel_);
   }
@@ -107,14 +101,11 @@ class ControlServiceTest : public ::testing::Test {
     options.stop_grace = absl::Seconds(5);
     options.observer = std::make_shared<FanoutObserver>(std::vector<std::shared_ptr<ServerObserver>>{
         events_.ObserverFor(name), health_.ObserverFor(name)});
-    ManagedServer managed{name, "test-" + name, absl::Seconds(5),
-                          std::make_unique<weft::Server>(std::move(options))};
-    ASSERT_TRUE(managed.server->Run().ok());
-    ASSERT_TRUE(servers_.Add(std::move(managed)).ok());
+    ASSERT_TRUE(AddRunningServer(servers_, name, std::move(options)).ok());
   }
 
   void TearDown() override {
-    plane_.reset();
+    control_.plane.reset();
     for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
     if (!token_dir_.empty()) {
       std::remove((token_dir_ + "/viewer").c_str());
@@ -162,8 +153,7 @@ class ControlServiceTest : public ::testing::Test {
   ServerSet servers_;
   ProcessInfo process_;
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<ControlService> service_;
-  std::unique_ptr<ControlPlane> plane_;
+  ServedControl control_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Control::Stub> stub_;
   std::string token_dir_;

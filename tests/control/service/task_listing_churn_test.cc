@@ -21,6 +21,7 @@
 #include "control/health_reporter.h"
 #include "control/process_info.h"
 #include "control/server_set.h"
+#include "tests/control/service/service_harness.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/base/sync.h"
 #include "weft/control/v1/control.grpc.pb.h"
@@ -48,20 +49,16 @@ class TaskListingChurnTest : public ::testing::Test {
     ServerOptions options;
     options.handler = [](Connection&, const HandlerArgs&) {};
     options.manager = std::move(manager);
-    ManagedServer managed{"churn", "test-churn", absl::Seconds(5),
-                          std::make_unique<weft::Server>(std::move(options))};
-    ASSERT_TRUE(managed.server->Run().ok());
-    ASSERT_TRUE(servers_.Add(std::move(managed)).ok());
+    ASSERT_TRUE(testing::AddRunningServer(servers_, "churn", std::move(options)).ok());
     ASSERT_TRUE(manager_->AddTask([this] { release_.WaitForNotification(); }).ok());
 
     auth_ = Authenticator::Open();
-    service_ = std::make_unique<ControlService>(&servers_, &events_, auth_.get(), &process_);
-    absl::StatusOr<std::unique_ptr<ControlPlane>> plane = ControlPlane::Start(
-        ControlPlaneOptions{.address = "127.0.0.1:0"}, service_.get(), &health_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    plane_ = std::move(*plane);
-    stub_ = v1::Control::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", plane_->port()),
-                                                     grpc::InsecureChannelCredentials()));
+    absl::StatusOr<testing::ServedControl> served =
+        testing::ServeControl(&servers_, &events_, auth_.get(), &process_, &health_);
+    ASSERT_TRUE(served.ok()) << served.status();
+    control_ = std::move(*served);
+    stub_ = v1::Control::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", control_.plane->port()), grpc::InsecureChannelCredentials()));
 
     // Interleaved, so that tasks end both before and after where a listing has got to.
     for (int i = 0; i < kStableTasks; ++i) {
@@ -78,7 +75,7 @@ class TaskListingChurnTest : public ::testing::Test {
     }
     if (churn_.joinable()) churn_.join();
     release_.Notify();
-    plane_.reset();
+    control_.plane.reset();
     for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
   }
 
@@ -162,8 +159,7 @@ class TaskListingChurnTest : public ::testing::Test {
   ServerSet servers_;
   ProcessInfo process_;
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<ControlService> service_;
-  std::unique_ptr<ControlPlane> plane_;
+  testing::ServedControl control_;
   std::unique_ptr<v1::Control::Stub> stub_;
   TaskManager* manager_ = nullptr;
   Notification release_;

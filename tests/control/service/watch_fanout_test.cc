@@ -18,6 +18,7 @@
 #include "control/health_reporter.h"
 #include "control/process_info.h"
 #include "control/server_set.h"
+#include "tests/control/service/service_harness.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/base/deadline.h"
 #include "weft/base/sync.h"
@@ -29,15 +30,6 @@ namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(60);
 constexpr std::size_t kRing = 64;
-
-void EchoUntilEof(Connection& connection, const HandlerArgs&) {
-  char buffer[4096];
-  while (true) {
-    absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(buffer));
-    if (!n.ok() || *n == 0) return;
-    if (!connection.WriteAll(absl::string_view(buffer, *n)).ok()) return;
-  }
-}
 
 // Tally: what every watcher has seen, shared so the test can wait on it.
 struct Tally {
@@ -116,21 +108,17 @@ class WatchFanoutTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ServerOptions options;
-    options.handler = EchoUntilEof;
+    options.handler = testing::EchoUntilEof;
     options.manager = std::make_unique<ThreadedTaskManager>();
     options.observer =
         std::make_shared<FanoutObserver>(std::vector<std::shared_ptr<ServerObserver>>{
             events_.ObserverFor("echo"), health_.ObserverFor("echo")});
-    ManagedServer managed{"echo", "test-echo", absl::Seconds(5),
-                          std::make_unique<weft::Server>(std::move(options))};
-    ASSERT_TRUE(managed.server->Run().ok());
-    ASSERT_TRUE(servers_.Add(std::move(managed)).ok());
+    ASSERT_TRUE(testing::AddRunningServer(servers_, "echo", std::move(options)).ok());
     auth_ = Authenticator::Open();
-    service_ = std::make_unique<ControlService>(&servers_, &events_, auth_.get(), &process_);
-    absl::StatusOr<std::unique_ptr<ControlPlane>> plane = ControlPlane::Start(
-        ControlPlaneOptions{.address = "127.0.0.1:0"}, service_.get(), &health_);
-    ASSERT_TRUE(plane.ok()) << plane.status();
-    plane_ = std::move(*plane);
+    absl::StatusOr<testing::ServedControl> served =
+        testing::ServeControl(&servers_, &events_, auth_.get(), &process_, &health_);
+    ASSERT_TRUE(served.ok()) << served.status();
+    control_ = std::move(*served);
   }
 
   void TearDown() override {
@@ -153,8 +141,8 @@ class WatchFanoutTest : public ::testing::Test {
     }
     watchers_.clear();
     stubs_.clear();
-    if (plane_ != nullptr) service_->Shutdown();
-    plane_.reset();
+    if (control_.plane != nullptr) control_.service->Shutdown();
+    control_.plane.reset();
     for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
   }
 
@@ -163,7 +151,7 @@ class WatchFanoutTest : public ::testing::Test {
     grpc::ChannelArguments args = base;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return v1::Control::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", plane_->port()), grpc::InsecureChannelCredentials(), args));
+        absl::StrCat("127.0.0.1:", control_.plane->port()), grpc::InsecureChannelCredentials(), args));
   }
 
   // Await waits for `condition` (evaluated with tally_.mu held) for kWait at most.
@@ -186,8 +174,7 @@ class WatchFanoutTest : public ::testing::Test {
   ServerSet servers_;
   ProcessInfo process_;
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<ControlService> service_;
-  std::unique_ptr<ControlPlane> plane_;
+  testing::ServedControl control_;
   Tally tally_;
   std::vector<std::unique_ptr<v1::Control::Stub>> stubs_;
   std::vector<std::unique_ptr<Watcher>> watchers_;
