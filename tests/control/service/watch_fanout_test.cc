@@ -150,8 +150,9 @@ class WatchFanoutTest : public ::testing::Test {
   std::unique_ptr<v1::Control::Stub> Stub(const grpc::ChannelArguments& base) {
     grpc::ChannelArguments args = base;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    return v1::Control::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", control_.plane->port()), grpc::InsecureChannelCredentials(), args));
+    return v1::Control::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", control_.plane->port()),
+                                  grpc::InsecureChannelCredentials(), args));
   }
 
   // Await waits for `condition` (evaluated with tally_.mu held) for kWait at most.
