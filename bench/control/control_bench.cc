@@ -468,6 +468,7 @@ int RunWatchers(const Flags& flags) {
   json.Set("stalled", flags.stalled);
   json.Set("established", established.load());
   json.Set("events", events);
+  json.Set("stalled_events", stalled_events);  // Taken by the never-reading watchers.
   json.Set("dropped_events", dropped);
   json.Set("min_events_per_watcher", min_events);
   json.Set("max_last_sequence", max_sequence);
