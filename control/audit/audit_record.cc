@@ -2,7 +2,6 @@
 
 #include <glog/logging.h>
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdint>
@@ -10,6 +9,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "weft/base/json.h"
 
 namespace weft::control::audit {
 namespace {
@@ -71,12 +71,7 @@ std::string RequestToJson(const google::protobuf::Message& request) {
   if (google::protobuf::util::MessageToJsonString(request, &json, PrintOptions()).ok()) {
     return json;
   }
-  google::protobuf::Struct fallback;
-  (*fallback.mutable_fields())["text_format"].set_string_value(request.ShortDebugString());
-  json.clear();
-  // A Struct of one string always renders.
-  CHECK(google::protobuf::util::MessageToJsonString(fallback, &json, PrintOptions()).ok());
-  return json;
+  return JsonDump(Json{{"text_format", request.ShortDebugString()}});
 }
 
 // StringField returns the message's singular string field `name`, or nullptr.
