@@ -130,7 +130,7 @@ case "$cmd" in
     # (PROTOBUF_TSAN), so TSan-built code reading a map filled by Debian's uninstrumented
     # libprotobuf crashes. They run in the plain and ASan builds.
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 external_symbolizer_path=$(command -v llvm-symbolizer) suppressions=$root/.ci/tsan-grpc.supp" \
-      run_tests tsan -L grpc -E '^Weftctl(Test|AuthTest|TlsTest)\.'
+      run_tests tsan -L grpc -E '^Weftctl(Test|AuthTest|TlsTest|AuditTest)\.'
     ;;
   test-asan)
     install_deps "${test_packages[@]}" "${sanitizer_packages[@]}"
