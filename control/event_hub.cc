@@ -85,15 +85,10 @@ bool Subscription::Next(const std::deque<EventSlot>& ring, Delivery* delivery) {
     return false;
   }
   const std::uint64_t domain = server_filter_.empty() ? it->sequence : it->server_sequence;
-  if (domain > domain_last_ + 1) {
-    // Lost before this one: pushed out of the ring (or of the publish queue) unread.
-    *delivery = Delivery{.sequence = domain - 1 - domain_start_,
-                         .dropped = domain - 1 - domain_last_,
-                         .more = true};  // The event at `it`.
-    domain_last_ = domain - 1;
-    return true;
-  }
+  // Lost before this one (pushed out of the ring, or of the publish queue, unread): told in the
+  // same delivery, so that a subscriber slower than the publishers still gets events.
   *delivery = Delivery{.sequence = domain - domain_start_,
+                       .dropped = domain - 1 - domain_last_,
                        .event = it->event,
                        .proto = it->proto,
                        .more = std::find_if(std::next(it), ring.end(), matches) != ring.end()};

@@ -28,12 +28,14 @@ struct NamedEvent {
   ServerEvent event;
 };
 
-// Delivery: what a subscriber is handed — an event, or a gap of dropped events.
+// Delivery: what a subscriber is handed — an event, and the gap of events it lost just before
+// it, if any.
 struct Delivery {
-  // Position in this subscriber's stream: 1, 2, ... counting dropped events too (for a gap,
-  // the position of its last dropped event).
+  // The event's position in this subscriber's stream: 1, 2, ... counting dropped events too.
   std::uint64_t sequence = 0;
-  std::uint64_t dropped = 0;  // > 0: a gap of this many events; `event` and `proto` are null.
+  // Events lost just before this one (pushed out of the ring unread), at positions
+  // sequence - dropped .. sequence - 1; 0 for none. The sink reports the gap before the event.
+  std::uint64_t dropped = 0;
   // The event, shared by every subscriber (never copied per subscriber).
   std::shared_ptr<const NamedEvent> event{};
   // The event rendered once for every subscriber (EventToProto; `sequence` unset).

@@ -42,21 +42,33 @@ void WatchReactor::Deliver(const Delivery& delivery) {
   // Never a write after Finish: gRPC may then run OnDone (which deletes this) before the write
   // completes. And no credit given back: nothing more comes.
   if (finished_) return;
-  if (delivery.proto != nullptr) {
-    event_ = *delivery.proto;  // A copy of the shared rendering, not a conversion.
-  } else {
-    event_.Clear();
-    event_.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
-    event_.set_dropped_events(delivery.dropped);
-    *event_.mutable_time() = TimeToProto(absl::Now());
+  if (delivery.dropped == 0) {
+    WriteEventLocked(delivery);
+    return;
   }
+  // The gap first; the event follows from OnWriteDone.
+  follow_ = delivery;
+  event_.Clear();
+  event_.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
+  event_.set_dropped_events(delivery.dropped);
+  *event_.mutable_time() = TimeToProto(absl::Now());
+  event_.set_sequence(delivery.sequence - 1);
+  StartWriteLocked(/*more=*/true);
+}
+
+void WatchReactor::WriteEventLocked(const Delivery& delivery) {
+  event_ = *delivery.proto;  // A copy of the shared rendering, not a conversion.
   event_.set_sequence(delivery.sequence);
+  StartWriteLocked(delivery.more);
+}
+
+void WatchReactor::StartWriteLocked(bool more) {
   writing_ = true;
   // With more to follow, the transport may hold this message back and send it with the next
   // ones: fewer, larger socket writes, on gRPC's threads and in the control gateway's relay.
   // It holds them until a write without the hint, so every kMaxBuffered-th goes without.
   grpc::WriteOptions options;
-  if (delivery.more && buffered_ < kMaxBuffered) {
+  if (more && buffered_ < kMaxBuffered) {
     options.set_buffer_hint();
     ++buffered_;
   } else {
@@ -72,6 +84,12 @@ void WatchReactor::OnWriteDone(bool ok) {
     if (!ok || end_requested_) {
       FinishLocked(grpc::Status::OK);  // The stream is broken (the client has gone), or ended.
       return;
+    }
+    if (follow_.has_value()) {
+      const Delivery delivery = *std::move(follow_);
+      follow_.reset();
+      WriteEventLocked(delivery);
+      return;  // The credit goes back when the event is written.
     }
   }
   subscription_->Ready();

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "control/event_hub.h"
@@ -34,6 +35,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
   explicit WatchReactor(EventHub* hub) : hub_(hub) {}
 
   void Deliver(const Delivery& delivery) override ABSL_LOCKS_EXCLUDED(mu_);
+  // WriteEventLocked writes the delivery's event; StartWriteLocked writes event_.
+  void WriteEventLocked(const Delivery& delivery) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartWriteLocked(bool more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void End() override ABSL_LOCKS_EXCLUDED(mu_);
   // FinishLocked finishes the stream once.
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -44,6 +48,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
   // runs a reaction inline from StartWrite or Finish on the server.)
   Mutex mu_;
   v1::Event event_ ABSL_GUARDED_BY(mu_);   // The write in flight.
+  // A delivery with a gap: its event, written once the gap's message is.
+  std::optional<Delivery> follow_ ABSL_GUARDED_BY(mu_);
   int buffered_ ABSL_GUARDED_BY(mu_) = 0;  // Writes held back by the transport in a row.
   // A write is in flight / the hub ended the subscription: whichever of End and OnWriteDone
   // comes second finishes the stream, so it never finishes under a write.

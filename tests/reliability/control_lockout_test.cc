@@ -351,10 +351,17 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
   ASSERT_TRUE(Alive()) << weftd_->process().Stderr();
   const int saturated_fds = testing::CountFdsOf(weftd_->pid());
   EXPECT_LT(saturated_fds, limit) << "weftd reached its descriptor limit";
-  // Saturated, the process idles: no accept loop or poller spins on a full descriptor table.
-  absl::StatusOr<double> cpu = testing::CpuShare(weftd_->pid(), absl::Seconds(1));
-  ASSERT_TRUE(cpu.ok()) << cpu.status();
-  EXPECT_LT(*cpu, 0.10) << "saturated weftd used " << *cpu * 100 << "% of a core";
+  // Saturated, the process settles to idle: no accept loop or poller spins on a full descriptor
+  // table. The flood's events still being written to the watcher are finite work (about a
+  // second of gRPC writes under TSan), a spin is not: the quietest of up to 5 one-second
+  // windows counts.
+  double cpu = 1.0;
+  for (int window = 0; window < 5 && cpu >= 0.10; ++window) {
+    absl::StatusOr<double> share = testing::CpuShare(weftd_->pid(), absl::Seconds(1));
+    ASSERT_TRUE(share.ok()) << share.status();
+    cpu = std::min(cpu, *share);
+  }
+  EXPECT_LT(cpu, 0.10) << "saturated weftd used " << cpu * 100 << "% of a core in each of 5 s";
 
   // Every read-only call answers on a new connection within the bound.
   absl::Duration slowest;
@@ -504,7 +511,7 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
            "flooded, %d after; CPU %.1f%% of a core; slowest of 8 control calls on a new "
            "connection %d ms",
            served, shed + connect_failed, static_cast<int>(budget_refusals), idle_fds,
-           saturated_fds, limit, after_fds, *cpu * 100,
+           saturated_fds, limit, after_fds, cpu * 100,
            static_cast<int>(absl::ToInt64Milliseconds(slowest))),
        .result = testing::ResultOfCurrentTest()});
 }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "control/control_plane.h"
 #include "control/control_service.h"
@@ -237,7 +238,7 @@ TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldW
     tally_.mu.AssertHeld();
     return tally_.reader_events == echo_events * kReaders;
   }));
-  constexpr int kWaves = 12;
+  constexpr int kWaves = 4;
   for (int wave = 0; wave < kWaves; ++wave) {
     Publish(events_, "echo", kRing / 2);
     echo_events += kRing / 2;
@@ -292,6 +293,10 @@ TEST_F(WatchFanoutTest, StreamsCancelledWhileEventsFlowEndCleanly) {
   std::thread publisher([&] {
     while (!stop.load()) Publish(events_, "echo", 16);
   });
+  absl::Cleanup join_publisher = [&] {
+    stop.store(true);
+    publisher.join();
+  };
   ASSERT_TRUE(Await([&] {
     tally_.mu.AssertHeld();
     return tally_.reader_events >= 10u * kWatchers;
@@ -301,8 +306,7 @@ TEST_F(WatchFanoutTest, StreamsCancelledWhileEventsFlowEndCleanly) {
     tally_.mu.AssertHeld();
     return tally_.done == kWatchers;
   }));
-  stop.store(true);
-  publisher.join();
+  std::move(join_publisher).Invoke();
   EXPECT_TRUE(testing::WaitUntil([&] { return events_.subscriber_count() == 0; }));
 }
 
