@@ -47,7 +47,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
   // Held while starting a write or Finish, so that no write starts after Finish. (gRPC never
   // runs a reaction inline from StartWrite or Finish on the server.)
   Mutex mu_;
-  v1::Event event_ ABSL_GUARDED_BY(mu_);   // The write in flight.
+  v1::Event event_ ABSL_GUARDED_BY(mu_);  // The write in flight.
   // A delivery with a gap: its event, written once the gap's message is.
   std::optional<Delivery> follow_ ABSL_GUARDED_BY(mu_);
   int buffered_ ABSL_GUARDED_BY(mu_) = 0;  // Writes held back by the transport in a row.
