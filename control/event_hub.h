@@ -69,7 +69,7 @@ struct EventSlot {
   std::uint64_t sequence = 0;         // Global: every event published while someone listens.
   std::uint64_t server_sequence = 0;  // The server's own.
   std::shared_ptr<const NamedEvent> event;
-  std::shared_ptr<const v1::Event> proto;
+  std::shared_ptr<const v1::Event> proto;  // Null until first delivered.
 };
 
 // Subscription: one subscriber's cursor into the hub's ring. Thread-safe. Created by
@@ -91,8 +91,9 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   friend class EventHub;
 
   // Next returns the next delivery for this subscriber from `ring` (ordered by global
-  // sequence), or false with nothing to deliver. Delivery thread only.
-  bool Next(const std::deque<EventSlot>& ring, Delivery* delivery);
+  // sequence), rendering its event's proto if no one did yet, or false with nothing to
+  // deliver. Delivery thread only.
+  bool Next(std::deque<EventSlot>& ring, Delivery* delivery);
   // CallDeliver and CallEnd call the sink unless it was detached; false if it was.
   bool CallDeliver(const Delivery& delivery) ABSL_LOCKS_EXCLUDED(sink_mu_);
   bool CallEnd() ABSL_LOCKS_EXCLUDED(sink_mu_);
@@ -120,11 +121,12 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 };
 
 // EventHub: thread-safe. Publishing appends the event once to a bounded queue and wakes the
-// hub's delivery thread at most once per batch; that thread (started by the constructor, joined
-// by the destructor, at the lowest CPU priority (SCHED_IDLE) so that it only takes what the data
-// plane leaves) moves events into a ring of the last `capacity`, renders each to its proto once,
-// and hands each subscriber with credit its next delivery, in turn. A subscriber that falls more
-// than `capacity` events behind gets a gap with the count of what it lost.
+// hub's delivery thread at most once per batch (while events keep coming, that thread takes
+// them every few milliseconds without being woken). That thread (started by the constructor,
+// joined by the destructor, at the lowest CPU priority (SCHED_IDLE) so that it only takes what
+// the data plane leaves) moves events into a ring of the last `capacity`, renders each to its
+// proto once (when first delivered), and hands each subscriber with credit its next delivery,
+// in turn. A subscriber that falls more than `capacity` events behind is told how many it lost.
 //
 // What a delivery costs beyond that thread (gRPC's write, its completion, the gateway's relay)
 // runs at normal priority on other threads; so that it stays proportional to the CPU the
@@ -208,6 +210,8 @@ class EventHub {
   // Made ready or cancelled since the delivery thread last looked.
   std::vector<ToServe> to_serve_ ABSL_GUARDED_BY(mu_);
   bool loop_waits_ ABSL_GUARDED_BY(mu_) = false;  // The next Publish or Serve signals wake_.
+  // The delivery thread gathers events for a while (a timed wait): Publish does not signal.
+  bool loop_gathers_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // subscriptions_.size(), readable without the lock: publishing with no watcher costs one load.
   std::atomic<std::size_t> subscriber_count_{0};

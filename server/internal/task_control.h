@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/time/time.h"
 #include "server/internal/io_waiter.h"
 #include "server/internal/task_waiter.h"
 #include "weft/base/sync.h"
@@ -38,6 +39,16 @@ struct alignas(64) IoTotals {
 
 // SteadyNanos returns the steady clock's now in nanoseconds.
 std::int64_t SteadyNanos();
+
+// SnapshotClock: one reading of the steady and wall clocks, shared by the snapshots of a page
+// so that their ages and idle times are measured against the same instant (and the clocks are
+// read once per page, not twice per task).
+struct SnapshotClock {
+  std::int64_t steady_ns;
+  absl::Time wall;
+
+  static SnapshotClock Now();
+};
 
 // TaskControl: thread-safe. Owned jointly (shared_ptr) by the manager's table and by the
 // thread running the task, because StopTask and ListTasks may hold it after the task is gone.
@@ -101,8 +112,14 @@ class TaskControl {
   // MarkStarted records the start instant (called once, when the task begins to run).
   void MarkStarted();
 
-  // Snapshot fills a TaskInfo for `state` (the state lives in the manager's table).
-  TaskInfo Snapshot(TaskState state) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Snapshot fills a TaskInfo for `state` (the state lives in the manager's table), as of `now`.
+  TaskInfo Snapshot(TaskState state, const SnapshotClock& now) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Prefetch and PrefetchCounters ask the CPU to load what Snapshot reads: a listing walks
+  // thousands of tasks, each in memory of its own (the counters in their connection's thread's
+  // heap), and prefetching ahead overlaps the cache misses. PrefetchCounters reads the counters'
+  // address from this object: call it once Prefetch's lines have had time to arrive.
+  void Prefetch() const;
+  void PrefetchCounters() const;
 
  private:
   const TaskId id_;
@@ -121,7 +138,9 @@ class TaskControl {
   Thunk thunk_ ABSL_GUARDED_BY(mu_);
   TaskWaiter* waiter_ ABSL_GUARDED_BY(mu_) = nullptr;
   int socket_fd_ ABSL_GUARDED_BY(mu_) = -1;
-  const IoCounters* counters_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Written and dereferenced under mu_ (Detach then waits for a Snapshot reading through it);
+  // atomic so that PrefetchCounters may read it without the lock.
+  std::atomic<const IoCounters*> counters_ ABSL_GUARDED_BY(mu_){nullptr};
 };
 
 // CurrentTask returns the control block of the task running on this thread (or on the fiber

@@ -12,6 +12,17 @@
 namespace weft::internal {
 namespace {
 
+// A listing's snapshots prefetch the counters of the task this many ahead, and the task itself
+// twice as far (see TaskControl::Prefetch).
+constexpr std::size_t kPrefetchAhead = 8;
+
+// PrefetchAhead prefetches for the snapshots of the tasks after entries[i].
+template <typename Entries>
+void PrefetchAhead(const Entries& entries, std::size_t i) {
+  if (i + 2 * kPrefetchAhead < entries.size()) entries[i + 2 * kPrefetchAhead].control->Prefetch();
+  if (i + kPrefetchAhead < entries.size()) entries[i + kPrefetchAhead].control->PrefetchCounters();
+}
+
 // RunThunk is the task boundary: the only place ThreadShutdown is caught, and the last line of
 // defence against any other exception a task lets escape.
 void RunThunk(Thunk& thunk, TaskId id) {
@@ -282,13 +293,19 @@ TaskPage TaskTable::ListPage(const TaskQuery& query) const {
       }
     }
   }
+  const SnapshotClock now = SnapshotClock::Now();
   if (!query.predicate) {
     page.tasks.reserve(entries.size());
-    for (const Entry& entry : entries) page.tasks.push_back(entry.control->Snapshot(entry.state));
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      PrefetchAhead(entries, i);
+      page.tasks.push_back(entries[i].control->Snapshot(entries[i].state, now));
+    }
     return page;
   }
-  for (const Entry& entry : entries) {
-    TaskInfo info = entry.control->Snapshot(entry.state);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    PrefetchAhead(entries, i);
+    const Entry& entry = entries[i];
+    TaskInfo info = entry.control->Snapshot(entry.state, now);
     if (!query.predicate(info)) continue;
     ++page.total;
     if (info.id <= query.after) continue;
@@ -312,7 +329,11 @@ std::vector<TaskInfo> TaskTable::Get(absl::Span<const TaskId> ids) const {
   }
   std::vector<TaskInfo> infos;
   infos.reserve(entries.size());
-  for (const Entry& entry : entries) infos.push_back(entry.control->Snapshot(entry.state));
+  const SnapshotClock now = SnapshotClock::Now();
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    PrefetchAhead(entries, i);
+    infos.push_back(entries[i].control->Snapshot(entries[i].state, now));
+  }
   return infos;
 }
 

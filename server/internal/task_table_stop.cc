@@ -218,7 +218,8 @@ StopReport TaskTable::StopRunning(const std::vector<std::shared_ptr<TaskControl>
                    << ") still running " << since_request
                    << " after it was asked to stop: stuck; shutting its connection down";
       if (listener != nullptr) {
-        listener->OnTaskStuck(task->Snapshot(TaskState::kStopping), since_request);
+        listener->OnTaskStuck(task->Snapshot(TaskState::kStopping, SnapshotClock::Now()),
+                              since_request);
       }
     }
     wait(kNoDeadline, report.forced);
