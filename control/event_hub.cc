@@ -298,14 +298,16 @@ void EventHub::ServeRunnable(absl::Time now) {
 
 void EventHub::Loop(DeliveryPriority priority) {
   if (priority == DeliveryPriority::kIdle) LowerPriority();
-  bool gathering = false;  // Events came last turn: more are likely, gather them for a while.
+  // Events were taken less than kGatherFor ago, so more are likely: until then, publishing
+  // does not wake this thread, which takes what came when the time is up.
+  absl::Time gather_until = absl::InfinitePast();
   while (true) {
     std::deque<Pending> events;
     std::vector<ToServe> to_serve;
     {
       MutexLock lock(&mu_);
       loop_waits_ = true;
-      loop_gathers_ = gathering;
+      loop_gathers_ = absl::Now() < gather_until;
       auto has_work = [this]() {
         mu_.AssertHeld();
         return stopping_ || !to_serve_.empty() || (!loop_gathers_ && !pending_.empty());
@@ -315,7 +317,7 @@ void EventHub::Loop(DeliveryPriority priority) {
       if (!runnable_.empty() && !in_flight_.empty()) {
         deadline = in_flight_.front().since + kStalledAfter;
       }
-      if (gathering) deadline = std::min(deadline, absl::Now() + kGatherFor);
+      if (loop_gathers_) deadline = std::min(deadline, gather_until);
       if (deadline == absl::InfiniteFuture()) {
         wake_.Await(&mu_, has_work);
       } else {
@@ -327,9 +329,10 @@ void EventHub::Loop(DeliveryPriority priority) {
       events.swap(pending_);
       to_serve.swap(to_serve_);
     }
-    gathering = !events.empty();
+    const absl::Time now = absl::Now();
+    if (!events.empty()) gather_until = now + kGatherFor;
     Take(events, to_serve);
-    ServeRunnable(absl::Now());
+    ServeRunnable(now);
   }
 }
 
