@@ -278,19 +278,27 @@ TaskPage TaskTable::ListPage(const TaskQuery& query) const {
   std::vector<Entry> entries;
   {
     MutexLock lock(&mu_);
+    std::vector<const Entry*> found;
     if (query.predicate) {
-      entries.reserve(tasks_.size());
-      for (const auto& [id, entry] : tasks_) entries.push_back(entry);
+      found.reserve(tasks_.size());
+      for (const auto& [id, entry] : tasks_) found.push_back(&entry);
     } else {
       page.total = tasks_.size();
-      entries.reserve(std::min(query.limit, tasks_.size()));
+      found.reserve(std::min(query.limit, tasks_.size()));
       for (auto it = tasks_.upper_bound(query.after); it != tasks_.end(); ++it) {
-        if (entries.size() == query.limit) {
+        if (found.size() == query.limit) {
           page.more = true;
           break;
         }
-        entries.push_back(it->second);
+        found.push_back(&it->second);
       }
+    }
+    // Copying a handle increments its task's reference count: a cache miss per task, which
+    // prefetching a few ahead overlaps.
+    entries.reserve(found.size());
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      if (i + kPrefetchAhead < found.size()) found[i + kPrefetchAhead]->control->Prefetch();
+      entries.push_back(*found[i]);
     }
   }
   const SnapshotClock now = SnapshotClock::Now();

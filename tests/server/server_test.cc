@@ -211,19 +211,19 @@ struct ManagerCase {
 };
 
 const ManagerCase kManagerCases[] = {
-    {"Threaded", [] -> TaskManagerPtr { return std::make_unique<ThreadedTaskManager>(); }, 64},
+    {"Threaded", []() -> TaskManagerPtr { return std::make_unique<ThreadedTaskManager>(); }, 64},
     {"Pool",
-     [] -> TaskManagerPtr {
+     []() -> TaskManagerPtr {
        return std::make_unique<PoolTaskManager>(PoolTaskManagerOptions{.threads = 4});
      },
      4},
     {"FiberOneScheduler",
-     [] -> TaskManagerPtr {
+     []() -> TaskManagerPtr {
        return std::make_unique<FiberTaskManager>(FiberTaskManagerOptions{.threads = 1});
      },
      256},
     {"FiberTwoSchedulers",
-     [] -> TaskManagerPtr {
+     []() -> TaskManagerPtr {
        return std::make_unique<FiberTaskManager>(FiberTaskManagerOptions{.threads = 2});
      },
      256},
