@@ -297,6 +297,7 @@ void EventHub::ServeRunnable(absl::Time now) {
 }
 
 void EventHub::Loop(DeliveryPriority priority) {
+  pthread_setname_np(pthread_self(), "weft-events");  // For top -H, perf and /proc.
   if (priority == DeliveryPriority::kIdle) LowerPriority();
   // Events were taken less than kGatherFor ago, so more are likely: until then, publishing
   // does not wake this thread, which takes what came when the time is up.
