@@ -128,9 +128,31 @@ bool Subscription::detached() const {
   return sink_ == nullptr;
 }
 
+void EventHub::PendingQueue::Push(std::uint64_t sequence, std::uint64_t server_sequence,
+                                  const NamedEvent& event) {
+  // Full, the next slot is the oldest's: overwritten.
+  Pending& slot = slots_[(head_ + size_) % slots_.size()];
+  if (size_ == slots_.size()) {
+    head_ = (head_ + 1) % slots_.size();
+  } else {
+    ++size_;
+  }
+  slot.sequence = sequence;
+  slot.server_sequence = server_sequence;
+  slot.event = event;
+}
+
+void EventHub::PendingQueue::Swap(PendingQueue& other) noexcept {
+  slots_.swap(other.slots_);
+  std::swap(head_, other.head_);
+  std::swap(size_, other.size_);
+}
+
 EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers, DeliveryPriority priority)
     : capacity_(capacity),
       max_subscribers_(max_subscribers),
+      pending_(capacity),
+      taken_(capacity),
       thread_([this, priority] { Loop(priority); }) {
   CHECK_GT(capacity, 0u);
 }
@@ -207,8 +229,7 @@ void EventHub::Publish(const NamedEvent& event) {
     const std::uint64_t server_sequence = ++server_published_[event.server];
     // Beyond capacity the oldest would be pushed out of the ring anyway: drop it here. Its
     // sequence stays taken, so the subscribers see the gap.
-    if (pending_.size() >= capacity_) pending_.pop_front();
-    pending_.push_back(Pending{published_, server_sequence, event});
+    pending_.Push(published_, server_sequence, event);
     if (!loop_gathers_) wake = std::exchange(loop_waits_, false);
   }
   if (wake) wake_.Signal();
@@ -238,10 +259,11 @@ void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl:
   in_flight_.push_back(InFlight{subscription, ++subscription->deliveries_, now});
 }
 
-void EventHub::Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve) {
-  for (Pending& pending : events) {
+void EventHub::Take(const PendingQueue& events, std::vector<ToServe>& to_serve) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const Pending& pending = events.At(i);
     ring_.push_back(EventSlot{pending.sequence, pending.server_sequence,
-                              std::make_shared<const NamedEvent>(std::move(pending.event)),
+                              std::make_shared<const NamedEvent>(pending.event),
                               /*proto=*/nullptr});
     if (ring_.size() > capacity_) ring_.pop_front();
   }
@@ -299,16 +321,19 @@ void EventHub::ServeRunnable(absl::Time now) {
 void EventHub::Loop(DeliveryPriority priority) {
   pthread_setname_np(pthread_self(), "weft-events");  // For top -H, perf and /proc.
   if (priority == DeliveryPriority::kIdle) LowerPriority();
-  // Events were taken less than kGatherFor ago, so more are likely: until then, publishing
-  // does not wake this thread, which takes what came when the time is up.
+  // After a turn that took events more are likely: for kGatherFor from the next wait's start
+  // (so that a thread starved past the window still sleeps it), publishing does not wake this
+  // thread, which takes what came when the time is up.
+  bool took_events = false;
   absl::Time gather_until = absl::InfinitePast();
   while (true) {
-    std::deque<Pending> events;
     std::vector<ToServe> to_serve;
     {
       MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      if (took_events) gather_until = now + kGatherFor;
       loop_waits_ = true;
-      loop_gathers_ = absl::Now() < gather_until;
+      loop_gathers_ = now < gather_until;
       auto has_work = [this]() {
         mu_.AssertHeld();
         return stopping_ || !to_serve_.empty() || (!loop_gathers_ && !pending_.empty());
@@ -327,13 +352,13 @@ void EventHub::Loop(DeliveryPriority priority) {
       loop_waits_ = false;
       loop_gathers_ = false;
       if (stopping_) break;
-      events.swap(pending_);
+      taken_.Swap(pending_);
       to_serve.swap(to_serve_);
     }
-    const absl::Time now = absl::Now();
-    if (!events.empty()) gather_until = now + kGatherFor;
-    Take(events, to_serve);
-    ServeRunnable(now);
+    took_events = !taken_.empty();
+    Take(taken_, to_serve);
+    taken_.Clear();
+    ServeRunnable(absl::Now());
   }
 }
 

@@ -170,9 +170,30 @@ class EventHub {
  private:
   friend class Subscription;
   struct Pending {
-    std::uint64_t sequence;
-    std::uint64_t server_sequence;
+    std::uint64_t sequence = 0;
+    std::uint64_t server_sequence = 0;
     NamedEvent event;
+  };
+  // PendingQueue: events published and not yet taken, at most its capacity (beyond it the
+  // oldest is overwritten). Its slots are allocated once and reused, so that publishing
+  // allocates nothing: memory a short-lived connection thread allocates and the delivery thread
+  // frees made glibc's per-thread arenas shrink and grow again (page faults on the data plane).
+  class PendingQueue {
+   public:
+    explicit PendingQueue(std::size_t capacity) : slots_(capacity) {}
+    // Push copies `event` into the next slot (string buffers reused).
+    void Push(std::uint64_t sequence, std::uint64_t server_sequence, const NamedEvent& event);
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    // At(0) is the oldest.
+    const Pending& At(std::size_t i) const { return slots_[(head_ + i) % slots_.size()]; }
+    void Clear() { head_ = size_ = 0; }
+    void Swap(PendingQueue& other) noexcept;
+
+   private:
+    std::vector<Pending> slots_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
   };
   // ToServe: a subscription that gave its credit back (`ready`) or was cancelled.
   struct ToServe {
@@ -191,7 +212,7 @@ class EventHub {
   void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
-  void Take(std::deque<Pending>& events, std::vector<ToServe>& to_serve);
+  void Take(const PendingQueue& events, std::vector<ToServe>& to_serve);
   // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight.
   void ServeRunnable(absl::Time now);
   // ServeOne gives `subscription` its next delivery, or parks it until events arrive.
@@ -203,7 +224,7 @@ class EventHub {
   mutable Mutex mu_;
   CondVar wake_;
   // Published, not yet taken by the delivery thread; the oldest are dropped beyond capacity_.
-  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  PendingQueue pending_ ABSL_GUARDED_BY(mu_);
   std::uint64_t published_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::uint64_t> server_published_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
@@ -220,6 +241,7 @@ class EventHub {
   // pending events were dropped); subscribers with credit, in turn (runnable_), and those with
   // nothing to send until the next event (parked_); the deliveries in flight, oldest first.
   std::deque<EventSlot> ring_;
+  PendingQueue taken_;  // Swapped with pending_ (empty) to take the events published.
   std::deque<std::shared_ptr<Subscription>> runnable_;
   std::vector<std::shared_ptr<Subscription>> parked_;
   std::deque<InFlight> in_flight_;

@@ -81,8 +81,10 @@ void WatchReactor::OnWriteDone(bool ok) {
   {
     MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok || end_requested_) {
-      FinishLocked(grpc::Status::OK);  // The stream is broken (the client has gone), or ended.
+    // The stream is broken (the client has gone), ended, or finished (OnCancel) while this write
+    // was in flight: no write follows, and no credit goes back.
+    if (!ok || end_requested_ || finished_) {
+      FinishLocked(grpc::Status::OK);
       return;
     }
     if (follow_.has_value()) {
