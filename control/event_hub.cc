@@ -29,9 +29,9 @@ constexpr int kDeliveryNice = 19;
 // Deliveries in flight at once (see EventHub), and when one stops counting.
 constexpr std::size_t kMaxInFlight = 32;
 constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
-// While events keep coming, publishing does not wake the delivery thread: it takes what came
-// every kGatherFor (a wake per event of a thread that runs between connections cost the data
-// plane ~10 % of its connection rate). The first event after a quiet turn wakes it at once.
+// While events keep coming, publishing does not wake the delivery thread (a futex wake and a
+// context switch per event, on the data plane's threads): it takes what came every kGatherFor.
+// The first event after a quiet turn wakes it at once.
 constexpr absl::Duration kGatherFor = absl::Milliseconds(5);
 
 class NamedObserver final : public ServerObserver {
