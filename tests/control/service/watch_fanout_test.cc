@@ -156,6 +156,22 @@ class WatchFanoutTest : public ::testing::Test {
                                   grpc::InsecureChannelCredentials(), args));
   }
 
+  // AddReaders opens `count` watchers of `server` (every server when empty) that read, on
+  // connections of their own holding kPerConnection streams each.
+  void AddReaders(int count, const std::string& server) {
+    constexpr int kPerConnection = 90;
+    const std::size_t first = stubs_.size();
+    for (int c = 0; c < (count + kPerConnection - 1) / kPerConnection; ++c) {
+      grpc::ChannelArguments args;
+      args.SetInt("weft.test.connection", static_cast<int>(first) + c);
+      stubs_.push_back(Stub(args));
+    }
+    for (int i = 0; i < count; ++i) {
+      watchers_.push_back(std::make_unique<Watcher>(stubs_[first + i / kPerConnection].get(),
+                                                    &tally_, server, /*stalled=*/false));
+    }
+  }
+
   // Await waits for `condition` (evaluated with tally_.mu held) for kWait at most.
   template <typename Condition>
   bool Await(Condition condition) {
@@ -196,17 +212,8 @@ void Publish(EventHub& hub, const std::string& server, int n, std::size_t peer_b
 
 TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldWhatItLost) {
   constexpr int kReaders = 200;
-  constexpr int kPerConnection = 90;
-  for (int c = 0; c < (kReaders + kPerConnection - 1) / kPerConnection; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt("weft.test.connection", c);
-    stubs_.push_back(Stub(args));
-  }
   // The readers watch "echo"; the stalled one every server.
-  for (int i = 0; i < kReaders; ++i) {
-    watchers_.push_back(std::make_unique<Watcher>(stubs_[i / kPerConnection].get(), &tally_, "echo",
-                                                  /*stalled=*/false));
-  }
+  AddReaders(kReaders, "echo");
   grpc::ChannelArguments no_bdp;  // Its stream window stays at HTTP/2's initial 64 KiB.
   no_bdp.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   stubs_.push_back(Stub(no_bdp));
@@ -275,16 +282,7 @@ TEST_F(WatchFanoutTest, EveryReaderOfHundredsGetsEveryEventAndAStalledOneIsToldW
 // and no write outlives its stream (under ASan, a use after free here was a crash in weftd).
 TEST_F(WatchFanoutTest, StreamsCancelledWhileEventsFlowEndCleanly) {
   constexpr int kWatchers = 200;
-  constexpr int kPerConnection = 90;
-  for (int c = 0; c < (kWatchers + kPerConnection - 1) / kPerConnection; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt("weft.test.connection", c);
-    stubs_.push_back(Stub(args));
-  }
-  for (int i = 0; i < kWatchers; ++i) {
-    watchers_.push_back(std::make_unique<Watcher>(stubs_[i / kPerConnection].get(), &tally_, "",
-                                                  /*stalled=*/false));
-  }
+  AddReaders(kWatchers, "");
   ASSERT_TRUE(Await([&] {
     tally_.mu.AssertHeld();
     return tally_.established == kWatchers;
