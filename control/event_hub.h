@@ -156,8 +156,8 @@ class EventHub {
   // max_subscribers.
   absl::StatusOr<std::shared_ptr<Subscription>> Subscribe(std::string server_filter,
                                                           EventSink* sink) ABSL_LOCKS_EXCLUDED(mu_);
-  // Unsubscribe removes it: once it returns its sink is never called again. Must not be called
-  // from the sink's Deliver or End.
+  // Unsubscribe removes it: once it returns its sink is never called again. Removing it again
+  // does nothing. Must not be called from the sink's Deliver or End.
   void Unsubscribe(const std::shared_ptr<Subscription>& subscription) ABSL_LOCKS_EXCLUDED(mu_);
   // CancelAll cancels every subscription (shutdown): each sink's End follows.
   void CancelAll() ABSL_LOCKS_EXCLUDED(mu_);

@@ -104,8 +104,15 @@ void WatchReactor::End() {
 }
 
 void WatchReactor::OnCancel() {
-  MutexLock lock(&mu_);
-  FinishLocked(grpc::Status::OK);
+  {
+    MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::OK);
+  }
+  // The client has gone: leave the hub now rather than in OnDone. gRPC 1.51 runs OnDone only
+  // once the write in flight completes, and a write waiting on a stream the client reset
+  // completes only when its connection closes (a channel shared by many streams may stay open
+  // for hours). Outside mu_: Detach waits for a Deliver in progress, which takes mu_.
+  if (subscription_ != nullptr) hub_->Unsubscribe(subscription_);
 }
 
 void WatchReactor::FinishLocked(const grpc::Status& status) {
