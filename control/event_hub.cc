@@ -76,31 +76,46 @@ void Subscription::Cancel() {
   hub_->Serve(shared_from_this(), /*ready=*/false);
 }
 
-bool Subscription::Next(std::deque<EventSlot>& ring, Delivery* delivery) {
-  auto matches = [this](const EventSlot& slot) {
-    return server_filter_.empty() || slot.event->server == server_filter_;
+bool Subscription::Next(EventRing& ring, Delivery* delivery) {
+  // The first slot at or after the cursor that this subscriber wants, from `i` on.
+  auto next_match = [&](std::size_t i) {
+    while (i < ring.size() && !server_filter_.empty() &&
+           ring.At(i).event.server != server_filter_) {
+      ++i;
+    }
+    return i;
   };
-  auto it = std::lower_bound(
-      ring.begin(), ring.end(), cursor_,
-      [](const EventSlot& slot, std::uint64_t sequence) { return slot.sequence < sequence; });
-  it = std::find_if(it, ring.end(), matches);
-  if (it == ring.end()) {
-    if (!ring.empty()) cursor_ = std::max(cursor_, ring.back().sequence + 1);
+  // The slots are ordered by sequence: binary search for the cursor.
+  std::size_t low = 0;
+  std::size_t high = ring.size();
+  while (low < high) {
+    const std::size_t middle = low + (high - low) / 2;
+    if (ring.At(middle).sequence < cursor_) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  const std::size_t i = next_match(low);
+  if (i == ring.size()) {
+    if (!ring.empty()) cursor_ = std::max(cursor_, ring.At(ring.size() - 1).sequence + 1);
     return false;
   }
+  EventSlot& slot = ring.At(i);
   // Rendered when first delivered, then shared by every subscriber's delivery (under a burst
   // most events are pushed out of the ring unread, and never rendered).
-  if (it->proto == nullptr) it->proto = std::make_shared<const v1::Event>(EventToProto(*it->event));
-  const std::uint64_t domain = server_filter_.empty() ? it->sequence : it->server_sequence;
+  if (slot.proto == nullptr) {
+    slot.proto = std::make_shared<const v1::Event>(EventToProto(slot.event));
+  }
+  const std::uint64_t domain = server_filter_.empty() ? slot.sequence : slot.server_sequence;
   // Lost before this one (pushed out of the ring, or of the publish queue, unread): told in the
   // same delivery, so that a subscriber slower than the publishers still gets events.
   *delivery = Delivery{.sequence = domain - domain_start_,
                        .dropped = domain - 1 - domain_last_,
-                       .event = it->event,
-                       .proto = it->proto,
-                       .more = std::find_if(std::next(it), ring.end(), matches) != ring.end()};
+                       .proto = slot.proto,
+                       .more = next_match(i + 1) != ring.size()};
   domain_last_ = domain;
-  cursor_ = it->sequence + 1;
+  cursor_ = slot.sequence + 1;
   return true;
 }
 
@@ -128,30 +143,43 @@ bool Subscription::detached() const {
   return sink_ == nullptr;
 }
 
-void EventHub::PendingQueue::Push(std::uint64_t sequence, std::uint64_t server_sequence,
-                                  const NamedEvent& event) {
+EventSlot& EventRing::Next() {
   // Full, the next slot is the oldest's: overwritten.
-  Pending& slot = slots_[(head_ + size_) % slots_.size()];
+  EventSlot& slot = At(size_ == slots_.size() ? 0 : size_);
   if (size_ == slots_.size()) {
-    head_ = (head_ + 1) % slots_.size();
+    head_ = head_ + 1 == slots_.size() ? 0 : head_ + 1;
   } else {
     ++size_;
   }
+  return slot;
+}
+
+void EventRing::Push(std::uint64_t sequence, std::uint64_t server_sequence,
+                     const NamedEvent& event) {
+  EventSlot& slot = Next();
   slot.sequence = sequence;
   slot.server_sequence = server_sequence;
   slot.event = event;
 }
 
-void EventHub::PendingQueue::Swap(PendingQueue& other) noexcept {
+void EventRing::Take(EventSlot& from) {
+  EventSlot& slot = Next();
+  slot.sequence = from.sequence;
+  slot.server_sequence = from.server_sequence;
+  std::swap(slot.event, from.event);
+  slot.proto.reset();
+}
+
+void EventRing::Swap(EventRing& other) noexcept {
   slots_.swap(other.slots_);
   std::swap(head_, other.head_);
   std::swap(size_, other.size_);
 }
 
 EventHub::EventHub(std::size_t capacity, std::size_t max_subscribers, DeliveryPriority priority)
-    : capacity_(capacity),
-      max_subscribers_(max_subscribers),
+    : max_subscribers_(max_subscribers),
       pending_(capacity),
+      ring_(capacity),
       taken_(capacity),
       thread_([this, priority] { Loop(priority); }) {
   CHECK_GT(capacity, 0u);
@@ -259,14 +287,8 @@ void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl:
   in_flight_.push_back(InFlight{subscription, ++subscription->deliveries_, now});
 }
 
-void EventHub::Take(const PendingQueue& events, std::vector<ToServe>& to_serve) {
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const Pending& pending = events.At(i);
-    ring_.push_back(EventSlot{pending.sequence, pending.server_sequence,
-                              std::make_shared<const NamedEvent>(pending.event),
-                              /*proto=*/nullptr});
-    if (ring_.size() > capacity_) ring_.pop_front();
-  }
+void EventHub::Take(EventRing& events, std::vector<ToServe>& to_serve) {
+  for (std::size_t i = 0; i < events.size(); ++i) ring_.Take(events.At(i));
   for (ToServe& entry : to_serve) {
     Subscription& subscription = *entry.subscription;
     if (entry.ready) {

@@ -36,9 +36,8 @@ struct Delivery {
   // Events lost just before this one (pushed out of the ring unread), at positions
   // sequence - dropped .. sequence - 1; 0 for none. The sink reports the gap before the event.
   std::uint64_t dropped = 0;
-  // The event, shared by every subscriber (never copied per subscriber).
-  std::shared_ptr<const NamedEvent> event{};
-  // The event rendered once for every subscriber (EventToProto; `sequence` unset).
+  // The event rendered once for every subscriber (EventToProto; `sequence` unset), shared by
+  // them (never copied per subscriber).
   std::shared_ptr<const v1::Event> proto{};
   // More is already there for this subscriber: a delivery follows as soon as the sink gives its
   // credit back, so the sink may hold this one back to send both together.
@@ -64,12 +63,45 @@ class EventSink {
 
 class EventHub;
 
-// EventSlot: one event in the hub's ring (EventHub's internals).
+// EventSlot: one event in the hub's queues (EventHub's internals).
 struct EventSlot {
   std::uint64_t sequence = 0;         // Global: every event published while someone listens.
   std::uint64_t server_sequence = 0;  // The server's own.
-  std::shared_ptr<const NamedEvent> event;
+  NamedEvent event;
   std::shared_ptr<const v1::Event> proto;  // Null until first delivered.
+};
+
+// EventRing: a circular buffer of event slots (EventHub's internals): the events published
+// and not yet taken, and the ring subscribers read. Its slots are allocated once and reused, so
+// that neither publishing (on a connection's thread) nor taking events into the ring allocates:
+// a std::deque of shared events allocated per event, and the data plane paid for that memory
+// traffic (bench/RESULTS.md). Beyond its capacity the oldest slot is overwritten. Not
+// thread-safe.
+class EventRing {
+ public:
+  explicit EventRing(std::size_t capacity) : slots_(capacity) {}
+  // Push copies `event` into the next slot (its string buffers reused).
+  void Push(std::uint64_t sequence, std::uint64_t server_sequence, const NamedEvent& event);
+  // Take moves `from`'s event into the next slot, leaving `from` with the slot's old contents
+  // (buffers swapped, nothing allocated); the slot's rendering is cleared.
+  void Take(EventSlot& from);
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // At(0) is the oldest; At(size() - 1) the newest.
+  EventSlot& At(std::size_t i) {
+    const std::size_t index = head_ + i;
+    return slots_[index < slots_.size() ? index : index - slots_.size()];
+  }
+  void Clear() { head_ = size_ = 0; }
+  void Swap(EventRing& other) noexcept;
+
+ private:
+  // Next returns the slot after the newest, which becomes the newest (the oldest's, when full).
+  EventSlot& Next();
+
+  std::vector<EventSlot> slots_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
 };
 
 // Subscription: one subscriber's cursor into the hub's ring. Thread-safe. Created by
@@ -93,7 +125,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   // Next returns the next delivery for this subscriber from `ring` (ordered by global
   // sequence), rendering its event's proto if no one did yet, or false with nothing to
   // deliver. Delivery thread only.
-  bool Next(std::deque<EventSlot>& ring, Delivery* delivery);
+  bool Next(EventRing& ring, Delivery* delivery);
   // CallDeliver and CallEnd call the sink unless it was detached; false if it was.
   bool CallDeliver(const Delivery& delivery) ABSL_LOCKS_EXCLUDED(sink_mu_);
   bool CallEnd() ABSL_LOCKS_EXCLUDED(sink_mu_);
@@ -169,32 +201,6 @@ class EventHub {
 
  private:
   friend class Subscription;
-  struct Pending {
-    std::uint64_t sequence = 0;
-    std::uint64_t server_sequence = 0;
-    NamedEvent event;
-  };
-  // PendingQueue: events published and not yet taken, at most its capacity (beyond it the
-  // oldest is overwritten). Its slots are allocated once and reused, so that publishing on a
-  // connection's thread allocates nothing (a std::deque allocated a block every few events
-  // there, which the delivery thread freed: event_hub_bench measures the difference).
-  class PendingQueue {
-   public:
-    explicit PendingQueue(std::size_t capacity) : slots_(capacity) {}
-    // Push copies `event` into the next slot (string buffers reused).
-    void Push(std::uint64_t sequence, std::uint64_t server_sequence, const NamedEvent& event);
-    std::size_t size() const { return size_; }
-    bool empty() const { return size_ == 0; }
-    // At(0) is the oldest.
-    const Pending& At(std::size_t i) const { return slots_[(head_ + i) % slots_.size()]; }
-    void Clear() { head_ = size_ = 0; }
-    void Swap(PendingQueue& other) noexcept;
-
-   private:
-    std::vector<Pending> slots_;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
-  };
   // ToServe: a subscription that gave its credit back (`ready`) or was cancelled.
   struct ToServe {
     std::shared_ptr<Subscription> subscription;
@@ -212,19 +218,18 @@ class EventHub {
   void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
-  void Take(const PendingQueue& events, std::vector<ToServe>& to_serve);
+  void Take(EventRing& events, std::vector<ToServe>& to_serve);
   // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight.
   void ServeRunnable(absl::Time now);
   // ServeOne gives `subscription` its next delivery, or parks it until events arrive.
   void ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now);
 
-  const std::size_t capacity_;
   const std::size_t max_subscribers_;
 
   mutable Mutex mu_;
   CondVar wake_;
-  // Published, not yet taken by the delivery thread; the oldest are dropped beyond capacity_.
-  PendingQueue pending_ ABSL_GUARDED_BY(mu_);
+  // Published, not yet taken by the delivery thread; the oldest are dropped beyond capacity.
+  EventRing pending_ ABSL_GUARDED_BY(mu_);
   std::uint64_t published_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, std::uint64_t> server_published_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
@@ -237,11 +242,11 @@ class EventHub {
   // subscriptions_.size(), readable without the lock: publishing with no watcher costs one load.
   std::atomic<std::size_t> subscriber_count_{0};
 
-  // Delivery thread only: the last capacity_ events, ordered by sequence (with gaps where
+  // Delivery thread only: the last `capacity` events, ordered by sequence (with gaps where
   // pending events were dropped); subscribers with credit, in turn (runnable_), and those with
   // nothing to send until the next event (parked_); the deliveries in flight, oldest first.
-  std::deque<EventSlot> ring_;
-  PendingQueue taken_;  // Swapped with pending_ (empty) to take the events published.
+  EventRing ring_;
+  EventRing taken_;  // Swapped with pending_ (empty) to take the events published.
   std::deque<std::shared_ptr<Subscription>> runnable_;
   std::vector<std::shared_ptr<Subscription>> parked_;
   std::deque<InFlight> in_flight_;

@@ -115,8 +115,8 @@ TEST(EventHubTest, AReaderGetsEveryEventInOrderWithConsecutiveSequences) {
   const std::vector<Delivery> got = reader.WaitFor(20);
   ASSERT_EQ(got.size(), 20u);
   for (std::size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NE(got[i].event, nullptr);
-    EXPECT_EQ(got[i].event->event.task_id, i + 1);
+    ASSERT_NE(got[i].proto, nullptr);
+    EXPECT_EQ(got[i].proto->task_id(), i + 1);
     EXPECT_EQ(got[i].sequence, i + 1);
     ASSERT_NE(got[i].proto, nullptr) << "rendered once by the hub";
     EXPECT_EQ(got[i].proto->task_id(), i + 1);
@@ -135,16 +135,16 @@ TEST(EventHubTest, ASubscriberThatFellBehindTheRingIsToldWhereAndHowMany) {
   subscription->Ready();
   std::vector<Delivery> got = slow.WaitFor(2);
   ASSERT_EQ(got.size(), 2u);
-  ASSERT_NE(got[1].event, nullptr) << "the gap comes with the next event";
-  EXPECT_EQ(got[1].event->event.task_id, 8u);
+  ASSERT_NE(got[1].proto, nullptr) << "the gap comes with the next event";
+  EXPECT_EQ(got[1].proto->task_id(), 8u);
   EXPECT_EQ(got[1].dropped, 6u);
   EXPECT_EQ(got[1].sequence, 8u) << "the lost ones are 2..7";
   EXPECT_TRUE(got[1].more) << "event 9 follows";
   for (TaskId id = 9; id <= 11; ++id) {
     subscription->Ready();
     got = slow.WaitFor(got.size() + 1);
-    ASSERT_NE(got.back().event, nullptr);
-    EXPECT_EQ(got.back().event->event.task_id, id);
+    ASSERT_NE(got.back().proto, nullptr);
+    EXPECT_EQ(got.back().proto->task_id(), id);
     EXPECT_EQ(got.back().dropped, 0u);
     EXPECT_EQ(got.back().sequence, id);
     EXPECT_EQ(got.back().more, id < 11) << "more waits behind event " << id;
@@ -152,7 +152,7 @@ TEST(EventHubTest, ASubscriberThatFellBehindTheRingIsToldWhereAndHowMany) {
   hub.Publish(Event("a", 12));
   subscription->Ready();
   got = slow.WaitFor(got.size() + 1);
-  EXPECT_EQ(got.back().event->event.task_id, 12u);
+  EXPECT_EQ(got.back().proto->task_id(), 12u);
   EXPECT_EQ(got.back().sequence, 12u);
   hub.Unsubscribe(subscription);
 }
@@ -172,11 +172,11 @@ TEST(EventHubTest, AStalledSubscriberCostsAReaderNothing) {
   for (const Delivery& delivery : got) {
     EXPECT_GT(delivery.sequence, previous);
     previous = delivery.sequence;
-    ASSERT_NE(delivery.event, nullptr);
+    ASSERT_NE(delivery.proto, nullptr);
     accounted += 1 + delivery.dropped;
   }
   EXPECT_EQ(accounted, 1000u);
-  EXPECT_EQ(got.back().event->event.task_id, 1000u);
+  EXPECT_EQ(got.back().proto->task_id(), 1000u);
   EXPECT_EQ(stalled.deliveries().size(), 1u);
   hub.Unsubscribe(stalled_subscription);
   hub.Unsubscribe(reader_subscription);
@@ -209,7 +209,7 @@ TEST(EventHubTest, AFilteredSubscriberCountsOnlyItsServersEventsAndItsGaps) {
   hub.Publish(Event("b", 2));
   std::vector<Delivery> got = slow.WaitFor(1);
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].event->server, "b");
+  EXPECT_EQ(got[0].proto->server(), "b");
   EXPECT_EQ(got[0].sequence, 1u);
   // 3 of b among 9 events: the ring (4) keeps a8 b9 a10 b11; b5 is lost.
   const char* servers[] = {"a", "a", "b", "a", "a", "a", "b", "a", "b"};
@@ -218,12 +218,12 @@ TEST(EventHubTest, AFilteredSubscriberCountsOnlyItsServersEventsAndItsGaps) {
   got = slow.WaitFor(2);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1].dropped, 1u) << "only b's events count";
-  EXPECT_EQ(got[1].event->event.task_id, 9u);
+  EXPECT_EQ(got[1].proto->task_id(), 9u);
   EXPECT_EQ(got[1].sequence, 3u);
   subscription->Ready();
   got = slow.WaitFor(3);
   ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[2].event->event.task_id, 11u);
+  EXPECT_EQ(got[2].proto->task_id(), 11u);
   EXPECT_EQ(got[2].sequence, 4u);
   hub.Unsubscribe(subscription);
 }
@@ -240,7 +240,7 @@ TEST(EventHubTest, ASubscriberGetsOnlyWhatWasPublishedAfterItSubscribed) {
   hub.Publish(Event("a", 3));
   const std::vector<Delivery> got = second.WaitFor(1);
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].event->event.task_id, 3u);
+  EXPECT_EQ(got[0].proto->task_id(), 3u);
   EXPECT_EQ(got[0].sequence, 1u) << "sequences count from the subscription";
   hub.Unsubscribe(first_subscription);
   hub.Unsubscribe(second_subscription);
@@ -264,11 +264,11 @@ TEST(EventHubTest, ConcurrentPublishersLoseNothingWithinCapacityAndKeepEachOnesO
   ASSERT_EQ(got.size(), static_cast<std::size_t>(kPublishers * kEach));
   TaskId last[kPublishers] = {};
   for (std::size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NE(got[i].event, nullptr) << "nothing dropped within capacity";
+    ASSERT_NE(got[i].proto, nullptr) << "nothing dropped within capacity";
     EXPECT_EQ(got[i].sequence, i + 1);
-    const int p = got[i].event->server[0] - 'a';
-    EXPECT_EQ(got[i].event->event.task_id, last[p] + 1) << "a publisher's events in its order";
-    last[p] = got[i].event->event.task_id;
+    const int p = got[i].proto->server()[0] - 'a';
+    EXPECT_EQ(got[i].proto->task_id(), last[p] + 1) << "a publisher's events in its order";
+    last[p] = got[i].proto->task_id();
   }
   hub.Unsubscribe(subscription);
 }
