@@ -16,9 +16,10 @@
 namespace weft::control {
 
 // WatchReactor: owned by gRPC from the moment the method handler returns it; unsubscribes in
-// OnCancel (or else OnDone) and deletes itself in OnDone. It is its subscription's sink: Deliver (on the hub's delivery
-// thread) starts a write, and OnWriteDone (on a gRPC thread) gives the hub its credit back —
-// so a client that stops reading holds one write, and the hub counts what it misses.
+// OnCancel (or else OnDone) and deletes itself in OnDone. It is its subscription's sink:
+// Deliver (on the hub's delivery thread) starts a write, and OnWriteDone (on a gRPC thread)
+// gives the hub its credit back — so a client that stops reading holds one write, and the hub
+// counts what it misses.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private EventSink {
  public:
   // Start subscribes to `hub` for `server_filter` and begins streaming; on a Subscribe error
