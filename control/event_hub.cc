@@ -85,7 +85,8 @@ bool Subscription::Next(EventRing& ring, Delivery* delivery) {
     }
     return i;
   };
-  // The slots are ordered by sequence: binary search for the cursor.
+  // The slots are ordered by sequence: binary search for the cursor. (Not std::ranges::
+  // partition_point over an iota view: Debian's clang 14 cannot build libstdc++ 12's ranges.)
   std::size_t low = 0;
   std::size_t high = ring.size();
   while (low < high) {
