@@ -455,9 +455,9 @@ ServerStats ServerImpl::stats() const {
     stats.sent_bytes += shard.bytes_out.load(std::memory_order_relaxed);
   }
   for (int i = 0; i < kCloseInitiatorCount; ++i) {
-    stats.closed_by_initiator[i] = closed_by_initiator_[i].load(std::memory_order_relaxed);
+    stats.closed_by_initiator[i] = closed_by_initiator_[i].load(std::memory_order_acquire);
   }
-  stats.connection_durations = durations_.Snapshot();
+  stats.connection_durations = durations_.Snapshot();  // After the closes: see CountClose.
   return stats;
 }
 
@@ -594,8 +594,10 @@ void ServerImpl::CountClose(const ConnectionTicket& ticket) {
   TaskControl* const task = CurrentTask();
   const CloseInitiator initiator =
       task != nullptr ? task->ConcludeEnding() : CloseInitiator::kHandler;
-  closed_by_initiator_[static_cast<int>(initiator)].fetch_add(1, std::memory_order_relaxed);
+  // Observed before the close is counted, and counted with release: whoever reads a close with
+  // acquire (Stats) also sees its duration.
   durations_.Observe(absl::ToDoubleSeconds(ticket.age()));
+  closed_by_initiator_[static_cast<int>(initiator)].fetch_add(1, std::memory_order_release);
 }
 
 ConnectionTicket::ConnectionTicket(ServerImpl* server, Endpoint peer)

@@ -1360,18 +1360,6 @@ TEST_P(ServerManagerTest, AHandlerCanStopAnotherTaskOfItsOwnManager) {
          << received << ", " << sent;
 }
 
-// DurationsCounted waits until `want` connection durations are observed. A duration is observed
-// just after its close is counted (ServerStats: it may trail closed_by_initiator), so a test that
-// saw the close waits for it too.
-::testing::AssertionResult DurationsCounted(const Server& server, std::uint64_t want) {
-  if (WaitUntil([&] { return server.stats().connection_durations.count == want; }, kPrompt)) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "durations counted: "
-                                       << server.stats().connection_durations.count << ", expected "
-                                       << want;
-}
-
 TEST(CloseInitiatorNameTest, SpellsEveryInitiatorAsUsersReadIt) {
   EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kPeer), "peer");
   EXPECT_STREQ(CloseInitiatorName(CloseInitiator::kIdleTimeout), "idle-timeout");
@@ -1396,8 +1384,7 @@ TEST_P(ServerManagerTest, TrafficIsCountedBothWaysWhileOpenAndAClientCloseCounts
 
   client->Close();
   EXPECT_TRUE(ClosesAre(server, CloseInitiator::kPeer, 1));
-  EXPECT_TRUE(DurationsCounted(server, 1));
-  const ServerStats stats = server.stats();
+  const ServerStats stats = server.stats();  // A close seen is a duration seen: no waiting.
   EXPECT_EQ(stats.received_bytes, 1500u);
   EXPECT_EQ(stats.sent_bytes, 1500u);
   EXPECT_EQ(stats.connection_durations.upper_bounds, base::DurationBucketsSeconds());
@@ -1419,7 +1406,7 @@ TEST_F(ServerTest, TrafficOfManyConnectionsAddsUpAndSurvivesTheirClose) {
   clients.clear();
   EXPECT_TRUE(ClosesAre(server, CloseInitiator::kPeer, 20));
   EXPECT_TRUE(TrafficIs(server, kTotal, kTotal));
-  EXPECT_TRUE(DurationsCounted(server, 20));
+  EXPECT_EQ(server.stats().connection_durations.count, 20u);
 }
 
 TEST_F(ServerTest, AConnectionResetByTheClientCountsAsPeer) {

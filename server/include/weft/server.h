@@ -46,7 +46,9 @@ struct ServerStats {
   std::array<std::uint64_t, kCloseInitiatorCount> closed_by_initiator{};
   // How long connections lived, in seconds, from admission (accepted and handed to the manager)
   // to close, with weft::base::DurationBucketsSeconds(): one observation per connection counted
-  // in closed_by_initiator (it may trail those counts by the connection closing at that moment).
+  // in closed_by_initiator. A duration is observed before its close is counted, so in one
+  // snapshot connection_durations.count >= the sum of closed_by_initiator (it may lead it by the
+  // connections closing at that moment), and a reader that saw a close sees its duration.
   base::HistogramSnapshot connection_durations;
   // Stop is asking tasks to stop and waiting for them: true from the moment it first asks until
   // it returns (state is kNotAccepting meanwhile; a kStopped server is never draining).
