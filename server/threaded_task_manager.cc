@@ -1,11 +1,20 @@
 #include "weft/threaded_task_manager.h"
 
+#include <memory>
+
+#include "server/internal/task_table.h"
 #include "weft/base/names.h"
 
 namespace weft {
 
 ThreadedTaskManager::ThreadedTaskManager(ThreadedTaskManagerOptions options)
-    : TaskManagerBase(names::kManagerThreaded, ExecutionModel::kThreadPerTask, options.limit,
-                      options.limit.has_value() ? options.max_queued : 0) {}
+    : TaskManagerBase(std::make_unique<internal::TaskTable>(internal::TaskTableOptions{
+          .kind = names::kManagerThreaded,
+          .model = ExecutionModel::kThreadPerTask,
+          .limit = options.limit,
+          .max_queued = options.limit.has_value() ? options.max_queued : 0,
+          .fibers = {},
+          .thread_stack_size = options.stack_size,
+      })) {}
 
 }  // namespace weft

@@ -1,7 +1,6 @@
 #include "server/internal/task_table.h"
 
 #include <algorithm>
-#include <system_error>
 #include <utility>
 
 #include <glog/logging.h>
@@ -129,15 +128,17 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     return id;
   }
   const std::uint64_t key = next_thread_key_++;
-  try {
-    task_threads_.emplace(key, std::thread([this, key, task] { ThreadPerTaskMain(key, task); }));
-  } catch (const std::system_error& e) {
+  absl::StatusOr<base::Thread> thread = base::Thread::Start(
+      options_.thread_stack_size, [this, key, task] { ThreadPerTaskMain(key, task); });
+  if (thread.ok()) {
+    task_threads_.emplace(key, *std::move(thread));
+  } else {
     // Admitted already (observers were told): drop it like a removed queued task.
     tasks_.erase(id);
     --running_;
     changed_.SignalAll(&mu_);
     rejected = task->TakeThunk();
-    LOG(WARNING) << "cannot start a thread for task " << id << ": " << e.what();
+    LOG(WARNING) << "cannot start a thread for task " << id << ": " << thread.status();
   }
   return id;
 }
@@ -351,12 +352,12 @@ TaskManagerStats TaskTable::Stats() const {
 }
 
 void TaskTable::JoinFinishedThreads() {
-  std::vector<std::thread> finished;
+  std::vector<base::Thread> finished;
   {
     MutexLock lock(&mu_);
     finished.swap(finished_threads_);
   }
-  for (std::thread& t : finished) t.join();
+  for (base::Thread& t : finished) t.Join();
 }
 
 }  // namespace weft::internal

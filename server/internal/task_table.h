@@ -19,6 +19,7 @@
 #include "server/internal/task_control.h"
 #include "server/internal/task_waiter.h"
 #include "weft/base/sync.h"
+#include "weft/base/thread.h"
 #include "weft/task_manager_base.h"
 
 namespace weft::internal {
@@ -29,6 +30,8 @@ struct TaskTableOptions {
   std::optional<std::size_t> limit;  // Concurrently running tasks; nullopt = unbounded.
   std::size_t max_queued = 0;        // Tasks waiting beyond the limit.
   FiberGroupOptions fibers;          // kFiber only: the scheduler threads and stacks.
+  // kThreadPerTask only: each task thread's stack, in bytes; 0 = the process's default.
+  std::size_t thread_stack_size = 0;
 };
 
 // TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_; both before a
@@ -114,8 +117,8 @@ class TaskTable {
   // kThreadPerTask: live threads by key; a thread moves its own handle to finished_threads_
   // when it exits, and whoever comes next joins it.
   std::uint64_t next_thread_key_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::uint64_t, std::thread> task_threads_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::uint64_t, base::Thread> task_threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<base::Thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   // kFixedPool: the workers, started in the constructor and joined in the destructor.
   std::vector<std::thread> pool_threads_;
   // kFiber: fibers spawned and not yet past their last task (they count themselves out).
