@@ -1,6 +1,5 @@
 #include "client-cli/output.h"
 
-#include <glog/logging.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "weft/base/log.h"
 #include "weft/base/names.h"
 #include "weft/base/proto_time.h"
 

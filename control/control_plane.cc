@@ -1,6 +1,5 @@
 #include "control/control_plane.h"
 
-#include <glog/logging.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "control/private_socket_dir.h"
 #include "control/unix_socket.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 namespace {

@@ -3,8 +3,6 @@
 #include <cstdint>
 #include <string>
 
-#include <glog/logging.h>
-
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +12,7 @@
 #include "control/status_conversion.h"
 #include "control/tasks/stop_tasks.h"
 #include "control/watch_reactor.h"
+#include "weft/base/log.h"
 #include "weft/base/version.h"
 
 namespace weft::control {

@@ -14,8 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "control/proto_conversion.h"
-#include "glog/logging.h"
 #include "weft/base/deadline.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 namespace {

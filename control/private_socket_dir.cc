@@ -1,7 +1,6 @@
 #include "control/private_socket_dir.h"
 
 #include <dirent.h>
-#include <glog/logging.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control/unix_socket.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 namespace {

@@ -2,9 +2,8 @@
 
 #include <unistd.h>
 
-#include <glog/logging.h>
-
 #include "absl/time/clock.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 

@@ -4,13 +4,12 @@
 
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "control/auth.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 namespace {

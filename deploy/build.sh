@@ -24,7 +24,7 @@ build_root=${WEFT_BUILD_DIR:-$root/build}
 packages=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-glog-dev libboost-context-dev
+  libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev libspdlog-dev libboost-context-dev
   libboost-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev libsystemd-dev
 )
 # What the test suite runs besides: tools, and the real components the tests drive: headless
@@ -116,10 +116,10 @@ case "$cmd" in
   test-tsan)
     install_deps "${test_packages[@]}" "${sanitizer_packages[@]}"
     configure_and_build tsan RelWithDebInfo -DWEFT_SANITIZE=thread
-    # With TZ unset, glibc's mktime re-reads the zone on every call, freeing and duplicating its
-    # name under a lock TSan cannot see, and glog calls mktime on every log line: two threads
-    # logging at once look like a race inside libc. With TZ set (to the same zone) glibc finds
-    # the name unchanged and touches nothing, so no suppression is needed for it.
+    # With TZ unset, glibc's time-zone code re-reads the zone on calls such as mktime, freeing
+    # and duplicating its name under a lock TSan cannot see: two threads converting times at
+    # once (a log line's local time, a test's) look like a race inside libc. With TZ set (to the
+    # same zone) glibc finds the name unchanged and touches nothing, so no suppression is needed.
     export TZ=${TZ:-:/etc/localtime}
     # Tests that run gRPC get gRPC-specific suppressions (see the file); all others get none of
     # Weft's code suppressed.

@@ -5,14 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <glog/logging.h>
-
 #include "weft/server.h"
 
 int main(int argc, char** argv) {
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-
   // Block SIGINT/SIGTERM in every thread; main waits for them below.
   sigset_t signals;
   sigemptyset(&signals);

@@ -1,11 +1,10 @@
 #include "weft/descriptor_budget.h"
 
-#include <glog/logging.h>
-
 #include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "weft/base/log.h"
 #include "weft/descriptor_limit.h"
 
 namespace weft {

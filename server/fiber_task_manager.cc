@@ -5,10 +5,9 @@
 #include <thread>
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "server/internal/fiber_scheduler.h"
 #include "server/internal/task_table.h"
+#include "weft/base/log.h"
 #include "weft/base/names.h"
 #include "weft/base/sync.h"
 #include "weft/fiber.h"

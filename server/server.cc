@@ -8,8 +8,6 @@
 #include <thread>
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +15,7 @@
 #include "server/internal/acceptor.h"
 #include "server/internal/socket.h"
 #include "server/internal/task_control.h"
+#include "weft/base/log.h"
 #include "weft/base/names.h"
 #include "weft/base/serial_delivery.h"
 #include "weft/base/sync.h"
@@ -489,7 +488,7 @@ void ServerImpl::Refuse(const Endpoint& peer, RefusalReason reason) {
 void ServerImpl::OnShed(const Endpoint& peer) {
   Refuse(peer, RefusalReason::kDescriptorsExhausted);
   LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": out of file descriptors ("
-                            << google::COUNTER << " so far)";
+                            << WEFT_LOG_OCCURRENCES << " so far)";
 }
 
 void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
@@ -510,14 +509,14 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
   if (!manager->limit().has_value() && max_connections.has_value() &&
       open_.load() >= *max_connections) {
     Refuse(peer, RefusalReason::kMaxConnections);
-    VLOG(1) << "refused " << peer.ToString() << ": max_connections " << *max_connections;
+    LOG(DEBUG) << "refused " << peer.ToString() << ": max_connections " << *max_connections;
     return;
   }
   if (budget_ != nullptr && !budget_->TryAcquire()) {
     Refuse(peer, RefusalReason::kDescriptorBudget);  // Counted before the client sees EOF.
     fd.Reset();
     LOG_EVERY_N(WARNING, 100) << "refused " << peer.ToString() << ": descriptor budget of "
-                              << budget_->capacity() << " spent (" << google::COUNTER << " so far)";
+                              << budget_->capacity() << " spent (" << WEFT_LOG_OCCURRENCES << " so far)";
     return;
   }
   ConnectionTicket ticket(this, peer);

@@ -1,6 +1,5 @@
 #include "control/admin/admin_server.h"
 
-#include <glog/logging.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "control/admin/json_api.h"
 #include "control/admin/metrics_writer.h"
+#include "weft/base/log.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::control::admin {

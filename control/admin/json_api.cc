@@ -8,8 +8,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "control/status_conversion.h"
-#include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "weft/base/log.h"
 
 namespace weft::control::admin {
 namespace {

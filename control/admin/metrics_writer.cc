@@ -1,7 +1,5 @@
 #include "control/admin/metrics_writer.h"
 
-#include <glog/logging.h>
-
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "weft/base/log.h"
 
 namespace weft::control::admin {
 namespace {

@@ -1,6 +1,5 @@
 #include "control/admin/process_metrics.h"
 
-#include <glog/logging.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "weft/base/log.h"
 #include "weft/descriptor_limit.h"
 
 namespace weft::control::admin {

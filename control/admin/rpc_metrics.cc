@@ -1,6 +1,5 @@
 #include "control/admin/rpc_metrics.h"
 
-#include <glog/logging.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/interceptor.h>
 #include <grpcpp/support/status.h>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "weft/base/log.h"
 
 namespace weft::control::admin {
 namespace {

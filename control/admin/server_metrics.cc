@@ -1,12 +1,11 @@
 #include "control/admin/server_metrics.h"
 
-#include <glog/logging.h>
-
 #include <cstdint>
 #include <functional>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "weft/base/log.h"
 
 namespace weft::control::admin {
 namespace {

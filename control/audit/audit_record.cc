@@ -1,6 +1,5 @@
 #include "control/audit/audit_record.h"
 
-#include <glog/logging.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/base/json.h"
+#include "weft/base/log.h"
 
 namespace weft::control::audit {
 namespace {

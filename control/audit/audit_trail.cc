@@ -1,13 +1,12 @@
 #include "control/audit/audit_trail.h"
 
-#include <glog/logging.h>
-
 #include <algorithm>
 #include <iterator>
 #include <string>
 #include <utility>
 
 #include "control/audit/audit_record.h"
+#include "weft/base/log.h"
 
 namespace weft::control::audit {
 

@@ -1,12 +1,11 @@
 #include "control/daemon/close_spreader.h"
 
-#include <glog/logging.h>
-
 #include <algorithm>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 

@@ -7,8 +7,6 @@
 #include <string>
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "absl/strings/str_cat.h"
 #include "control/admin/status_source.h"
 #include "control/audit/audit_interceptor.h"
@@ -20,6 +18,7 @@
 #include "control/fanout_observer.h"
 #include "control/tls_credentials.h"
 #include "weft/base/address.h"
+#include "weft/base/log.h"
 #include "weft/descriptor_limit.h"
 
 namespace weft::control {

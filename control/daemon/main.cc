@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -24,16 +25,18 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <glog/logging.h>
+#include <spdlog/logger.h>
 
+#include "absl/debugging/symbolize.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "control/daemon/config_loader.h"
 #include "control/daemon/daemon.h"
 #include "control/daemon/handoff/daemon_handoff.h"
 #include "control/daemon/handoff/takeover.h"
-#include "control/daemon/json_log_sink.h"
+#include "control/daemon/json_log_formatter.h"
 #include "control/daemon/systemd.h"
+#include "weft/base/log.h"
 #include "weft/base/signal_fd.h"
 #include "weft/base/version.h"
 #include "weft/descriptor_limit.h"
@@ -94,16 +97,9 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
 }
 
 void SetUpLogging(const char* argv0, bool json) {
-  google::InitGoogleLogging(argv0);
-  FLAGS_logtostderr = !json;
+  absl::InitializeSymbolizer(argv0);  // For the stack a failed CHECK prints.
   if (json) {
-    static weft::control::JsonLogSink sink;
-    // No log files and no plain stderr copy: the sink is the only output.
-    for (int severity = 0; severity < google::NUM_SEVERITIES; ++severity) {
-      google::SetLogDestination(severity, "");
-    }
-    FLAGS_stderrthreshold = google::NUM_SEVERITIES;
-    google::AddLogSink(&sink);
+    weft::base::WeftLogger().set_formatter(std::make_unique<weft::control::JsonLogFormatter>());
   }
 }
 

@@ -1,6 +1,5 @@
 #include "control/daemon/systemd.h"
 
-#include <glog/logging.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
@@ -13,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "weft/base/log.h"
 #include "weft/endpoint.h"
 
 namespace weft::control {

@@ -1,7 +1,6 @@
 #include "control/gateway/control_gateway.h"
 
 #include <fcntl.h>
-#include <glog/logging.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -26,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "control/unix_socket.h"
 #include "weft/base/address.h"
+#include "weft/base/log.h"
 #include "weft/listen_socket.h"
 
 namespace weft::control {
@@ -352,7 +352,7 @@ void ControlGateway::Loop::Admit(UniqueFd client, std::string client_name, absl:
       LOG_EVERY_N(WARNING, 100) << options_.name << " gateway: " << options_.max_connections
                                 << " connections open, none replaceable (all younger "
                                    "than min_age); refused one ("
-                                << google::COUNTER << " so far)";
+                                << WEFT_LOG_OCCURRENCES << " so far)";
       return;
     }
   }
@@ -369,7 +369,7 @@ void ControlGateway::Loop::Admit(UniqueFd client, std::string client_name, absl:
     evicted_.fetch_add(1);
     LOG_EVERY_N(WARNING, 100)
         << options_.name << " gateway: at " << options_.max_connections
-        << " connections; replaced a silent or the least recently active one (" << google::COUNTER
+        << " connections; replaced a silent or the least recently active one (" << WEFT_LOG_OCCURRENCES
         << " so far)";
     Close(victim->id);
   }

@@ -1,8 +1,8 @@
 #include "control/tasks/cursor_cache.h"
 
-#include <glog/logging.h>
-
 #include <utility>
+
+#include "weft/base/log.h"
 
 namespace weft::control {
 

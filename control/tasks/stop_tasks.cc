@@ -4,11 +4,10 @@
 #include <cstdint>
 #include <vector>
 
-#include <glog/logging.h>
-
 #include "absl/strings/str_cat.h"
 #include "control/proto_conversion.h"
 #include "control/tasks/task_filter.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "glog/logging.h"
+#include "weft/base/log.h"
 
 namespace weft::base {
 

@@ -1,6 +1,6 @@
 #include "weft/base/sync.h"
 
-#include <glog/logging.h>
+#include "weft/base/log.h"
 
 namespace weft {
 

@@ -9,10 +9,9 @@
 #include <memory>
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "weft/base/log.h"
 
 namespace weft::base {
 namespace {

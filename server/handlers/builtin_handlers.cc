@@ -1,12 +1,11 @@
 // RegisterBuiltinHandlers and BuiltinHandlers; the built-ins themselves live one per file.
 #include "server/handlers/builtin_handlers.h"
 
-#include <glog/logging.h>
-
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "weft/base/log.h"
 #include "weft/handlers/handler_registry.h"
 
 namespace weft {

@@ -2,7 +2,6 @@
 // like). GET and HEAD get 200 with a fixed text body; other methods get 405. Requests are
 // framed by HttpRequestParser; pipelined requests are answered in order, and the responses to
 // all requests found in one read go out in one write.
-#include <glog/logging.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +16,7 @@
 #include "server/handlers/builtin_handlers.h"
 #include "server/handlers/http_request_parser.h"
 #include "weft/base/deadline.h"
+#include "weft/base/log.h"
 #include "weft/connection.h"
 #include "weft/task_context.h"
 

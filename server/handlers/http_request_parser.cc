@@ -1,7 +1,5 @@
 #include "server/handlers/http_request_parser.h"
 
-#include <glog/logging.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -26,6 +24,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "weft/base/log.h"
 
 namespace weft::handlers_internal {
 namespace {

@@ -10,10 +10,9 @@
 #include <cerrno>
 #include <cstdint>
 
-#include <glog/logging.h>
-
 #include "absl/time/time.h"
 #include "server/internal/socket.h"
+#include "weft/base/log.h"
 #include "weft/base/sync.h"
 #include "weft/descriptor_limit.h"
 

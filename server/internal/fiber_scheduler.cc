@@ -17,11 +17,11 @@
 
 #include <boost/context/fiber.hpp>
 #include <boost/context/stack_context.hpp>
-#include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
 #include "server/internal/acceptor.h"
 #include "server/internal/task_control.h"
+#include "weft/base/log.h"
 #include "weft/unique_fd.h"
 
 // Stack switches must be announced to the sanitizers, or they see one thread jumping between
@@ -75,7 +75,7 @@ std::size_t PageSize() {
 }
 
 // Sanitizer builds use several times the stack: ASan adds redzones to every frame, TSan and ASan
-// instrument glog and Abseil too.
+// instrument spdlog and Abseil too.
 #if defined(WEFT_FIBER_TSAN) || defined(WEFT_FIBER_ASAN)
 constexpr std::size_t kSanitizerStackFactor = 4;
 #else

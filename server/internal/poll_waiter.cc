@@ -1,6 +1,5 @@
 #include "server/internal/poll_waiter.h"
 
-#include <glog/logging.h>
 #include <poll.h>
 #include <time.h>
 
@@ -11,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "server/internal/task_control.h"
+#include "weft/base/log.h"
 
 namespace weft::internal {
 namespace {

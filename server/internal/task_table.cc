@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "absl/strings/str_cat.h"
 #include "server/internal/poll_waiter.h"
+#include "weft/base/log.h"
 
 namespace weft::internal {
 namespace {

@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <utility>
 
-#include <glog/logging.h>
-
 #include "server/internal/task_table.h"
+#include "weft/base/log.h"
 
 namespace weft::internal {
 namespace {

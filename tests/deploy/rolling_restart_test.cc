@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -32,6 +31,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/log.h"
 #include "weft/base/sync.h"
 
 namespace weft {

@@ -1,6 +1,5 @@
 // The Grafana dashboard, deploy/grafana/weft-dashboard.json, against a real Prometheus: every
 // panel has a Prometheus query, and every query parses.
-#include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 
 #include <fstream>
@@ -15,6 +14,7 @@
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/prometheus_process.h"
 #include "tests/testing/weftd_process.h"
+#include "weft/base/log.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::testing {

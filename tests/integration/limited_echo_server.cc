@@ -11,8 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <glog/logging.h>
-
 #include "weft/handlers/handler_registry.h"
 #include "weft/server.h"
 
@@ -21,9 +19,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s NOFILE_SOFT_LIMIT\n", argv[0]);
     return 2;
   }
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;  // Log files would need descriptors we are about to run out of.
-
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
     std::perror("getrlimit");

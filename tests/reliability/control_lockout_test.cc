@@ -298,6 +298,8 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
   watch_request.set_server("echo");
   std::unique_ptr<grpc::ClientReader<v1::Event>> watch =
       watch_stub->WatchEvents(&watch_context, watch_request);
+  // The headers come once weftd has subscribed the stream: the flood starts after.
+  watch->WaitForInitialMetadata();
   std::atomic<bool> saw_budget_refusal{false};
   std::thread watcher([&] {
     v1::Event event;
@@ -344,6 +346,11 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
       ++shed;
     }
   }
+  // While the served connections stay open the refusals are the newest events, which the hub
+  // keeps for a watcher that fell behind; closing them first would publish as many stops, and a
+  // slow watcher could lose the refusals among the oldest.
+  EXPECT_TRUE(WaitUntil([&] { return saw_budget_refusal.load(); }, kAnswerBound))
+      << "no DESCRIPTOR_BUDGET refusal event reached the watcher";
   data.clear();
   EXPECT_EQ(hung, 0) << "data clients neither served nor refused";
   EXPECT_GT(served, 0);
@@ -402,8 +409,6 @@ TEST_P(ControlLockoutTest, DataPlaneFloodLeavesEveryControlCallAnswering) {
     v1::ListServersResponse response;
     return Stub()->ListServers(&context, {}, &response);
   });
-  EXPECT_TRUE(WaitUntil([&] { return saw_budget_refusal.load(); }, kAnswerBound))
-      << "no DESCRIPTOR_BUDGET refusal event reached the watcher";
 
   // The dashboards' endpoint answers as well, and shows the shedding.
   {

@@ -15,7 +15,6 @@
 // WEFT_HANDOFF_LONG_CLIENTS (default 4), WEFT_HANDOFF_ADMIN_CLIENTS (default 1).
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <glog/logging.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -48,6 +47,7 @@
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/process_stats.h"
 #include "tests/testing/weftd_process.h"
+#include "weft/base/log.h"
 #include "weft/base/sync.h"
 
 namespace weft {

@@ -13,11 +13,11 @@
 #include <thread>
 #include <vector>
 
-#include <glog/logging.h>
 #include <gtest/gtest.h>
 
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/pipe.h"
+#include "weft/base/log.h"
 #include "weft/base/sync.h"
 #include "weft/connection.h"
 #include "weft/fiber.h"

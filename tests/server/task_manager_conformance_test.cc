@@ -8,13 +8,13 @@
 #include <thread>
 #include <vector>
 
-#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/pipe.h"
+#include "weft/base/log.h"
 #include "weft/base/sync.h"
 #include "weft/connection.h"
 #include "weft/fiber.h"

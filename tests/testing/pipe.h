@@ -4,8 +4,7 @@
 
 #include <sys/socket.h>
 
-#include <glog/logging.h>
-
+#include "weft/base/log.h"
 #include "weft/unique_fd.h"
 
 namespace weft::testing {

@@ -14,16 +14,15 @@
 #include <thread>
 #include <vector>
 
-#include <glog/logging.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "weft/unique_fd.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/log.h"
 #include "weft/descriptor_limit.h"
+#include "weft/unique_fd.h"
 
 namespace weft::testing {
 namespace {

@@ -1,11 +1,10 @@
 #include "control/daemon/handoff/daemon_handoff.h"
 
-#include <glog/logging.h>
-
 #include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "weft/base/log.h"
 #include "weft/base/proto_time.h"
 
 namespace weft::control {

@@ -1,6 +1,5 @@
 #include "control/daemon/handoff/handoff_server.h"
 
-#include <glog/logging.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/unix_socket.h"
+#include "weft/base/log.h"
 
 namespace weft::control {
 namespace {

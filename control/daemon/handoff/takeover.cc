@@ -1,6 +1,5 @@
 #include "control/daemon/handoff/takeover.h"
 
-#include <glog/logging.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "weft/base/log.h"
 #include "weft/base/proto_time.h"
 
 namespace weft::control {

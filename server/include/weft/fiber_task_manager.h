@@ -19,7 +19,7 @@ struct FiberTaskManagerOptions {
   // (-DWEFT_SANITIZE=...) map 4× the size, since instrumented frames are that much bigger.
   //
   // Sizing: the deepest call chain of your handler (its largest local buffers count in full;
-  // the built-in echo handler keeps a 16 KiB buffer on the stack) plus ~8 KiB for Weft, glog and
+  // the built-in echo handler keeps a 16 KiB buffer on the stack) plus ~8 KiB for Weft, spdlog and
   // libc beneath it. Run your handler's worst case under a test with the intended size: an
   // overflow is a deterministic crash, not a silent one.
   std::size_t stack_size = 64 * 1024;

@@ -1,7 +1,6 @@
 // The admin endpoint of a real weftd: probes that agree with the control plane, the JSON API
 // as gRPC clients see it, errors for bad requests, auth shared with the control plane, TLS, and
 // reachability under a connection flood.
-#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
@@ -21,6 +20,7 @@
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/test_pki.h"
 #include "tests/testing/weftd_process.h"
+#include "weft/base/log.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft::testing {

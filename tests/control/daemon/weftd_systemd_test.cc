@@ -1,7 +1,6 @@
 // weftd under systemd's protocols, without systemd: socket activation through Debian's
 // systemd-socket-activate (which passes sockets exactly as a .socket unit does), and the
 // sd_notify messages of Type=notify read from a datagram socket the test makes.
-#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -28,6 +27,7 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/weftd_process.h"
+#include "weft/base/log.h"
 #include "weft/listen_socket.h"
 #include "weft/unique_fd.h"
 

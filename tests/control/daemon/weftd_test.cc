@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,6 +20,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/log.h"
 #include "weft/control/v1/control.grpc.pb.h"
 
 namespace weft {

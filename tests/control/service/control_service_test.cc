@@ -15,7 +15,6 @@
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -28,6 +27,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/control/service/service_harness.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/log.h"
 #include "weft/base/proto_time.h"
 #include "weft/base/sync.h"
 #include "weft/base/version.h"

@@ -1,7 +1,6 @@
 // ListTasks while tasks come and go: a real gRPC control plane in-process pages through a
 // server's tasks while another thread adds and removes tasks between every two pages. A task
 // that lives throughout a listing is listed exactly once, in id order and in every order_by.
-#include <glog/logging.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -23,6 +22,7 @@
 #include "control/server_set.h"
 #include "tests/control/service/service_harness.h"
 #include "tests/testing/loopback_client.h"
+#include "weft/base/log.h"
 #include "weft/base/sync.h"
 #include "weft/control/v1/control.grpc.pb.h"
 #include "weft/pool_task_manager.h"

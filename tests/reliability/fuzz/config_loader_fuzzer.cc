@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include <glog/logging.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/message_differencer.h>
 
@@ -15,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "control/daemon/config_loader.h"
+#include "weft/base/log.h"
 #include "weft/handlers/handler_registry.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

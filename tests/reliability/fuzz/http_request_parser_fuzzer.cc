@@ -8,11 +8,10 @@
 #include <string>
 #include <vector>
 
-#include <glog/logging.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/handlers/http_request_parser.h"
+#include "weft/base/log.h"
 
 namespace weft::handlers_internal {
 namespace {

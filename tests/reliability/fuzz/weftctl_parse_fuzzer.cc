@@ -9,14 +9,13 @@
 #include <string>
 #include <vector>
 
-#include <glog/logging.h>
-
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client-cli/parse.h"
+#include "weft/base/log.h"
 
 namespace weft::cli {
 namespace {

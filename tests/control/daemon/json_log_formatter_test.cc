@@ -1,5 +1,5 @@
 // weftd's JSON log lines: one object per line that carries any message unchanged.
-#include "control/daemon/json_log_sink.h"
+#include "control/daemon/json_log_formatter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,26 +10,20 @@
 namespace weft::control {
 namespace {
 
-struct ::tm SomeTime() {
-  struct ::tm time {};
-  time.tm_year = 2026 - 1900;
-  time.tm_mon = 0;
-  time.tm_mday = 2;
-  time.tm_hour = 3;
-  time.tm_min = 4;
-  time.tm_sec = 5;
-  return time;
+absl::Time SomeTime() {
+  return absl::FromCivil(absl::CivilSecond(2026, 1, 2, 3, 4, 5), absl::UTCTimeZone()) +
+         absl::Microseconds(6);
 }
 
 TEST(JsonLogLineTest, KeepsTheDocumentedShape) {
-  EXPECT_EQ(JsonLogLine(google::GLOG_WARNING, SomeTime(), "main.cc:12", "a \"b\"\n"),
-            "{\"time\":\"2026-01-02T03:04:05Z\",\"severity\":\"WARNING\",\"source\":\"main.cc:12\","
-            "\"message\":\"a \\\"b\\\"\\n\"}\n");
+  EXPECT_EQ(JsonLogLine(base::LogSeverity::kWarning, SomeTime(), "main.cc:12", "a \"b\"\n"),
+            "{\"time\":\"2026-01-02T03:04:05.000006Z\",\"severity\":\"WARNING\","
+            "\"source\":\"main.cc:12\",\"message\":\"a \\\"b\\\"\\n\"}\n");
 }
 
 TEST(JsonLogLineTest, EveryMessageSurvivesTheRoundTrip) {
   for (const std::string& message : weft::testing::JsonRoundTripSamples()) {
-    const std::string line = JsonLogLine(google::GLOG_INFO, SomeTime(), "x.cc:1", message);
+    const std::string line = JsonLogLine(base::LogSeverity::kInfo, SomeTime(), "x.cc:1", message);
     ASSERT_EQ(line.find('\n'), line.size() - 1) << line;
     absl::StatusOr<Json> parsed = JsonParse(line);
     ASSERT_TRUE(parsed.ok()) << parsed.status() << " for " << line;
