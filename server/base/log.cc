@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <sstream>
 
 #include "absl/debugging/symbolize.h"
 
@@ -80,9 +81,10 @@ const char* LogSeverityName(LogSeverity severity) {
 }
 
 spdlog::logger& WeftLogger() {
-  // Leaked on purpose: threads may log while static destructors run at exit.
-  static spdlog::logger* const logger = (new std::shared_ptr<spdlog::logger>(MakeLogger()))->get();
-  return *logger;
+  // Never destroyed: threads may log while static destructors run at exit.
+  static const std::shared_ptr<spdlog::logger>* const logger =
+      new std::shared_ptr<spdlog::logger>(MakeLogger());
+  return **logger;
 }
 
 namespace log_internal {
@@ -94,16 +96,28 @@ bool ShouldLog(LogSeverity severity) {
   return should;
 }
 
+struct LogMessage::Line {
+  const char* file;
+  int line;
+  LogSeverity severity;
+  int error;
+  std::ostringstream text;
+};
+
 LogMessage::LogMessage(const char* file, int line, LogSeverity severity, int error)
-    : file_(file), line_(line), severity_(severity), error_(error) {}
+    : line_(new Line{file, line, severity, error, {}}) {}
+
+std::ostream& LogMessage::stream() { return line_->text; }
 
 LogMessage::~LogMessage() {
-  if (error_ != 0) {
+  if (line_->error != 0) {
     char buffer[256];
     // GNU strerror_r: returns the text, in `buffer` or a static string.
-    stream_ << ": " << ::strerror_r(error_, buffer, sizeof buffer) << " [" << error_ << "]";
+    line_->text << ": " << ::strerror_r(line_->error, buffer, sizeof buffer) << " [" << line_->error
+                << "]";
   }
-  WeftLogger().log(spdlog::source_loc{file_, line_, ""}, LevelOf(severity_), "{}", stream_.view());
+  WeftLogger().log(spdlog::source_loc{line_->file, line_->line, ""}, LevelOf(line_->severity), "{}",
+                   line_->text.view());
 }
 
 FatalMessage::FatalMessage(const char* file, int line, const std::string& prefix, int error) {

@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -58,7 +59,9 @@ namespace log_internal {
 bool ShouldLog(LogSeverity severity);
 
 // LogMessage collects one line through stream() and hands it to WeftLogger() when destroyed.
-// `error` is an errno value to append (PLOG), or 0.
+// `error` is an errno value to append (PLOG), or 0. One pointer in size: the stream lives on the
+// heap, so a function that may log or CHECK keeps a small stack frame (a fiber's stack is small,
+// and every page of it a connection touches is resident).
 class LogMessage {
  public:
   LogMessage(const char* file, int line, LogSeverity severity, int error = 0);
@@ -66,14 +69,11 @@ class LogMessage {
   LogMessage& operator=(const LogMessage&) = delete;
   ~LogMessage();
 
-  std::ostream& stream() { return stream_; }
+  std::ostream& stream();
 
  private:
-  const char* const file_;
-  const int line_;
-  const LogSeverity severity_;
-  const int error_;
-  std::ostringstream stream_;
+  struct Line;
+  std::unique_ptr<Line> line_;
 };
 
 // FatalMessage: a LogMessage of severity FATAL, whose destruction never returns: it logs,
