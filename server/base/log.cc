@@ -16,7 +16,7 @@ namespace weft::base {
 namespace {
 
 constexpr char kLoggerName[] = "weft";
-// glog's text layout, so log readers and scripts see the same lines as before.
+// glog's text layout (but C, spdlog's letter, for FATAL).
 constexpr char kTextPattern[] = "%L%Y%m%d %H:%M:%S.%f %t %s:%#] %v";
 
 spdlog::level::level_enum LevelOf(LogSeverity severity) {
@@ -120,7 +120,7 @@ LogMessage::~LogMessage() {
                    line_->text.view());
 }
 
-FatalMessage::FatalMessage(const char* file, int line, const std::string& prefix, int error) {
+FatalMessage::FatalMessage(const char* file, int line, const char* prefix, int error) {
   message_.emplace(file, line, LogSeverity::kFatal, error);
   message_->stream() << prefix;
 }

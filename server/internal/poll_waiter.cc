@@ -101,7 +101,7 @@ PollWaiter::PollWaiter() : thread_(::pthread_self()) {
   InstallWakeHandlerOnce();
   const sigset_t wake = WakeSet();
   sigset_t old;
-  PCHECK(::pthread_sigmask(SIG_BLOCK, &wake, &old) == 0);
+  CHECK_EQ(::pthread_sigmask(SIG_BLOCK, &wake, &old), 0) << "pthread_sigmask";
   was_blocked_ = sigismember(&old, WakeSignal()) == 1;
   wait_mask_ = old;
   sigdelset(&wait_mask_, WakeSignal());
@@ -111,7 +111,7 @@ PollWaiter::~PollWaiter() {
   if (was_blocked_) return;
   Reset();
   const sigset_t wake = WakeSet();
-  PCHECK(::pthread_sigmask(SIG_UNBLOCK, &wake, nullptr) == 0);
+  CHECK_EQ(::pthread_sigmask(SIG_UNBLOCK, &wake, nullptr), 0) << "pthread_sigmask";
 }
 
 absl::Status PollWaiter::Wait(int fd, IoInterest interest, Deadline deadline) {

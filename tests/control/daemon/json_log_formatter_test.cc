@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/details/log_msg.h>
 
 #include "tests/testing/json_samples.h"
 #include "weft/base/json.h"
@@ -28,6 +29,29 @@ TEST(JsonLogLineTest, EveryMessageSurvivesTheRoundTrip) {
     absl::StatusOr<Json> parsed = JsonParse(line);
     ASSERT_TRUE(parsed.ok()) << parsed.status() << " for " << line;
     EXPECT_EQ((*parsed)["message"].get<std::string>(), message) << line;
+  }
+}
+
+// What spdlog hands the formatter becomes one line: the source's file name without its
+// directory, spdlog's levels under Weft's severities.
+TEST(JsonLogFormatterTest, FormatsWhatSpdlogHandsIt) {
+  JsonLogFormatter formatter;
+  const struct {
+    spdlog::level::level_enum level;
+    base::LogSeverity severity;
+  } kCases[] = {{spdlog::level::debug, base::LogSeverity::kDebug},
+                {spdlog::level::info, base::LogSeverity::kInfo},
+                {spdlog::level::warn, base::LogSeverity::kWarning},
+                {spdlog::level::err, base::LogSeverity::kError},
+                {spdlog::level::critical, base::LogSeverity::kFatal}};
+  for (const auto& c : kCases) {
+    spdlog::details::log_msg msg(spdlog::source_loc{"/src/server/server.cc", 315, ""}, "weft",
+                                 c.level, "listening");
+    msg.time = absl::ToChronoTime(SomeTime());
+    spdlog::memory_buf_t out;
+    formatter.format(msg, out);
+    EXPECT_EQ(std::string(out.data(), out.size()),
+              JsonLogLine(c.severity, SomeTime(), "server.cc:315", "listening"));
   }
 }
 

@@ -94,7 +94,12 @@ TEST(LogTest, AnElseAfterALogStatementBindsToTheIfBeforeIt) {
     LOG(INFO) << "loud";
   else
     LOG(INFO) << "quiet";
-  EXPECT_THAT(capture.Lines(), ElementsAre("info|log_test.cc|quiet"));
+  if (!quiet)
+    LOG_EVERY_N(INFO, 1) << "loud every time";
+  else
+    LOG(INFO) << "quiet again";
+  EXPECT_THAT(capture.Lines(),
+              ElementsAre("info|log_test.cc|quiet", "info|log_test.cc|quiet again"));
 }
 
 TEST(LogTest, APassingCheckEvaluatesItsConditionOnceAndLogsNothing) {

@@ -4,7 +4,7 @@
 //   LOG(INFO) << "listening on " << address;       // DEBUG, INFO, WARNING, ERROR, FATAL
 //   PLOG(WARNING) << "close";                      // appends ": <strerror(errno)> [errno]"
 //   LOG_EVERY_N(WARNING, 100) << "refused (" << WEFT_LOG_OCCURRENCES << " so far)";
-//   PLOG_EVERY_N(WARNING, 100) << "accept";        // the first and every 100th, with errno
+//   PLOG_EVERY_N(WARNING, 100) << "accept";        // the 1st, 101st, 201st ..., with errno
 //   CHECK(ptr != nullptr) << "why it cannot be null";
 //   CHECK_EQ(a, b); CHECK_NE, CHECK_LT, CHECK_LE, CHECK_GT, CHECK_GE  // print both values
 //   PCHECK(::close(fd) == 0);                      // CHECK with errno's text
@@ -18,7 +18,8 @@
 // FATAL, and every failed CHECK, logs the message and a stack trace, flushes, and aborts: it is
 // for bugs only (environment failures are a Status or a logged event, never an abort).
 //
-// Thread-safe: any thread may log at any time, including before main and during exit.
+// Thread-safe: any thread may log at any time, before main too; once a line has been logged,
+// also while the process exits (the logger is never destroyed).
 #pragma once
 
 #include <atomic>
@@ -48,7 +49,8 @@ const char* LogSeverityName(LogSeverity severity);
 // the logger a program registered under that name with spdlog::register_logger, if any, or else
 // a new one writing text to stderr, one line per message:
 //   I20260102 03:04:05.678901 1234 server.cc:316] listening on 127.0.0.1:7007
-// (severity letter, local date and time in microseconds, thread id, source file:line). Its level
+// (severity letter, local date and time in microseconds, thread id, source file:line; glog's
+// layout, except that FATAL lines start with spdlog's letter for it, C, not F). Its level
 // is info: DEBUG lines are dropped unless the program lowers it (set_level). A program may
 // change its formatter and sinks (weftd does, for JSON). Thread-safe; never null.
 spdlog::logger& WeftLogger();
@@ -77,10 +79,11 @@ class LogMessage {
 };
 
 // FatalMessage: a LogMessage of severity FATAL, whose destruction never returns: it logs,
-// prints the stack, flushes and aborts. `prefix` starts the text (a CHECK's "Check failed: ...").
+// prints the stack, flushes and aborts. `prefix` starts the text (a CHECK's "Check failed: ...");
+// a pointer, so that building the arguments allocates nothing that could change errno (PCHECK).
 class FatalMessage {
  public:
-  FatalMessage(const char* file, int line, const std::string& prefix = {}, int error = 0);
+  FatalMessage(const char* file, int line, const char* prefix, int error = 0);
   FatalMessage(const FatalMessage&) = delete;
   FatalMessage& operator=(const FatalMessage&) = delete;
   [[noreturn]] ~FatalMessage();
@@ -120,7 +123,7 @@ std::optional<std::string> CheckOpFailure(const A& a, const B& b, Compare compar
 #define WEFT_LOG_WARNING(error) WEFT_LOG_STREAM_AT(::weft::base::LogSeverity::kWarning, error)
 #define WEFT_LOG_ERROR(error) WEFT_LOG_STREAM_AT(::weft::base::LogSeverity::kError, error)
 #define WEFT_LOG_FATAL(error) \
-  ::weft::base::log_internal::FatalMessage(__FILE__, __LINE__, {}, error).stream()
+  ::weft::base::log_internal::FatalMessage(__FILE__, __LINE__, "", error).stream()
 
 #define LOG(severity) WEFT_LOG_##severity(0)
 #define PLOG(severity) WEFT_LOG_##severity(errno)
@@ -128,17 +131,22 @@ std::optional<std::string> CheckOpFailure(const A& a, const B& b, Compare compar
 // WEFT_LOG_OCCURRENCES: inside LOG_EVERY_N's stream, how many times the statement was reached.
 // The counter is per statement (each expansion's lambda has its own static).
 #define WEFT_LOG_OCCURRENCES weft_log_occurrences
-#define WEFT_EVERY_N(n, log)                                               \
-  if (const ::std::uint64_t WEFT_LOG_OCCURRENCES =                         \
-          [] {                                                             \
-            static ::std::atomic<::std::uint64_t> reached{0};              \
-            return reached.fetch_add(1, ::std::memory_order_relaxed) + 1;  \
-          }();                                                             \
-      (WEFT_LOG_OCCURRENCES - 1) % static_cast<::std::uint64_t>(n) != 0) { \
-  } else                                                                   \
-    log
-#define LOG_EVERY_N(severity, n) WEFT_EVERY_N(n, LOG(severity))
-#define PLOG_EVERY_N(severity, n) WEFT_EVERY_N(n, PLOG(severity))
+// The switch makes the whole an unbraced statement of its own, so an `if` around it without braces
+// neither takes its `else` nor warns (-Wdangling-else), as in Abseil's logging macros.
+#define WEFT_EVERY_N(n, log)                                                 \
+  switch (0)                                                                 \
+  case 0:                                                                    \
+  default:                                                                   \
+    if (const ::std::uint64_t WEFT_LOG_OCCURRENCES =                         \
+            [] {                                                             \
+              static ::std::atomic<::std::uint64_t> reached{0};              \
+              return reached.fetch_add(1, ::std::memory_order_relaxed) + 1;  \
+            }();                                                             \
+        (WEFT_LOG_OCCURRENCES - 1) % static_cast<::std::uint64_t>(n) != 0) { \
+    } else                                                                   \
+      log
+#define LOG_EVERY_N(severity, n) WEFT_EVERY_N(n, WEFT_LOG_##severity(0))
+#define PLOG_EVERY_N(severity, n) WEFT_EVERY_N(n, WEFT_LOG_##severity(errno))
 
 // `text` is the condition as written (stringified here, before its macros expand).
 #define WEFT_CHECK_WITH(condition, text, error)                                                   \
@@ -156,7 +164,7 @@ std::optional<std::string> CheckOpFailure(const A& a, const B& b, Compare compar
 #define WEFT_CHECK_OP(compare, text, a, b)                                          \
   while (const ::std::optional<::std::string> weft_check_failure =                  \
              ::weft::base::log_internal::CheckOpFailure((a), (b), compare{}, text)) \
-  ::weft::base::log_internal::FatalMessage(__FILE__, __LINE__, *weft_check_failure).stream()
+  ::weft::base::log_internal::FatalMessage(__FILE__, __LINE__, weft_check_failure->c_str()).stream()
 #define CHECK_EQ(a, b) WEFT_CHECK_OP(::std::equal_to<>, #a " == " #b, a, b)
 #define CHECK_NE(a, b) WEFT_CHECK_OP(::std::not_equal_to<>, #a " != " #b, a, b)
 #define CHECK_LT(a, b) WEFT_CHECK_OP(::std::less<>, #a " < " #b, a, b)
