@@ -29,9 +29,11 @@ constexpr int kDeliveryNice = 19;
 // Deliveries in flight at once (see EventHub), and when one stops counting.
 constexpr std::size_t kMaxInFlight = 32;
 constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
-// While events keep coming, publishing does not wake the delivery thread (a futex wake and a
-// context switch per event, on the data plane's threads): it takes what came every kGatherFor.
-// The first event after a quiet turn wakes it at once.
+// While events keep coming, neither publishing nor a sink's Ready wakes the delivery thread (a
+// futex wake and a context switch per event or per write, on the data plane's CPU): it takes
+// what came every kGatherFor, and a sink keeping up gets a batch per turn. The first event, or
+// credit, after a quiet turn wakes it at once. (Woken per credit, one watcher cost a saturated
+// data plane 5.6 % of its connection rate; bench/RESULTS.md.)
 constexpr absl::Duration kGatherFor = absl::Milliseconds(5);
 
 class NamedObserver final : public ServerObserver {
@@ -120,10 +122,10 @@ bool Subscription::Next(EventRing& ring, Delivery* delivery) {
   return true;
 }
 
-bool Subscription::CallDeliver(const Delivery& delivery) {
+bool Subscription::CallDeliver(absl::Span<const Delivery> deliveries) {
   MutexLock lock(&sink_mu_);
   if (sink_ == nullptr) return false;
-  sink_->Deliver(delivery);
+  sink_->Deliver(deliveries);
   return true;
 }
 
@@ -244,7 +246,7 @@ void EventHub::Serve(std::shared_ptr<Subscription> subscription, bool ready) {
   {
     MutexLock lock(&mu_);
     to_serve_.push_back(ToServe{std::move(subscription), ready});
-    wake = std::exchange(loop_waits_, false);
+    if (!loop_gathers_) wake = std::exchange(loop_waits_, false);
   }
   if (wake) wake_.Signal();
 }
@@ -273,12 +275,18 @@ void EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl:
     subscription->CallEnd();
     return;
   }
+  batch_.clear();
   Delivery delivery;
-  if (!subscription->Next(ring_, &delivery)) {
+  while (batch_.size() < kMaxBatch && subscription->Next(ring_, &delivery)) {
+    batch_.push_back(std::move(delivery));
+  }
+  if (batch_.empty()) {
     parked_.push_back(subscription);
     return;
   }
-  if (!subscription->CallDeliver(delivery)) {
+  const bool delivered = subscription->CallDeliver(batch_);
+  batch_.clear();  // The sink copied what it keeps: the renderings stay the ring's.
+  if (!delivered) {
     subscription->ended_ = true;
     return;
   }
@@ -345,8 +353,8 @@ void EventHub::Loop(DeliveryPriority priority) {
   pthread_setname_np(pthread_self(), "weft-events");  // For top -H, perf and /proc.
   if (priority == DeliveryPriority::kIdle) LowerPriority();
   // After a turn that took events more are likely: for kGatherFor from the next wait's start
-  // (so that a thread starved past the window still sleeps it), publishing does not wake this
-  // thread, which takes what came when the time is up.
+  // (so that a thread starved past the window still sleeps it), publishing and credits given
+  // back do not wake this thread, which takes what came when the time is up.
   bool took_events = false;
   absl::Time gather_until = absl::InfinitePast();
   while (true) {
@@ -359,7 +367,7 @@ void EventHub::Loop(DeliveryPriority priority) {
       loop_gathers_ = now < gather_until;
       auto has_work = [this]() {
         mu_.AssertHeld();
-        return stopping_ || !to_serve_.empty() || (!loop_gathers_ && !pending_.empty());
+        return stopping_ || (!loop_gathers_ && (!to_serve_.empty() || !pending_.empty()));
       };
       absl::Time deadline = absl::InfiniteFuture();
       // Held back by the deliveries in flight: until a Ready, or until the oldest stalls.

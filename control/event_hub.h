@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "weft/base/sync.h"
 #include "weft/control/v1/control.pb.h"
 #include "weft/server_observer.h"
@@ -39,8 +40,9 @@ struct Delivery {
   // The event rendered once for every subscriber (EventToProto; `sequence` unset), shared by
   // them (never copied per subscriber).
   std::shared_ptr<const v1::Event> proto{};
-  // More is already there for this subscriber: a delivery follows as soon as the sink gives its
-  // credit back, so the sink may hold this one back to send both together.
+  // More is already there for this subscriber: the next delivery of its batch, or one that
+  // follows as soon as the sink gives its credit back; the sink may hold this one back to send
+  // them together.
   bool more = false;
 };
 
@@ -49,10 +51,11 @@ struct Delivery {
 // block: every subscriber shares that thread.
 class EventSink {
  public:
-  // Deliver hands over the next delivery. Nothing more is delivered until the sink calls
-  // Subscription::Ready (the sink's credit: one delivery at a time, so a sink that stops
-  // calling Ready costs the hub nothing but its place in the ring).
-  virtual void Deliver(const Delivery& delivery) = 0;
+  // Deliver hands over this subscription's next deliveries, in order: at least one, at most
+  // EventHub::kMaxBatch (the span is valid during the call only). Nothing more is delivered
+  // until the sink calls Subscription::Ready (the sink's credit: one batch at a time, so a sink
+  // that stops calling Ready costs the hub nothing but its place in the ring and one batch).
+  virtual void Deliver(absl::Span<const Delivery> deliveries) = 0;
   // End: the subscription was cancelled (Subscription::Cancel, EventHub::CancelAll); nothing
   // follows. Called once, whether or not a Deliver awaits its Ready.
   virtual void End() = 0;
@@ -108,9 +111,10 @@ class EventRing {
 // EventHub::Subscribe; refers to its hub, which must outlive every call on it.
 class Subscription : public std::enable_shared_from_this<Subscription> {
  public:
-  // Ready gives the sink its credit: the next delivery (or the first, after Subscribe) goes out
-  // as soon as there is one. Call once per Deliver, after it; never blocks beyond a short lock
-  // and never calls the sink.
+  // Ready gives the sink its credit: the next batch (or the first, after Subscribe) goes out
+  // as soon as there is one — while events keep coming, at the delivery thread's next turn
+  // (within 5 ms). Call once per Deliver, after it; never blocks beyond a short lock and
+  // never calls the sink.
   void Ready() ABSL_LOCKS_EXCLUDED(sink_mu_);
   // Cancel ends the subscription: the sink's End follows (unless it is detached first).
   void Cancel() ABSL_LOCKS_EXCLUDED(sink_mu_);
@@ -127,7 +131,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   // deliver. Delivery thread only.
   bool Next(EventRing& ring, Delivery* delivery);
   // CallDeliver and CallEnd call the sink unless it was detached; false if it was.
-  bool CallDeliver(const Delivery& delivery) ABSL_LOCKS_EXCLUDED(sink_mu_);
+  bool CallDeliver(absl::Span<const Delivery> deliveries) ABSL_LOCKS_EXCLUDED(sink_mu_);
   bool CallEnd() ABSL_LOCKS_EXCLUDED(sink_mu_);
   // Detach waits for a running sink call to return; the sink is never called again.
   void Detach() ABSL_LOCKS_EXCLUDED(sink_mu_);
@@ -154,11 +158,13 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 
 // EventHub: thread-safe. Publishing appends the event once to a bounded queue and wakes the
 // hub's delivery thread at most once per batch (while events keep coming, that thread takes
-// them every few milliseconds without being woken). That thread (started by the constructor,
+// them, and the credits given back, every few milliseconds without being woken: no wake-up per
+// event or per write on the data plane's CPU). That thread (started by the constructor,
 // joined by the destructor, at the lowest CPU priority (SCHED_IDLE) so that it only takes what
 // the data plane leaves) moves events into a ring of the last `capacity`, renders each to its
-// proto once (when first delivered), and hands each subscriber with credit its next delivery,
-// in turn. A subscriber that falls more than `capacity` events behind is told how many it lost.
+// proto once (when first delivered), and hands each subscriber with credit its next deliveries
+// (up to kMaxBatch at once), in turn. A subscriber that falls more than `capacity` events behind
+// is told how many it lost.
 //
 // What a delivery costs beyond that thread (gRPC's write, its completion, the gateway's relay)
 // runs at normal priority on other threads; so that it stays proportional to the CPU the
@@ -169,6 +175,10 @@ class EventHub {
   // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
   // that is refused) in production; kNormal for tests that must not wait on a busy machine.
   enum class DeliveryPriority { kIdle, kNormal };
+  // Deliveries handed to a sink at once (one credit): while events flow, a subscriber's credit
+  // comes back at the delivery thread's next turn, so a watcher keeping up gets up to
+  // kMaxBatch events per turn.
+  static constexpr std::size_t kMaxBatch = 32;
 
   // `capacity`: events kept for subscribers (> 0); `max_subscribers`: beyond it Subscribe fails.
   EventHub(std::size_t capacity, std::size_t max_subscribers,
@@ -251,6 +261,7 @@ class EventHub {
   std::vector<std::shared_ptr<Subscription>> parked_;
   std::deque<InFlight> in_flight_;
   std::size_t counted_in_flight_ = 0;
+  std::vector<Delivery> batch_;  // ServeOne's, kept for its capacity.
 
   std::thread thread_;  // Last: started once the fields above exist.
 };

@@ -37,29 +37,33 @@ WatchReactor* WatchReactor::Start(EventHub* hub, std::string server_filter) {
   return reactor;
 }
 
-void WatchReactor::Deliver(const Delivery& delivery) {
+void WatchReactor::Deliver(absl::Span<const Delivery> deliveries) {
   MutexLock lock(&mu_);
   // Never a write after Finish: gRPC may then run OnDone (which deletes this) before the write
   // completes. And no credit given back: nothing more comes.
   if (finished_) return;
-  if (delivery.dropped == 0) {
-    WriteEventLocked(delivery);
-    return;
-  }
-  // The gap first; the event follows from OnWriteDone.
-  follow_ = delivery;
-  event_.Clear();
-  event_.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
-  event_.set_dropped_events(delivery.dropped);
-  *event_.mutable_time() = TimeToProto(absl::Now());
-  event_.set_sequence(delivery.sequence - 1);
-  StartWriteLocked(/*more=*/true);
+  queue_.assign(deliveries.begin(), deliveries.end());
+  WriteNextLocked();
 }
 
-void WatchReactor::WriteEventLocked(const Delivery& delivery) {
-  event_ = *delivery.proto;  // A copy of the shared rendering, not a conversion.
-  event_.set_sequence(delivery.sequence);
-  StartWriteLocked(delivery.more);
+void WatchReactor::WriteNextLocked() {
+  Delivery& next = queue_.front();
+  if (next.dropped != 0) {
+    // The gap first; the event follows from OnWriteDone.
+    event_.Clear();
+    event_.set_type(v1::EVENT_TYPE_EVENTS_DROPPED);
+    event_.set_dropped_events(next.dropped);
+    *event_.mutable_time() = TimeToProto(absl::Now());
+    event_.set_sequence(next.sequence - 1);
+    next.dropped = 0;
+    StartWriteLocked(/*more=*/true);
+    return;
+  }
+  event_ = *next.proto;  // A copy of the shared rendering, not a conversion.
+  event_.set_sequence(next.sequence);
+  const bool more = next.more;
+  queue_.pop_front();
+  StartWriteLocked(more);
 }
 
 void WatchReactor::StartWriteLocked(bool more) {
@@ -87,11 +91,9 @@ void WatchReactor::OnWriteDone(bool ok) {
       FinishLocked(grpc::Status::OK);
       return;
     }
-    if (follow_.has_value()) {
-      const Delivery delivery = *std::move(follow_);
-      follow_.reset();
-      WriteEventLocked(delivery);
-      return;  // The credit goes back when the event is written.
+    if (!queue_.empty()) {
+      WriteNextLocked();
+      return;  // The credit goes back once the batch is written.
     }
   }
   subscription_->Ready();

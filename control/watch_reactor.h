@@ -5,10 +5,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <deque>
 #include <memory>
-#include <optional>
 #include <string>
 
+#include "absl/types/span.h"
 #include "control/event_hub.h"
 #include "weft/base/sync.h"
 #include "weft/control/v1/control.pb.h"
@@ -17,9 +18,9 @@ namespace weft::control {
 
 // WatchReactor: owned by gRPC from the moment the method handler returns it; unsubscribes in
 // OnCancel (or else OnDone) and deletes itself in OnDone. It is its subscription's sink:
-// Deliver (on the hub's delivery thread) starts a write, and OnWriteDone (on a gRPC thread)
-// gives the hub its credit back — so a client that stops reading holds one write, and the hub
-// counts what it misses.
+// Deliver (on the hub's delivery thread) starts writing a batch, OnWriteDone (on a gRPC
+// thread) writes the rest of it, one write in flight, and then gives the hub its credit back —
+// so a client that stops reading holds one batch, and the hub counts what it misses.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private EventSink {
  public:
   // Start subscribes to `hub` for `server_filter` and begins streaming; on a Subscribe error
@@ -35,9 +36,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
  private:
   explicit WatchReactor(EventHub* hub) : hub_(hub) {}
 
-  void Deliver(const Delivery& delivery) override ABSL_LOCKS_EXCLUDED(mu_);
-  // WriteEventLocked writes the delivery's event; StartWriteLocked writes event_.
-  void WriteEventLocked(const Delivery& delivery) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Deliver(absl::Span<const Delivery> deliveries) override ABSL_LOCKS_EXCLUDED(mu_);
+  // WriteNextLocked writes what comes next from queue_ (the front delivery's gap notice, or
+  // its event); StartWriteLocked writes event_.
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartWriteLocked(bool more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void End() override ABSL_LOCKS_EXCLUDED(mu_);
   // FinishLocked finishes the stream once.
@@ -49,8 +51,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, private E
   // runs a reaction inline from StartWrite or Finish on the server.)
   Mutex mu_;
   v1::Event event_ ABSL_GUARDED_BY(mu_);  // The write in flight.
-  // A delivery with a gap: its event, written once the gap's message is.
-  std::optional<Delivery> follow_ ABSL_GUARDED_BY(mu_);
+  // The batch being written, one write at a time (the hub's credit goes back once it is
+  // empty); a delivery whose gap notice was written has its `dropped` cleared.
+  std::deque<Delivery> queue_ ABSL_GUARDED_BY(mu_);
   int buffered_ ABSL_GUARDED_BY(mu_) = 0;  // Writes held back by the transport in a row.
   // A write is in flight / the hub ended the subscription: whichever of End and OnWriteDone
   // comes second finishes the stream, so it never finishes under a write.

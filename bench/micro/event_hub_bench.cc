@@ -14,7 +14,7 @@ namespace {
 // IgnoringSink takes its first delivery and never gives its credit back (a stalled watcher).
 class IgnoringSink final : public EventSink {
  public:
-  void Deliver(const Delivery&) override {}
+  void Deliver(absl::Span<const Delivery>) override {}
   void End() override {}
 };
 

@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "weft/base/deadline.h"
 #include "weft/base/sync.h"
 
@@ -29,11 +30,12 @@ class Recorder final : public EventSink {
  public:
   explicit Recorder(bool auto_ready = false) : auto_ready_(auto_ready) {}
 
-  void Deliver(const Delivery& delivery) override {
+  void Deliver(absl::Span<const Delivery> deliveries) override {
     std::shared_ptr<Subscription> subscription;
     {
       MutexLock lock(&mu_);
-      deliveries_.push_back(delivery);
+      deliveries_.insert(deliveries_.end(), deliveries.begin(), deliveries.end());
+      batches_.push_back(deliveries.size());
       subscription = subscription_;
     }
     changed_.SignalAll();
@@ -97,6 +99,11 @@ class Recorder final : public EventSink {
     MutexLock lock(&mu_);
     return deliveries_;
   }
+  // batches: the size of each Deliver call's batch, in order.
+  std::vector<std::size_t> batches() {
+    MutexLock lock(&mu_);
+    return batches_;
+  }
 
  private:
   const bool auto_ready_;
@@ -104,6 +111,7 @@ class Recorder final : public EventSink {
   CondVar changed_;
   std::shared_ptr<Subscription> subscription_ ABSL_GUARDED_BY(mu_);
   std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::size_t> batches_ ABSL_GUARDED_BY(mu_);
   int ends_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -131,23 +139,18 @@ TEST(EventHubTest, ASubscriberThatFellBehindTheRingIsToldWhereAndHowMany) {
   hub.Publish(Event("a", 1));
   ASSERT_EQ(slow.WaitFor(1).size(), 1u);  // Its credit is spent: nothing more until Ready.
   for (TaskId id = 2; id <= 11; ++id) hub.Publish(Event("a", id));
-  // The ring keeps the last 4 (8..11): 2..7 are lost.
+  // The ring keeps the last 4 (8..11): 2..7 are lost. One credit brings all four.
   subscription->Ready();
-  std::vector<Delivery> got = slow.WaitFor(2);
-  ASSERT_EQ(got.size(), 2u);
-  ASSERT_NE(got[1].proto, nullptr) << "the gap comes with the next event";
-  EXPECT_EQ(got[1].proto->task_id(), 8u);
-  EXPECT_EQ(got[1].dropped, 6u);
-  EXPECT_EQ(got[1].sequence, 8u) << "the lost ones are 2..7";
-  EXPECT_TRUE(got[1].more) << "event 9 follows";
-  for (TaskId id = 9; id <= 11; ++id) {
-    subscription->Ready();
-    got = slow.WaitFor(got.size() + 1);
-    ASSERT_NE(got.back().proto, nullptr);
-    EXPECT_EQ(got.back().proto->task_id(), id);
-    EXPECT_EQ(got.back().dropped, 0u);
-    EXPECT_EQ(got.back().sequence, id);
-    EXPECT_EQ(got.back().more, id < 11) << "more waits behind event " << id;
+  std::vector<Delivery> got = slow.WaitFor(5);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(slow.batches(), (std::vector<std::size_t>{1, 4}));
+  for (TaskId id = 8; id <= 11; ++id) {
+    const Delivery& delivery = got[id - 7];
+    ASSERT_NE(delivery.proto, nullptr);
+    EXPECT_EQ(delivery.proto->task_id(), id);
+    EXPECT_EQ(delivery.sequence, id);
+    EXPECT_EQ(delivery.dropped, id == 8 ? 6u : 0u) << "the gap (2..7) comes with event 8";
+    EXPECT_EQ(delivery.more, id < 11) << "more follows event " << id;
   }
   hub.Publish(Event("a", 12));
   subscription->Ready();
@@ -177,7 +180,8 @@ TEST(EventHubTest, AStalledSubscriberCostsAReaderNothing) {
   }
   EXPECT_EQ(accounted, 1000u);
   EXPECT_EQ(got.back().proto->task_id(), 1000u);
-  EXPECT_EQ(stalled.deliveries().size(), 1u);
+  EXPECT_EQ(stalled.batches().size(), 1u) << "one batch, then nothing without its credit";
+  EXPECT_LE(stalled.deliveries().size(), EventHub::kMaxBatch);
   hub.Unsubscribe(stalled_subscription);
   hub.Unsubscribe(reader_subscription);
 }
@@ -197,7 +201,10 @@ TEST(EventHubTest, SubscribersThatNeverGiveTheirCreditBackDoNotHoldTheOthersUp) 
   hub.Publish(Event("a", 1));
   hub.Publish(Event("a", 2));
   EXPECT_EQ(reader.WaitFor(2).size(), 2u);
-  for (auto& recorder : stalled) EXPECT_EQ(recorder->WaitFor(1).size(), 1u);
+  for (auto& recorder : stalled) {
+    EXPECT_GE(recorder->WaitFor(1).size(), 1u);
+    EXPECT_EQ(recorder->batches().size(), 1u);
+  }
   for (const auto& subscription : subscriptions) hub.Unsubscribe(subscription);
 }
 
@@ -215,16 +222,16 @@ TEST(EventHubTest, AFilteredSubscriberCountsOnlyItsServersEventsAndItsGaps) {
   const char* servers[] = {"a", "a", "b", "a", "a", "a", "b", "a", "b"};
   for (TaskId id = 3; id <= 11; ++id) hub.Publish(Event(servers[id - 3], id));
   subscription->Ready();
-  got = slow.WaitFor(2);
-  ASSERT_EQ(got.size(), 2u);
+  got = slow.WaitFor(3);
+  ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[1].dropped, 1u) << "only b's events count";
   EXPECT_EQ(got[1].proto->task_id(), 9u);
   EXPECT_EQ(got[1].sequence, 3u);
-  subscription->Ready();
-  got = slow.WaitFor(3);
-  ASSERT_EQ(got.size(), 3u);
+  EXPECT_TRUE(got[1].more);
+  EXPECT_EQ(got[2].dropped, 0u);
   EXPECT_EQ(got[2].proto->task_id(), 11u);
   EXPECT_EQ(got[2].sequence, 4u);
+  EXPECT_FALSE(got[2].more) << "a10 is not b's";
   hub.Unsubscribe(subscription);
 }
 
@@ -273,6 +280,31 @@ TEST(EventHubTest, ConcurrentPublishersLoseNothingWithinCapacityAndKeepEachOnesO
   hub.Unsubscribe(subscription);
 }
 
+TEST(EventHubTest, ACreditBringsAtMostABatchAndTheRestFollowsTheNextCredit) {
+  constexpr TaskId kEvents = EventHub::kMaxBatch + 8;
+  EventHub hub(/*capacity=*/64, /*max_subscribers=*/4);
+  Recorder slow;
+  auto subscription = slow.Attach(hub);
+  hub.Publish(Event("a", 1));
+  ASSERT_EQ(slow.WaitFor(1).size(), 1u);  // Its credit is spent.
+  for (TaskId id = 2; id <= kEvents + 1; ++id) hub.Publish(Event("a", id));
+  subscription->Ready();
+  std::vector<Delivery> got = slow.WaitFor(1 + EventHub::kMaxBatch);
+  ASSERT_EQ(got.size(), 1 + EventHub::kMaxBatch) << "not beyond one batch without a credit";
+  EXPECT_TRUE(got.back().more) << "8 more are waiting";
+  subscription->Ready();
+  got = slow.WaitFor(kEvents + 1);
+  ASSERT_EQ(got.size(), kEvents + 1);
+  EXPECT_EQ(slow.batches(), (std::vector<std::size_t>{1, EventHub::kMaxBatch, 8}));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].sequence, i + 1);
+    EXPECT_EQ(got[i].dropped, 0u);
+    // Event 1 went out alone, before the others were published.
+    EXPECT_EQ(got[i].more, i != 0 && i + 1 < got.size()) << "event " << i + 1;
+  }
+  hub.Unsubscribe(subscription);
+}
+
 TEST(EventHubTest, CancelAllEndsEverySubscriptionEvenOneAwaitingItsCredit) {
   EventHub hub(8, 4);
   Recorder idle;
@@ -302,7 +334,7 @@ TEST(EventHubTest, CancelAllEndsEverySubscriptionEvenOneAwaitingItsCredit) {
 // Blocker: a sink whose Deliver blocks until released, to catch Unsubscribe returning early.
 class Blocker final : public EventSink {
  public:
-  void Deliver(const Delivery&) override {
+  void Deliver(absl::Span<const Delivery>) override {
     ++calls;
     in_deliver.Notify();
     EXPECT_TRUE(release.WaitForNotificationWithTimeout(absl::Seconds(10)));
