@@ -34,7 +34,7 @@ constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 // what came every kGatherFor, and a sink keeping up gets a batch per turn. The first event, or
 // credit, after a quiet turn wakes it at once. (Woken per credit, one watcher cost a saturated
 // data plane 5.6 % of its connection rate; bench/RESULTS.md.)
-constexpr absl::Duration kGatherFor = absl::Milliseconds(5);
+constexpr absl::Duration kGatherFor = absl::Milliseconds(20);
 
 class NamedObserver final : public ServerObserver {
  public:

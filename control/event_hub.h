@@ -113,7 +113,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
  public:
   // Ready gives the sink its credit: the next batch (or the first, after Subscribe) goes out
   // as soon as there is one — while events keep coming, at the delivery thread's next turn
-  // (within 5 ms). Call once per Deliver, after it; never blocks beyond a short lock and
+  // (within 20 ms). Call once per Deliver, after it; never blocks beyond a short lock and
   // never calls the sink.
   void Ready() ABSL_LOCKS_EXCLUDED(sink_mu_);
   // Cancel ends the subscription: the sink's End follows (unless it is detached first).

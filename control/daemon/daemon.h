@@ -117,7 +117,7 @@ class Daemon {
   std::uint64_t descriptor_reserve_ = 0;
   // Shared by every listener; unsized (admits all) until Start has measured what it used.
   std::shared_ptr<DescriptorBudget> budget_ = std::make_shared<DescriptorBudget>();
-  EventHub events_{/*capacity=*/1024, /*max_subscribers=*/1024};
+  EventHub events_{/*capacity=*/4096, /*max_subscribers=*/1024};
   HealthReporter health_;
   DrainWaiter drain_waiter_;
   std::unique_ptr<Authenticator> auth_;
