@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -122,12 +123,17 @@ absl::StatusOr<Endpoint> CheckListeningSocket(int fd) {
 namespace weft::internal {
 
 Endpoint EndpointFromSockaddr(const sockaddr_storage& addr) {
-  char text[INET6_ADDRSTRLEN] = {};
   if (addr.ss_family == AF_INET) {
+    // Dotted quad by hand, not inet_ntop: glibc formats IPv4 through sprintf, whose deep frames
+    // faulted in a stack page per connection (perf record -e page-faults) when run on the
+    // connection's own thread (its local address): 4 KiB of RSS per idle threaded connection.
     const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    return Endpoint{text, ntohs(in->sin_port)};
+    const std::uint32_t host = ntohl(in->sin_addr.s_addr);
+    return Endpoint{absl::StrCat(host >> 24, ".", (host >> 16) & 0xff, ".", (host >> 8) & 0xff, ".",
+                                 host & 0xff),
+                    ntohs(in->sin_port)};
   }
+  char text[INET6_ADDRSTRLEN] = {};
   if (addr.ss_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
     ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);

@@ -279,6 +279,41 @@ TEST_F(ServerTest, EchoesOverIpv6Loopback) {
   EXPECT_TRUE(FindTaskByPeer(server.task_manager(), peer).has_value()) << peer;
 }
 
+TEST_F(ServerTest, AConnectionKnowsItsPeerAndLocalAddressesAsDottedQuads) {
+  // Octets of one, two and three digits, on both ends (127.0.0.0/8 is all loopback).
+  constexpr char kServerHost[] = "127.210.0.77";
+  constexpr char kClientHost[] = "127.31.200.9";
+  Notification served;
+  std::string peer_host;
+  std::string local_host;
+  std::uint16_t local_port = 0;
+  ServerOptions options = EchoOptions();
+  options.address = kServerHost;
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    peer_host = connection.peer().address;
+    local_host = connection.local().address;
+    local_port = connection.local().port;
+    served.Notify();
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(client.valid());
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  ASSERT_EQ(::inet_pton(AF_INET, kClientHost, &source.sin_addr), 1);
+  ASSERT_EQ(::bind(client.get(), reinterpret_cast<sockaddr*>(&source), sizeof source), 0);
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(server.port());
+  ASSERT_EQ(::inet_pton(AF_INET, kServerHost, &target.sin_addr), 1);
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&target), sizeof target), 0);
+  ASSERT_TRUE(served.WaitForNotificationWithTimeout(kPrompt));
+  EXPECT_EQ(peer_host, kClientHost);
+  EXPECT_EQ(local_host, kServerHost);
+  EXPECT_EQ(local_port, server.port());
+}
+
 TEST_F(ServerTest, PortReturnsTheBoundPortWhileRunningAndTheConfiguredOneOtherwise) {
   Server server(EchoOptions());
   EXPECT_EQ(server.port(), 0);
