@@ -26,7 +26,7 @@ namespace {
 // counts. (Nice 19 alone still took ~1.5 % of a contended core, and what that CPU's writes cost
 // on gRPC's threads about 4.5 times as much again: see bench/RESULTS.md.)
 constexpr int kDeliveryNice = 19;
-// Deliveries in flight at once (see EventHub), and when one stops counting.
+// Batches in flight at once (see EventHub), and when one stops counting.
 constexpr std::size_t kMaxInFlight = 32;
 constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 // While events keep coming, neither publishing nor a sink's Ready wakes the delivery thread (a

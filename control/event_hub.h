@@ -166,10 +166,12 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // (up to kMaxBatch at once), in turn. A subscriber that falls more than `capacity` events behind
 // is told how many it lost.
 //
-// What a delivery costs beyond that thread (gRPC's write, its completion, the gateway's relay)
+// What a batch costs beyond that thread (gRPC's writes, their completions, the gateway's relay)
 // runs at normal priority on other threads; so that it stays proportional to the CPU the
-// delivery thread gets, at most kMaxInFlight deliveries are in flight at once. One whose Ready
-// has not come back after kStalledAfter (a watcher that stopped reading) stops counting.
+// delivery thread gets, at most kMaxInFlight batches (of up to kMaxBatch events each) are in
+// flight at once. One whose Ready has not come back after kStalledAfter (a watcher that stopped
+// reading) stops counting. Under a CPU quota there is no idle CPU to protect, and those writes
+// come out of the data plane's share (bench/RESULTS.md, `--server-quota`).
 class EventHub {
  public:
   // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
