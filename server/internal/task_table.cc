@@ -96,49 +96,65 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   // callback has returned.
   if (on_admitted) on_admitted(id);
 
-  MutexLock lock(&mu_);
-  --reserved_;
-  if (stopping_all_ || closing_) {
-    // A stop began while the callback ran: the task is dropped as a queued one would be.
-    rejected = task->TakeThunk();
-    return id;
-  }
-  const bool start_now = (options_.model == ExecutionModel::kThreadPerTask ||
-                          options_.model == ExecutionModel::kFiber) &&
-                         (!options_.limit.has_value() || running_ < *options_.limit);
-  if (!start_now) {
-    tasks_.emplace(id, Entry{task, TaskState::kQueued});
-    queue_.push_back(task);
-    changed_.SignalAll(&mu_);
-    return id;
-  }
-  tasks_.emplace(id, Entry{task, TaskState::kRunning});
-  ++running_;
-  if (options_.model == ExecutionModel::kFiber) {
-    ++live_fibers_;
-    if (absl::Status s = fibers_->Spawn([this, task] { FiberMain(task); }); !s.ok()) {
-      tasks_.erase(id);
-      --running_;
-      --live_fibers_;
-      changed_.SignalAll(&mu_);
+  std::uint64_t thread_key = 0;
+  {
+    MutexLock lock(&mu_);
+    --reserved_;
+    if (stopping_all_ || closing_) {
+      // A stop began while the callback ran: the task is dropped as a queued one would be.
       rejected = task->TakeThunk();
-      LOG(WARNING) << "cannot start a fiber for task " << id << ": " << s;
+      return id;
+    }
+    const bool start_now = (options_.model == ExecutionModel::kThreadPerTask ||
+                            options_.model == ExecutionModel::kFiber) &&
+                           (!options_.limit.has_value() || running_ < *options_.limit);
+    if (!start_now) {
+      tasks_.emplace(id, Entry{task, TaskState::kQueued});
+      queue_.push_back(task);
+      changed_.SignalAll(&mu_);
+      return id;
+    }
+    tasks_.emplace(id, Entry{task, TaskState::kRunning});
+    ++running_;
+    if (options_.model == ExecutionModel::kFiber) {
+      ++live_fibers_;
+      if (absl::Status s = fibers_->Spawn([this, task] { FiberMain(task); }); !s.ok()) {
+        tasks_.erase(id);
+        --running_;
+        --live_fibers_;
+        changed_.SignalAll(&mu_);
+        rejected = task->TakeThunk();
+        LOG(WARNING) << "cannot start a fiber for task " << id << ": " << s;
+      }
+      return id;
+    }
+    // The thread's entry, without its handle until the thread exists: the thread may retire
+    // before it is stored (see ThreadPerTaskMain).
+    thread_key = next_thread_key_++;
+    task_threads_.emplace(thread_key, base::Thread());
+  }
+  // Outside mu_: creating a thread (clone, its stack's mapping) takes tens of microseconds, and
+  // every task ending, every listing and the next Add wait for mu_.
+  absl::StatusOr<base::Thread> thread =
+      base::Thread::Start(options_.thread_stack_size,
+                          [this, thread_key, task] { ThreadPerTaskMain(thread_key, task); });
+  MutexLock lock(&mu_);
+  if (thread.ok()) {
+    auto it = task_threads_.find(thread_key);
+    if (it != task_threads_.end()) {
+      it->second = *std::move(thread);
+    } else {
+      finished_threads_.push_back(*std::move(thread));  // Retired already: joined next.
     }
     return id;
   }
-  const std::uint64_t key = next_thread_key_++;
-  absl::StatusOr<base::Thread> thread = base::Thread::Start(
-      options_.thread_stack_size, [this, key, task] { ThreadPerTaskMain(key, task); });
-  if (thread.ok()) {
-    task_threads_.emplace(key, *std::move(thread));
-  } else {
-    // Admitted already (observers were told): drop it like a removed queued task.
-    tasks_.erase(id);
-    --running_;
-    changed_.SignalAll(&mu_);
-    rejected = task->TakeThunk();
-    LOG(WARNING) << "cannot start a thread for task " << id << ": " << thread.status();
-  }
+  // Admitted already (observers were told): drop it like a removed queued task.
+  task_threads_.erase(thread_key);
+  tasks_.erase(id);
+  --running_;
+  changed_.SignalAll(&mu_);
+  rejected = task->TakeThunk();
+  LOG(WARNING) << "cannot start a thread for task " << id << ": " << thread.status();
   return id;
 }
 
@@ -150,11 +166,12 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
     MutexLock lock(&mu_);
     task = TakeQueuedLocked();
     if (task == nullptr) {
-      // Retire: hand our own handle to whoever joins next. The map entry exists because the
-      // spawning thread inserted it while holding mu_.
+      // Retire: hand our own handle to whoever joins next. The map entry exists because Add
+      // inserted it before starting this thread; without a handle yet, Add queues the handle
+      // itself when it finds the entry gone.
       auto it = task_threads_.find(thread_key);
       CHECK(it != task_threads_.end());
-      finished_threads_.push_back(std::move(it->second));
+      if (it->second.joinable()) finished_threads_.push_back(std::move(it->second));
       task_threads_.erase(it);
       changed_.SignalAll(&mu_);
     }

@@ -114,8 +114,9 @@ class TaskTable {
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<StopListener> stop_listener_ ABSL_GUARDED_BY(mu_);
 
-  // kThreadPerTask: live threads by key; a thread moves its own handle to finished_threads_
-  // when it exits, and whoever comes next joins it.
+  // kThreadPerTask: live threads by key (a handle not joinable until Add has stored it); a
+  // thread moves its own handle to finished_threads_ when it exits, and whoever comes next
+  // joins it.
   std::uint64_t next_thread_key_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::uint64_t, base::Thread> task_threads_ ABSL_GUARDED_BY(mu_);
   std::vector<base::Thread> finished_threads_ ABSL_GUARDED_BY(mu_);
