@@ -49,10 +49,11 @@ READY_LINE = re.compile(r"weftd ready control_port=(\d+) admin_port=(\d+) listen
 DRAIN_DELAY_S = 1
 DRAIN_TIMEOUT_S = 20
 # The rolling replacement's load: connect-echo-close loops that span the whole replacement, and
-# ping-pong connections still open when the old container is stopped (a new container is ready
-# in 0.2-3 s here).
-CONNRATE_S = 15
-PINGPONG_S = 6
+# ping-pong connections still open when the old container is stopped. A new container is ready
+# in 0.2-3 s here, but once took over 6 s on a loaded CI machine: the ping-pong lasts 12 s (it
+# must end within the old one's drain, DRAIN_TIMEOUT_S), the loops 25 s (past the old one's exit).
+CONNRATE_S = 25
+PINGPONG_S = 12
 # podman stop's grace: past it, SIGKILL. Above DRAIN_DELAY_S + DRAIN_TIMEOUT_S, as the
 # Deployment's terminationGracePeriodSeconds is above the ConfigMap's delay and timeout.
 STOP_GRACE_S = 30
