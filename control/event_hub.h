@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -171,7 +172,10 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // delivery thread gets, at most kMaxInFlight batches (of up to kMaxBatch events each) are in
 // flight at once. One whose Ready has not come back after kStalledAfter (a watcher that stopped
 // reading) stops counting. Under a CPU quota there is no idle CPU to protect, and those writes
-// come out of the data plane's share (bench/RESULTS.md, `--server-quota`).
+// come out of the data plane's share: while the process's cgroup is being throttled (its quota
+// ran out within the last second, CpuThrottleWatch), the delivery thread hands out one batch per
+// turn (every 20 ms while events flow), and watchers lose more events, counted in their streams
+// (bench/RESULTS.md, `--server-quota`).
 class EventHub {
  public:
   // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
@@ -182,9 +186,16 @@ class EventHub {
   // kMaxBatch events per turn.
   static constexpr std::size_t kMaxBatch = 32;
 
+  // Throttled: whether the process's CPU quota is running out at `now`; called on the delivery
+  // thread, once a turn.
+  using Throttled = std::function<bool(absl::Time now)>;
+  // ThisProcessThrottled: this process's cgroup, as CpuThrottleWatch reads it.
+  static Throttled ThisProcessThrottled();
+
   // `capacity`: events kept for subscribers (> 0); `max_subscribers`: beyond it Subscribe fails.
   EventHub(std::size_t capacity, std::size_t max_subscribers,
-           DeliveryPriority priority = DeliveryPriority::kIdle);
+           DeliveryPriority priority = DeliveryPriority::kIdle,
+           Throttled throttled = ThisProcessThrottled());
   EventHub(const EventHub&) = delete;
   EventHub& operator=(const EventHub&) = delete;
   // Stops and joins the delivery thread. Every subscription must be unsubscribed by then.
@@ -231,10 +242,11 @@ class EventHub {
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
   void Take(EventRing& events, std::vector<ToServe>& to_serve);
-  // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight.
-  void ServeRunnable(absl::Time now);
-  // ServeOne gives `subscription` its next delivery, or parks it until events arrive.
-  void ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now);
+  // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight, up to the
+  // turn's budget; true if subscribers with credit are left for the next turn's.
+  bool ServeRunnable(absl::Time now);
+  // ServeOne gives `subscription` its next delivery (true), or parks it until events arrive.
+  bool ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now);
 
   const std::size_t max_subscribers_;
 
@@ -263,6 +275,7 @@ class EventHub {
   std::vector<std::shared_ptr<Subscription>> parked_;
   std::deque<InFlight> in_flight_;
   std::size_t counted_in_flight_ = 0;
+  const Throttled throttled_;
   std::vector<Delivery> batch_;  // ServeOne's, kept for its capacity.
 
   std::thread thread_;  // Last: started once the fields above exist.

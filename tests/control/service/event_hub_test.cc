@@ -208,6 +208,34 @@ TEST(EventHubTest, SubscribersThatNeverGiveTheirCreditBackDoNotHoldTheOthersUp) 
   for (const auto& subscription : subscriptions) hub.Unsubscribe(subscription);
 }
 
+TEST(EventHubTest, UnderASpentCpuQuotaEveryReaderStillGetsEveryEventInOrder) {
+  // Throttled, the hub hands out one batch a turn among all of them, the stalled ones' included;
+  // turns go on while some reader has credit and something to read, with nothing more published.
+  constexpr int kStalled = 3;
+  constexpr int kReaders = 3;
+  constexpr TaskId kEvents = 3 * EventHub::kMaxBatch + 5;
+  EventHub hub(/*capacity=*/256, /*max_subscribers=*/kStalled + kReaders,
+               EventHub::DeliveryPriority::kNormal, [](absl::Time) { return true; });
+  std::vector<std::unique_ptr<Recorder>> recorders;
+  std::vector<std::shared_ptr<Subscription>> subscriptions;
+  for (int i = 0; i < kStalled + kReaders; ++i) {
+    recorders.push_back(std::make_unique<Recorder>(/*auto_ready=*/i >= kStalled));
+    subscriptions.push_back(recorders.back()->Attach(hub));
+  }
+  for (TaskId id = 1; id <= kEvents; ++id) hub.Publish(Event("a", id));
+  for (int i = kStalled; i < kStalled + kReaders; ++i) {
+    const std::vector<Delivery> got = recorders[i]->WaitFor(kEvents);
+    ASSERT_EQ(got.size(), kEvents) << "reader " << i;
+    for (std::size_t j = 0; j < got.size(); ++j) {
+      EXPECT_EQ(got[j].sequence, j + 1);
+      EXPECT_EQ(got[j].dropped, 0u);
+    }
+    for (std::size_t batch : recorders[i]->batches()) EXPECT_LE(batch, EventHub::kMaxBatch);
+  }
+  for (int i = 0; i < kStalled; ++i) EXPECT_EQ(recorders[i]->batches().size(), 1u);
+  for (const auto& subscription : subscriptions) hub.Unsubscribe(subscription);
+}
+
 TEST(EventHubTest, AFilteredSubscriberCountsOnlyItsServersEventsAndItsGaps) {
   EventHub hub(/*capacity=*/4, /*max_subscribers=*/4);
   Recorder slow;

@@ -1,0 +1,90 @@
+#include "control/cpu_throttle.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace weft::control {
+namespace {
+
+// ReadSmallFile returns a /proc or /sys file's text, or nullopt if it cannot be read.
+std::optional<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return std::move(text).str();
+}
+
+}  // namespace
+
+std::optional<std::string> CpuStatPath(absl::string_view proc_self_cgroup,
+                                       absl::string_view cgroup_root) {
+  std::optional<std::string> unified;
+  for (absl::string_view line : absl::StrSplit(proc_self_cgroup, '\n', absl::SkipEmpty())) {
+    // hierarchy-ID:controller-list:cgroup-path (the path may itself hold ':').
+    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (fields.size() != 3 || !absl::StartsWith(fields[2], "/")) continue;
+    if (fields[0] == "0" && fields[1].empty()) {
+      unified = absl::StrCat(cgroup_root, fields[2] == "/" ? "" : fields[2], "/cpu.stat");
+      continue;
+    }
+    for (absl::string_view controller : absl::StrSplit(fields[1], ',')) {
+      if (controller != "cpu") continue;
+      // v1 mounts the controller at cpu or, co-mounted, at its list (cpu,cpuacct) with a
+      // symbolic link from cpu on most distributions; the list's name is always the mount's.
+      return absl::StrCat(cgroup_root, "/", fields[1], fields[2] == "/" ? "" : fields[2],
+                          "/cpu.stat");
+    }
+  }
+  return unified;
+}
+
+std::optional<std::uint64_t> NrThrottled(absl::string_view cpu_stat) {
+  for (absl::string_view line : absl::StrSplit(cpu_stat, '\n', absl::SkipEmpty())) {
+    if (!absl::ConsumePrefix(&line, "nr_throttled ")) continue;
+    std::uint64_t count = 0;
+    if (!absl::SimpleAtoi(line, &count)) return std::nullopt;
+    return count;
+  }
+  return std::nullopt;
+}
+
+CpuThrottleWatch::CpuThrottleWatch(std::string proc_root, std::string cgroup_root)
+    : proc_root_(std::move(proc_root)), cgroup_root_(std::move(cgroup_root)) {}
+
+bool CpuThrottleWatch::Throttled(absl::Time now) {
+  if (now - read_at_ >= kReadEvery) {
+    read_at_ = now;
+    if (now - resolved_at_ >= kResolveEvery) {
+      resolved_at_ = now;
+      const std::optional<std::string> cgroups = ReadSmallFile(proc_root_ + "/self/cgroup");
+      std::optional<std::string> path;
+      if (cgroups.has_value()) path = CpuStatPath(*cgroups, cgroup_root_);
+      std::string found = path.value_or("");
+      if (found != stat_path_) {
+        stat_path_ = std::move(found);
+        last_count_.reset();  // Another cgroup's count: not comparable.
+      }
+    }
+    std::optional<std::uint64_t> count;
+    if (!stat_path_.empty()) {
+      const std::optional<std::string> stat = ReadSmallFile(stat_path_);
+      if (stat.has_value()) count = NrThrottled(*stat);
+    }
+    if (count.has_value() && last_count_.has_value() && *count > *last_count_) {
+      throttled_at_ = now;
+    }
+    last_count_ = count;
+  }
+  return now - throttled_at_ < kRemember;
+}
+
+}  // namespace weft::control
