@@ -31,9 +31,14 @@ constexpr int kDeliveryNice = 19;
 // Batches in flight at once (see EventHub), and when one stops counting.
 constexpr std::size_t kMaxInFlight = 32;
 // Batches handed out per turn while the process's CPU quota runs out (see EventHub): under a
-// 25 % quota, 1,000 watchers served up to kMaxInFlight batches a turn cost the data plane 6 % of
-// its connection rate, served one a turn 3 % (bench/RESULTS.md).
+// 25 % quota, 1,000 watchers served up to kMaxInFlight batches a turn cost the data plane 6-9 %
+// of its connection rate, served one a turn 4-5 % (bench/RESULTS.md).
 constexpr std::size_t kThrottledBatchesPerTurn = 1;
+// Events taken into the ring per turn while throttled: the newest, as many as that turn's
+// deliveries can use. The older ones are dropped there, as most would have been pushed out of the
+// ring unread (subscribers are told the gaps), instead of moving some 30,000 events a second
+// through the ring on the quota's CPU.
+constexpr std::size_t kThrottledTakePerTurn = kThrottledBatchesPerTurn * EventHub::kMaxBatch;
 constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 // While events keep coming, neither publishing nor a sink's Ready wakes the delivery thread (a
 // futex wake and a context switch per event or per write, on the data plane's CPU): it takes
@@ -41,6 +46,9 @@ constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 // credit, after a quiet turn wakes it at once. (Woken per credit, one watcher cost a saturated
 // data plane 5.6 % of its connection rate; bench/RESULTS.md.)
 constexpr absl::Duration kGatherFor = absl::Milliseconds(20);
+// While the process's CPU quota runs out (see EventHub), a turn every CFS period (100 ms by
+// default) instead: each turn that delivers costs gRPC's threads a socket write and its reply.
+constexpr absl::Duration kThrottledGatherFor = absl::Milliseconds(100);
 
 class NamedObserver final : public ServerObserver {
  public:
@@ -311,8 +319,11 @@ bool EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl:
   return true;
 }
 
-void EventHub::Take(EventRing& events, std::vector<ToServe>& to_serve) {
-  for (std::size_t i = 0; i < events.size(); ++i) ring_.Take(events.At(i));
+void EventHub::Take(EventRing& events, std::vector<ToServe>& to_serve, bool throttled) {
+  const std::size_t first = throttled && events.size() > kThrottledTakePerTurn
+                                ? events.size() - kThrottledTakePerTurn
+                                : 0;
+  for (std::size_t i = first; i < events.size(); ++i) ring_.Take(events.At(i));
   for (ToServe& entry : to_serve) {
     Subscription& subscription = *entry.subscription;
     if (entry.ready) {
@@ -344,7 +355,7 @@ void EventHub::Take(EventRing& events, std::vector<ToServe>& to_serve) {
   }
 }
 
-bool EventHub::ServeRunnable(absl::Time now) {
+bool EventHub::ServeRunnable(absl::Time now, bool throttled) {
   // Deliveries that completed, or stalled, no longer count.
   while (!in_flight_.empty()) {
     const InFlight& oldest = in_flight_.front();
@@ -358,7 +369,7 @@ bool EventHub::ServeRunnable(absl::Time now) {
     in_flight_.pop_front();
   }
   std::size_t budget =
-      throttled_(now) ? kThrottledBatchesPerTurn : std::numeric_limits<std::size_t>::max();
+      throttled ? kThrottledBatchesPerTurn : std::numeric_limits<std::size_t>::max();
   while (!runnable_.empty() && counted_in_flight_ < kMaxInFlight && budget > 0) {
     std::shared_ptr<Subscription> subscription = std::move(runnable_.front());
     runnable_.pop_front();
@@ -374,6 +385,7 @@ void EventHub::Loop(DeliveryPriority priority) {
   // (so that a thread starved past the window still sleeps it), publishing and credits given
   // back do not wake this thread, which takes what came when the time is up.
   bool took_events = false;
+  bool throttled = false;     // At the last turn.
   bool budget_spent = false;  // Subscribers with credit wait for the next turn's budget.
   absl::Time gather_until = absl::InfinitePast();
   while (true) {
@@ -381,7 +393,9 @@ void EventHub::Loop(DeliveryPriority priority) {
     {
       MutexLock lock(&mu_);
       const absl::Time now = absl::Now();
-      if (took_events || budget_spent) gather_until = now + kGatherFor;
+      if (took_events || budget_spent) {
+        gather_until = now + (throttled ? kThrottledGatherFor : kGatherFor);
+      }
       loop_waits_ = true;
       loop_gathers_ = now < gather_until;
       auto has_work = [this]() {
@@ -406,9 +420,11 @@ void EventHub::Loop(DeliveryPriority priority) {
       to_serve.swap(to_serve_);
     }
     took_events = !taken_.empty();
-    Take(taken_, to_serve);
+    const absl::Time turn = absl::Now();
+    throttled = throttled_(turn);
+    Take(taken_, to_serve, throttled);
     taken_.Clear();
-    budget_spent = ServeRunnable(absl::Now());
+    budget_spent = ServeRunnable(turn, throttled);
   }
 }
 

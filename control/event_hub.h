@@ -172,9 +172,10 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // delivery thread gets, at most kMaxInFlight batches (of up to kMaxBatch events each) are in
 // flight at once. One whose Ready has not come back after kStalledAfter (a watcher that stopped
 // reading) stops counting. Under a CPU quota there is no idle CPU to protect, and those writes
-// come out of the data plane's share: while the process's cgroup is being throttled (its quota
-// ran out within the last second, CpuThrottleWatch), the delivery thread hands out one batch per
-// turn (every 20 ms while events flow), and watchers lose more events, counted in their streams
+// come out of the data plane's share. So while the process's cgroup is being throttled (its quota
+// ran out within the last second, CpuThrottleWatch), the delivery thread takes a turn every
+// 100 ms, keeps only the newest kMaxBatch events of those published since the last one, and hands
+// out one batch per turn: watchers lose most events, and their streams say how many
 // (bench/RESULTS.md, `--server-quota`).
 class EventHub {
  public:
@@ -241,10 +242,11 @@ class EventHub {
   void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
-  void Take(EventRing& events, std::vector<ToServe>& to_serve);
+  // While `throttled`, only the newest kThrottledTakePerTurn events enter the ring.
+  void Take(EventRing& events, std::vector<ToServe>& to_serve, bool throttled);
   // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight, up to the
   // turn's budget; true if subscribers with credit are left for the next turn's.
-  bool ServeRunnable(absl::Time now);
+  bool ServeRunnable(absl::Time now, bool throttled);
   // ServeOne gives `subscription` its next delivery (true), or parks it until events arrive.
   bool ServeOne(const std::shared_ptr<Subscription>& subscription, absl::Time now);
 
