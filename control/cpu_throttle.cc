@@ -1,5 +1,7 @@
 #include "control/cpu_throttle.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -25,23 +27,27 @@ std::optional<std::string> ReadSmallFile(const std::string& path) {
 
 }  // namespace
 
-std::optional<std::string> CpuStatPath(absl::string_view proc_self_cgroup,
-                                       absl::string_view cgroup_root) {
-  std::optional<std::string> unified;
+std::vector<std::string> CpuStatPaths(absl::string_view proc_self_cgroup,
+                                      absl::string_view cgroup_root) {
+  // The hierarchy's mount and the cgroup's path in it.
+  auto paths = [](std::string mount, absl::string_view cgroup) {
+    std::vector<std::string> found;
+    if (cgroup != "/") found.push_back(absl::StrCat(mount, cgroup, "/cpu.stat"));
+    found.push_back(absl::StrCat(mount, "/cpu.stat"));
+    return found;
+  };
+  std::vector<std::string> unified;
   for (absl::string_view line : absl::StrSplit(proc_self_cgroup, '\n', absl::SkipEmpty())) {
     // hierarchy-ID:controller-list:cgroup-path (the path may itself hold ':').
     std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(':', 2));
     if (fields.size() != 3 || !absl::StartsWith(fields[2], "/")) continue;
     if (fields[0] == "0" && fields[1].empty()) {
-      unified = absl::StrCat(cgroup_root, fields[2] == "/" ? "" : fields[2], "/cpu.stat");
+      unified = paths(std::string(cgroup_root), fields[2]);
       continue;
     }
     for (absl::string_view controller : absl::StrSplit(fields[1], ',')) {
-      if (controller != "cpu") continue;
-      // v1 mounts the controller at cpu or, co-mounted, at its list (cpu,cpuacct) with a
-      // symbolic link from cpu on most distributions; the list's name is always the mount's.
-      return absl::StrCat(cgroup_root, "/", fields[1], fields[2] == "/" ? "" : fields[2],
-                          "/cpu.stat");
+      // v1 mounts the controller at its list's name (cpu, or co-mounted cpu,cpuacct).
+      if (controller == "cpu") return paths(absl::StrCat(cgroup_root, "/", fields[1]), fields[2]);
     }
   }
   return unified;
@@ -66,9 +72,14 @@ bool CpuThrottleWatch::Throttled(absl::Time now) {
     if (now - resolved_at_ >= kResolveEvery) {
       resolved_at_ = now;
       const std::optional<std::string> cgroups = ReadSmallFile(proc_root_ + "/self/cgroup");
-      std::optional<std::string> path;
-      if (cgroups.has_value()) path = CpuStatPath(*cgroups, cgroup_root_);
-      std::string found = path.value_or("");
+      std::string found;
+      if (cgroups.has_value()) {
+        for (std::string& path : CpuStatPaths(*cgroups, cgroup_root_)) {
+          if (access(path.c_str(), R_OK) != 0) continue;
+          found = std::move(path);
+          break;
+        }
+      }
       if (found != stat_path_) {
         stat_path_ = std::move(found);
         last_count_.reset();  // Another cgroup's count: not comparable.

@@ -6,18 +6,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace weft::control {
 
-// CpuStatPath returns the path of the cpu.stat of the cgroup that `proc_self_cgroup` (the text
-// of /proc/self/cgroup) names, under `cgroup_root` (/sys/fs/cgroup): the v1 cpu controller's
-// when there is one, else the v2 unified hierarchy's; nullopt when it names neither. The file
-// may not exist (an unmounted hierarchy).
-std::optional<std::string> CpuStatPath(absl::string_view proc_self_cgroup,
-                                       absl::string_view cgroup_root);
+// CpuStatPaths returns the cpu.stat files that may be those of the cgroup `proc_self_cgroup`
+// (the text of /proc/self/cgroup) names, under `cgroup_root` (/sys/fs/cgroup), most specific
+// first: the v1 cpu controller's hierarchy when there is one, else the v2 unified hierarchy; the
+// named cgroup's file, then the hierarchy root's (a container without its own cgroup namespace
+// sees the host's path in /proc/self/cgroup, and its own cgroup mounted at the root). Empty when
+// it names neither hierarchy. The files may not exist.
+std::vector<std::string> CpuStatPaths(absl::string_view proc_self_cgroup,
+                                      absl::string_view cgroup_root);
 
 // NrThrottled returns the nr_throttled count (CFS periods in which the cgroup used up its quota
 // and was stopped) of a cpu.stat's text; nullopt without one (no cpu controller).

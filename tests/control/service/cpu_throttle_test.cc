@@ -2,6 +2,7 @@
 // running out.
 #include "control/cpu_throttle.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,30 +17,35 @@
 namespace weft::control {
 namespace {
 
-TEST(CpuStatPathTest, CgroupV1ReadsTheCpuControllersHierarchy) {
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+TEST(CpuStatPathsTest, CgroupV1ReadsTheCpuControllersHierarchy) {
   // As on a systemd machine with the v1 controllers mounted one each (and the hybrid 0:: line).
-  EXPECT_EQ(CpuStatPath("9:name=systemd:/\n4:memory:/a\n2:cpuacct:/\n1:cpu:/weft/x\n0::/\n",
-                        "/sys/fs/cgroup"),
-            "/sys/fs/cgroup/cpu/weft/x/cpu.stat");
+  EXPECT_THAT(CpuStatPaths("9:name=systemd:/\n4:memory:/a\n2:cpuacct:/\n1:cpu:/weft/x\n0::/\n",
+                           "/sys/fs/cgroup"),
+              ElementsAre("/sys/fs/cgroup/cpu/weft/x/cpu.stat", "/sys/fs/cgroup/cpu/cpu.stat"));
   // Co-mounted controllers: the mount is named by the list.
-  EXPECT_EQ(CpuStatPath("3:cpu,cpuacct:/system.slice/weftd.service\n", "/sys/fs/cgroup"),
-            "/sys/fs/cgroup/cpu,cpuacct/system.slice/weftd.service/cpu.stat");
-  EXPECT_EQ(CpuStatPath("3:cpuacct,cpu:/\n", "/r"), "/r/cpuacct,cpu/cpu.stat");
+  EXPECT_THAT(CpuStatPaths("3:cpu,cpuacct:/system.slice/weftd.service\n", "/sys/fs/cgroup"),
+              ElementsAre("/sys/fs/cgroup/cpu,cpuacct/system.slice/weftd.service/cpu.stat",
+                          "/sys/fs/cgroup/cpu,cpuacct/cpu.stat"));
+  EXPECT_THAT(CpuStatPaths("3:cpuacct,cpu:/\n", "/r"), ElementsAre("/r/cpuacct,cpu/cpu.stat"));
 }
 
-TEST(CpuStatPathTest, CgroupV2ReadsTheUnifiedHierarchy) {
-  EXPECT_EQ(CpuStatPath("0::/kubepods.slice/pod1/ctr\n", "/sys/fs/cgroup"),
-            "/sys/fs/cgroup/kubepods.slice/pod1/ctr/cpu.stat");
+TEST(CpuStatPathsTest, CgroupV2ReadsTheUnifiedHierarchy) {
+  EXPECT_THAT(
+      CpuStatPaths("0::/kubepods.slice/pod1/ctr\n", "/sys/fs/cgroup"),
+      ElementsAre("/sys/fs/cgroup/kubepods.slice/pod1/ctr/cpu.stat", "/sys/fs/cgroup/cpu.stat"));
   // In a container with its own cgroup namespace, its cgroup is the root.
-  EXPECT_EQ(CpuStatPath("0::/\n", "/sys/fs/cgroup"), "/sys/fs/cgroup/cpu.stat");
+  EXPECT_THAT(CpuStatPaths("0::/\n", "/sys/fs/cgroup"), ElementsAre("/sys/fs/cgroup/cpu.stat"));
   // A path holding ':' stays whole.
-  EXPECT_EQ(CpuStatPath("0::/a:b\n", "/c"), "/c/a:b/cpu.stat");
+  EXPECT_THAT(CpuStatPaths("0::/a:b\n", "/c"), ElementsAre("/c/a:b/cpu.stat", "/c/cpu.stat"));
 }
 
-TEST(CpuStatPathTest, NoCpuHierarchyIsNone) {
-  EXPECT_EQ(CpuStatPath("", "/sys/fs/cgroup"), std::nullopt);
-  EXPECT_EQ(CpuStatPath("4:memory:/a\n2:cpuacct:/\n", "/sys/fs/cgroup"), std::nullopt);
-  EXPECT_EQ(CpuStatPath("garbage\n1:cpu:relative\n", "/sys/fs/cgroup"), std::nullopt);
+TEST(CpuStatPathsTest, NoCpuHierarchyIsNone) {
+  EXPECT_THAT(CpuStatPaths("", "/sys/fs/cgroup"), IsEmpty());
+  EXPECT_THAT(CpuStatPaths("4:memory:/a\n2:cpuacct:/\n", "/sys/fs/cgroup"), IsEmpty());
+  EXPECT_THAT(CpuStatPaths("garbage\n1:cpu:relative\n", "/sys/fs/cgroup"), IsEmpty());
 }
 
 TEST(NrThrottledTest, ReadsTheCountOrNothing) {
@@ -117,6 +123,18 @@ TEST(CpuThrottleWatchTest, AnotherCgroupsCountIsABaselineNotGrowth) {
   now += CpuThrottleWatch::kResolveEvery;
   EXPECT_FALSE(watch.Throttled(now));
   cgroups.SetThrottled("b", 901);
+  now += CpuThrottleWatch::kReadEvery;
+  EXPECT_TRUE(watch.Throttled(now));
+}
+
+TEST(CpuThrottleWatchTest, InAContainerWithoutItsOwnCgroupNamespaceTheRootIsItsCgroup) {
+  FakeCgroups cgroups;
+  cgroups.MoveTo("libpod_parent/libpod-1");  // The host's path: not mounted in the container.
+  cgroups.SetThrottled(".", 7);              // The container's own cgroup, at the root.
+  CpuThrottleWatch watch(cgroups.proc(), cgroups.cgroup());
+  absl::Time now = absl::UnixEpoch() + absl::Hours(1);
+  EXPECT_FALSE(watch.Throttled(now));
+  cgroups.SetThrottled(".", 8);
   now += CpuThrottleWatch::kReadEvery;
   EXPECT_TRUE(watch.Throttled(now));
 }
