@@ -35,10 +35,28 @@ constexpr std::size_t kMaxInFlight = 32;
 // of its connection rate, served one a turn 4-5 % (bench/RESULTS.md).
 constexpr std::size_t kThrottledBatchesPerTurn = 1;
 // Events taken into the ring per turn while throttled: the newest, as many as that turn's
-// deliveries can use. The older ones are dropped there, as most would have been pushed out of the
-// ring unread (subscribers are told the gaps), instead of moving some 30,000 events a second
-// through the ring on the quota's CPU.
+// deliveries can use, and every rare one (KeptWhenThrottled). The older task events are dropped
+// there, as most would have been pushed out of the ring unread (subscribers are told the gaps),
+// instead of moving some 30,000 events a second through the ring on the quota's CPU.
 constexpr std::size_t kThrottledTakePerTurn = kThrottledBatchesPerTurn * EventHub::kMaxBatch;
+
+// KeptWhenThrottled: the events an operator acts on, a few per stop or state change, which a
+// CPU quota running out (an incident) must not shed: state changes, stuck tasks, drain progress.
+bool KeptWhenThrottled(const ServerEvent& event) {
+  switch (event.kind) {
+    case ServerEvent::Kind::kStateChanged:
+    case ServerEvent::Kind::kTaskStuck:
+    case ServerEvent::Kind::kDrainProgress:
+      return true;
+    case ServerEvent::Kind::kTaskAdded:
+    case ServerEvent::Kind::kTaskStarted:
+    case ServerEvent::Kind::kTaskFinished:
+    case ServerEvent::Kind::kTaskRemoved:
+    case ServerEvent::Kind::kConnectionRefused:
+      return false;
+  }
+  return true;
+}
 constexpr absl::Duration kStalledAfter = absl::Milliseconds(100);
 // While events keep coming, neither publishing nor a sink's Ready wakes the delivery thread (a
 // futex wake and a context switch per event or per write, on the data plane's CPU): it takes
@@ -320,10 +338,12 @@ bool EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl:
 }
 
 void EventHub::Take(EventRing& events, std::vector<ToServe>& to_serve, bool throttled) {
-  const std::size_t first = throttled && events.size() > kThrottledTakePerTurn
-                                ? events.size() - kThrottledTakePerTurn
-                                : 0;
-  for (std::size_t i = first; i < events.size(); ++i) ring_.Take(events.At(i));
+  const std::size_t newest = throttled && events.size() > kThrottledTakePerTurn
+                                 ? events.size() - kThrottledTakePerTurn
+                                 : 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i >= newest || KeptWhenThrottled(events.At(i).event.event)) ring_.Take(events.At(i));
+  }
   for (ToServe& entry : to_serve) {
     Subscription& subscription = *entry.subscription;
     if (entry.ready) {

@@ -174,9 +174,9 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // reading) stops counting. Under a CPU quota there is no idle CPU to protect, and those writes
 // come out of the data plane's share. So while the process's cgroup is being throttled (its quota
 // ran out within the last second, CpuThrottleWatch), the delivery thread takes a turn every
-// 100 ms, keeps only the newest kMaxBatch events of those published since the last one, and hands
-// out one batch per turn: watchers lose most events, and their streams say how many
-// (bench/RESULTS.md, `--server-quota`).
+// 100 ms, keeps only the newest kMaxBatch task events of those published since the last one (and
+// every state change, stuck task and drain progress), and hands out one batch per turn: watchers
+// lose most task events, and their streams say how many (bench/RESULTS.md, `--server-quota`).
 class EventHub {
  public:
   // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
@@ -242,7 +242,8 @@ class EventHub {
   void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
-  // While `throttled`, only the newest kThrottledTakePerTurn events enter the ring.
+  // While `throttled`, only the newest kThrottledTakePerTurn events, and the rare kinds, enter the
+  // ring.
   void Take(EventRing& events, std::vector<ToServe>& to_serve, bool throttled);
   // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight, up to the
   // turn's budget; true if subscribers with credit are left for the next turn's.

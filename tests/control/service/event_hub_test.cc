@@ -404,7 +404,7 @@ TEST(EventHubTest, UnsubscribeWaitsForARunningDeliverAndNoCallFollows) {
   hub.Unsubscribe(witness_subscription);
 }
 
-TEST(EventHubTest, UnderASpentCpuQuotaOnlyTheNewestEventsATurnCanDeliverAreKept) {
+TEST(EventHubTest, UnderASpentCpuQuotaOnlyTheNewestTaskEventsAndEveryStateChangeAreKept) {
   EventHub hub(/*capacity=*/256, /*max_subscribers=*/4, EventHub::DeliveryPriority::kNormal,
                [](absl::Time) { return true; });
   // The blocker, served first (one batch a turn), holds the delivery thread while the burst is
@@ -416,21 +416,29 @@ TEST(EventHubTest, UnderASpentCpuQuotaOnlyTheNewestEventsATurnCanDeliverAreKept)
   auto reader_subscription = reader.Attach(hub);
   hub.Publish(Event("a", 1));
   ASSERT_TRUE(blocker.in_deliver.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // The burst: a state change, then task events.
+  hub.Publish(NamedEvent{"a", ServerEvent{.kind = ServerEvent::Kind::kStateChanged,
+                                          .state = ServerState::kNotAccepting}});
   constexpr TaskId kBurst = 100;
-  for (TaskId id = 2; id <= 1 + kBurst; ++id) hub.Publish(Event("a", id));
+  for (TaskId id = 3; id <= 2 + kBurst; ++id) hub.Publish(Event("a", id));
   blocker.release.Notify();
 
-  const std::vector<Delivery> got = reader.WaitForSequence(1 + kBurst);
-  ASSERT_EQ(got.size(), 1 + EventHub::kMaxBatch);
+  const std::vector<Delivery> got = reader.WaitForSequence(2 + kBurst);
+  ASSERT_EQ(got.size(), 2 + EventHub::kMaxBatch);
   EXPECT_EQ(got[0].sequence, 1u);
   EXPECT_EQ(got[0].dropped, 0u);
-  // Only the newest kMaxBatch of the burst were kept; the reader is told what it lost.
-  constexpr std::uint64_t kFirstKept = 1 + kBurst - EventHub::kMaxBatch + 1;
-  EXPECT_EQ(got[1].sequence, kFirstKept);
-  EXPECT_EQ(got[1].dropped, kFirstKept - 2);
+  // The state change is kept, older as it is than the task events kept.
+  EXPECT_EQ(got[1].sequence, 2u);
+  EXPECT_EQ(got[1].dropped, 0u);
   ASSERT_NE(got[1].proto, nullptr);
-  EXPECT_EQ(got[1].proto->task_id(), kFirstKept);
-  for (std::size_t i = 2; i < got.size(); ++i) {
+  EXPECT_EQ(got[1].proto->type(), v1::EVENT_TYPE_SERVER_STATE_CHANGED);
+  // Of the task events only the newest kMaxBatch; the reader is told what it lost.
+  constexpr std::uint64_t kFirstKept = 2 + kBurst - EventHub::kMaxBatch + 1;
+  EXPECT_EQ(got[2].sequence, kFirstKept);
+  EXPECT_EQ(got[2].dropped, kFirstKept - 3);
+  ASSERT_NE(got[2].proto, nullptr);
+  EXPECT_EQ(got[2].proto->task_id(), kFirstKept);
+  for (std::size_t i = 3; i < got.size(); ++i) {
     EXPECT_EQ(got[i].sequence, got[i - 1].sequence + 1);
     EXPECT_EQ(got[i].dropped, 0u);
   }
