@@ -30,15 +30,6 @@ namespace {
 constexpr int kDeliveryNice = 19;
 // Batches in flight at once (see EventHub), and when one stops counting.
 constexpr std::size_t kMaxInFlight = 32;
-// Batches handed out per turn while the process's CPU quota runs out (see EventHub): under a
-// 25 % quota, 1,000 watchers served up to kMaxInFlight batches a turn cost the data plane 6-9 %
-// of its connection rate, served one a turn 4-5 % (bench/RESULTS.md).
-constexpr std::size_t kThrottledBatchesPerTurn = 1;
-// Events taken into the ring per turn while throttled: the newest, as many as that turn's
-// deliveries can use, and every rare one (KeptWhenThrottled). The older task events are dropped
-// there, as most would have been pushed out of the ring unread (subscribers are told the gaps),
-// instead of moving some 30,000 events a second through the ring on the quota's CPU.
-constexpr std::size_t kThrottledTakePerTurn = kThrottledBatchesPerTurn * EventHub::kMaxBatch;
 
 // KeptWhenThrottled: the events an operator acts on, a few per stop or state change, which a
 // CPU quota running out (an incident) must not shed: state changes, stuck tasks, drain progress.
@@ -338,8 +329,8 @@ bool EventHub::ServeOne(const std::shared_ptr<Subscription>& subscription, absl:
 }
 
 void EventHub::Take(EventRing& events, std::vector<ToServe>& to_serve, bool throttled) {
-  const std::size_t newest = throttled && events.size() > kThrottledTakePerTurn
-                                 ? events.size() - kThrottledTakePerTurn
+  const std::size_t newest = throttled && events.size() > kThrottledEventsPerTurn
+                                 ? events.size() - kThrottledEventsPerTurn
                                  : 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (i >= newest || KeptWhenThrottled(events.At(i).event.event)) ring_.Take(events.At(i));

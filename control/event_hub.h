@@ -174,9 +174,11 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 // reading) stops counting. Under a CPU quota there is no idle CPU to protect, and those writes
 // come out of the data plane's share. So while the process's cgroup is being throttled (its quota
 // ran out within the last second, CpuThrottleWatch), the delivery thread takes a turn every
-// 100 ms, keeps only the newest kMaxBatch task events of those published since the last one (and
-// every state change, stuck task and drain progress), and hands out one batch per turn: watchers
-// lose most task events, and their streams say how many (bench/RESULTS.md, `--server-quota`).
+// 100 ms, keeps only the newest kThrottledEventsPerTurn task events of those published since the
+// last one (and every state change, stuck task and drain progress), and hands out
+// kThrottledBatchesPerTurn batches per turn, in turn: watchers lose most task events (their
+// streams say how many), and with many watchers each waits its turn (with 1,000, about 100 s
+// between batches; the unary calls stay fast), bench/RESULTS.md, `--server-quota`.
 class EventHub {
  public:
   // DeliveryPriority: the delivery thread's scheduling. kIdle (SCHED_IDLE, or nice 19 where
@@ -186,6 +188,12 @@ class EventHub {
   // comes back at the delivery thread's next turn, so a watcher keeping up gets up to
   // kMaxBatch events per turn.
   static constexpr std::size_t kMaxBatch = 32;
+  // While the process's CPU quota runs out: batches handed out per turn (one turn every 100 ms),
+  // and task events kept per turn, the newest (as many as those batches can carry). Under a 25 %
+  // quota, 1,000 watchers served up to 32 batches a turn every 20 ms cost the data plane 6-9 % of
+  // its connection rate, 4 batches every 100 ms 6 %, one 3-4 % (bench/RESULTS.md).
+  static constexpr std::size_t kThrottledBatchesPerTurn = 1;
+  static constexpr std::size_t kThrottledEventsPerTurn = kThrottledBatchesPerTurn * kMaxBatch;
 
   // Throttled: whether the process's CPU quota is running out at `now`; called on the delivery
   // thread, once a turn.
@@ -242,8 +250,8 @@ class EventHub {
   void Loop(DeliveryPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Take moves what the delivery thread was handed into its own state: events into the ring,
   // credits and cancellations into runnable_ (or End). Delivery thread only.
-  // While `throttled`, only the newest kThrottledTakePerTurn events, and the rare kinds, enter the
-  // ring.
+  // While `throttled`, only the newest kThrottledEventsPerTurn task events, and the rare kinds,
+  // enter the ring.
   void Take(EventRing& events, std::vector<ToServe>& to_serve, bool throttled);
   // ServeRunnable hands out deliveries while fewer than kMaxInFlight are in flight, up to the
   // turn's budget; true if subscribers with credit are left for the next turn's.

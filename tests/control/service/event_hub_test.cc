@@ -209,7 +209,8 @@ TEST(EventHubTest, SubscribersThatNeverGiveTheirCreditBackDoNotHoldTheOthersUp) 
 }
 
 TEST(EventHubTest, UnderASpentCpuQuotaEveryReaderIsStillServedAndToldWhatItLost) {
-  // Throttled, the hub hands out one batch a turn among all of them, the stalled ones' included;
+  // Throttled, the hub hands out a few batches a turn among all of them, the stalled ones'
+  // included;
   // turns go on while some reader has credit and something to read, with nothing more published.
   constexpr int kStalled = 3;
   constexpr int kReaders = 3;
@@ -405,10 +406,10 @@ TEST(EventHubTest, UnsubscribeWaitsForARunningDeliverAndNoCallFollows) {
 }
 
 TEST(EventHubTest, UnderASpentCpuQuotaOnlyTheNewestTaskEventsAndEveryStateChangeAreKept) {
-  EventHub hub(/*capacity=*/256, /*max_subscribers=*/4, EventHub::DeliveryPriority::kNormal,
+  EventHub hub(/*capacity=*/512, /*max_subscribers=*/4, EventHub::DeliveryPriority::kNormal,
                [](absl::Time) { return true; });
-  // The blocker, served first (one batch a turn), holds the delivery thread while the burst is
-  // published, so that the next turn finds all of it.
+  // The blocker, served first, holds the delivery thread while the burst is published, so that
+  // the next turn finds all of it.
   Blocker blocker;
   auto blocker_subscription = hub.Subscribe("", &blocker).value();
   blocker_subscription->Ready();
@@ -419,12 +420,13 @@ TEST(EventHubTest, UnderASpentCpuQuotaOnlyTheNewestTaskEventsAndEveryStateChange
   // The burst: a state change, then task events.
   hub.Publish(NamedEvent{"a", ServerEvent{.kind = ServerEvent::Kind::kStateChanged,
                                           .state = ServerState::kNotAccepting}});
-  constexpr TaskId kBurst = 100;
+  constexpr TaskId kBurst = 300;
+  static_assert(kBurst > EventHub::kThrottledEventsPerTurn);
   for (TaskId id = 3; id <= 2 + kBurst; ++id) hub.Publish(Event("a", id));
   blocker.release.Notify();
 
   const std::vector<Delivery> got = reader.WaitForSequence(2 + kBurst);
-  ASSERT_EQ(got.size(), 2 + EventHub::kMaxBatch);
+  ASSERT_EQ(got.size(), 2 + EventHub::kThrottledEventsPerTurn);
   EXPECT_EQ(got[0].sequence, 1u);
   EXPECT_EQ(got[0].dropped, 0u);
   // The state change is kept, older as it is than the task events kept.
@@ -432,8 +434,8 @@ TEST(EventHubTest, UnderASpentCpuQuotaOnlyTheNewestTaskEventsAndEveryStateChange
   EXPECT_EQ(got[1].dropped, 0u);
   ASSERT_NE(got[1].proto, nullptr);
   EXPECT_EQ(got[1].proto->type(), v1::EVENT_TYPE_SERVER_STATE_CHANGED);
-  // Of the task events only the newest kMaxBatch; the reader is told what it lost.
-  constexpr std::uint64_t kFirstKept = 2 + kBurst - EventHub::kMaxBatch + 1;
+  // Of the task events only the newest kThrottledEventsPerTurn; the reader is told what it lost.
+  constexpr std::uint64_t kFirstKept = 2 + kBurst - EventHub::kThrottledEventsPerTurn + 1;
   EXPECT_EQ(got[2].sequence, kFirstKept);
   EXPECT_EQ(got[2].dropped, kFirstKept - 3);
   ASSERT_NE(got[2].proto, nullptr);
