@@ -2,27 +2,28 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "control/auth.h"
 
 namespace weft::control {
 namespace {
 
-// ReadSmallFile returns a /proc or /sys file's text, or nullopt if it cannot be read.
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return std::move(text).str();
+// The /proc and cgroup files read here are a few hundred bytes.
+constexpr std::size_t kMaxFileBytes = 64 * 1024;
+
+// Contents returns the text of `path`, or nullopt if it cannot be read.
+std::optional<std::string> Contents(const std::string& path) {
+  absl::StatusOr<std::string> text =
+      internal::ReadSmallFile(path, kMaxFileBytes, internal::FileAccess::kAny);
+  if (!text.ok()) return std::nullopt;
+  return *std::move(text);
 }
 
 }  // namespace
@@ -71,7 +72,7 @@ bool CpuThrottleWatch::Throttled(absl::Time now) {
     read_at_ = now;
     if (now - resolved_at_ >= kResolveEvery) {
       resolved_at_ = now;
-      const std::optional<std::string> cgroups = ReadSmallFile(proc_root_ + "/self/cgroup");
+      const std::optional<std::string> cgroups = Contents(proc_root_ + "/self/cgroup");
       std::string found;
       if (cgroups.has_value()) {
         for (std::string& path : CpuStatPaths(*cgroups, cgroup_root_)) {
@@ -87,7 +88,7 @@ bool CpuThrottleWatch::Throttled(absl::Time now) {
     }
     std::optional<std::uint64_t> count;
     if (!stat_path_.empty()) {
-      const std::optional<std::string> stat = ReadSmallFile(stat_path_);
+      const std::optional<std::string> stat = Contents(stat_path_);
       if (stat.has_value()) count = NrThrottled(*stat);
     }
     if (count.has_value() && last_count_.has_value() && *count > *last_count_) {
