@@ -1,7 +1,8 @@
 #include "weft/connection.h"
 
-#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,10 +60,13 @@ Connection::Connection(int fd, Endpoint peer, Endpoint local, ConnectionLimits l
       lifetime_deadline_(DeadlineAfter(limits.max_lifetime)),
       counters_(std::make_unique<internal::IoCounters>()),
       task_(internal::CurrentTask()),
-      totals_(task_ != nullptr ? task_->io_totals() : nullptr) {
-  const int flags = ::fcntl(fd_, F_GETFL);
-  if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
-  if (task_ != nullptr) task_->AttachConnection(fd_, counters_.get());
+      totals_(task_ != nullptr ? task_->io_totals() : nullptr),
+      blocking_reads_(CurrentWaiter(task_).BlocksThread()) {
+  // Blocking for a thread of its own (reads block in recv(); writes and waited reads pass
+  // MSG_DONTWAIT), non-blocking for a fiber. One system call whatever the mode was.
+  int non_blocking = blocking_reads_ ? 0 : 1;
+  ::ioctl(fd_, FIONBIO, &non_blocking);
+  if (task_ != nullptr) task_->AttachConnection(fd_, counters_.get(), blocking_reads_);
 }
 
 Connection::~Connection() { Close(); }
@@ -89,8 +93,8 @@ absl::Status Connection::Wait(bool readable) {
     } else if (deadline != deadline_) {
       NoteEnding(task_, CloseInitiator::kIdleTimeout);
     }
-    return absl::DeadlineExceededError(absl::StrCat(
-        readable ? "read from " : "write to ", peer_.ToString(), " timed out"));
+    return absl::DeadlineExceededError(
+        absl::StrCat(readable ? "read from " : "write to ", peer_.ToString(), " timed out"));
   }
   return status;
 }
@@ -116,9 +120,18 @@ absl::StatusOr<std::size_t> Connection::Read(absl::Span<char> buffer) {
   return ReadFromSocket(buffer);
 }
 
+bool Connection::ShutdownRequested() const {
+  return task_ != nullptr && task_->shutdown_requested();
+}
+
 absl::StatusOr<std::size_t> Connection::ReadFromSocket(absl::Span<char> buffer) {
   if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
   if (buffer.empty() || eof_) return 0;
+  // An absolute deadline needs a timed wait; SO_RCVTIMEO restarts with every recv() and only
+  // bounds the idle timeout.
+  if (blocking_reads_ && deadline_ == kNoDeadline && lifetime_deadline_ == kNoDeadline) {
+    return ReadBlocking(buffer);
+  }
   if (drained_) {
     // Request/response traffic: the peer has not answered yet. Waiting first saves the read
     // that would fail with EAGAIN — one system call per message.
@@ -126,23 +139,60 @@ absl::StatusOr<std::size_t> Connection::ReadFromSocket(absl::Span<char> buffer) 
     if (absl::Status s = Wait(/*readable=*/true); !s.ok()) return s;
   }
   while (true) {
-    const ssize_t n = ::read(fd_, buffer.data(), buffer.size());
+    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (n > 0) {
-      Count(counters_->bytes_in, totals_ != nullptr ? &totals_->bytes_in : nullptr,
-            static_cast<std::size_t>(n));
-      counters_->Touch();
       drained_ = static_cast<std::size_t>(n) < buffer.size();
-      return static_cast<std::size_t>(n);
+      return CountRead(static_cast<std::size_t>(n));
     }
-    if (n == 0) {
-      eof_ = true;
-      NoteEnding(task_, CloseInitiator::kPeer);
-      return 0;
-    }
+    if (n == 0) return EndOfStream();
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return NoteIoError(task_, IoError(errno, "read"));
     if (absl::Status s = Wait(/*readable=*/true); !s.ok()) return s;
   }
+}
+
+absl::StatusOr<std::size_t> Connection::ReadBlocking(absl::Span<char> buffer) {
+  // The flag is read before recv(): a shutdown requested earlier is seen here, a later one
+  // shuts the read side down and ends the recv() (TaskControl::RequestShutdown).
+  if (ShutdownRequested()) return absl::CancelledError("task is shutting down");
+  if (receive_timeout_ != idle_timeout_) {
+    // Zero is "no timeout" to SO_RCVTIMEO; a timeout shorter than its resolution waits 1 µs.
+    const absl::Duration timeout = idle_timeout_ == absl::InfiniteDuration()
+                                       ? absl::ZeroDuration()
+                                       : std::max(idle_timeout_, absl::Microseconds(1));
+    const timeval tv = absl::ToTimeval(timeout);
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+      return absl::ErrnoToStatus(errno, "setsockopt(SO_RCVTIMEO)");
+    }
+    receive_timeout_ = idle_timeout_;
+  }
+  while (true) {
+    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    if (n > 0) return CountRead(static_cast<std::size_t>(n));
+    if (n == 0) {
+      if (ShutdownRequested()) return absl::CancelledError("task is shutting down");
+      return EndOfStream();
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      NoteEnding(task_, CloseInitiator::kIdleTimeout);
+      return absl::DeadlineExceededError(
+          absl::StrCat("read from ", peer_.ToString(), " timed out"));
+    }
+    return NoteIoError(task_, IoError(errno, "read"));
+  }
+}
+
+std::size_t Connection::CountRead(std::size_t n) {
+  Count(counters_->bytes_in, totals_ != nullptr ? &totals_->bytes_in : nullptr, n);
+  counters_->Touch();
+  return n;
+}
+
+std::size_t Connection::EndOfStream() {
+  eof_ = true;
+  NoteEnding(task_, CloseInitiator::kPeer);
+  return 0;
 }
 
 absl::StatusOr<std::string> Connection::ReadLine(std::size_t max_length) {
@@ -186,7 +236,7 @@ absl::Status Connection::WriteAll(absl::string_view data) {
   if (fd_ < 0) return absl::FailedPreconditionError("connection is closed");
   if (absl::Status s = CheckDeadline(); !s.ok()) return s;
   while (!data.empty()) {
-    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       Count(counters_->bytes_out, totals_ != nullptr ? &totals_->bytes_out : nullptr,
             static_cast<std::size_t>(n));

@@ -155,6 +155,7 @@ class FiberWaiter final : public TaskWaiter {
   explicit FiberWaiter(Fiber* fiber) : fiber_(fiber) {}
   absl::Status Wait(int fd, IoInterest interest, Deadline deadline) override;
   void Wake() override { UnparkFiber(fiber_); }
+  bool BlocksThread() const override { return false; }
   void Reset() override {}
   void ForgetDescriptor(int fd) override;
 

@@ -36,6 +36,13 @@ class IoWaiter {
   // Wake makes a current or the next Wait return to re-check the shutdown flag.
   // Thread-safe; never blocks.
   virtual void Wake() = 0;
+
+  // BlocksThread tells whether the task owns the thread it runs on, so that it may block in a
+  // system call itself. A Connection then reads with a blocking recv() (one system call per
+  // read instead of a wait and a read), and the task's shutdown reaches that recv() through
+  // shutdown(SHUT_RD) on its socket (TaskControl::RequestShutdown). Fibers must not block their
+  // scheduler's thread: false. Thread-safe.
+  virtual bool BlocksThread() const = 0;
 };
 
 }  // namespace weft

@@ -84,6 +84,7 @@ class DeadlineOnlyWaiter final : public IoWaiter {
     return PollOnce(fd, interest, nullptr, deadline, [] {});
   }
   void Wake() override {}
+  bool BlocksThread() const override { return true; }
 };
 
 sigset_t WakeSet() {

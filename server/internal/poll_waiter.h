@@ -35,6 +35,7 @@ class PollWaiter final : public TaskWaiter {
 
   absl::Status Wait(int fd, IoInterest interest, Deadline deadline) override;
   void Wake() override;
+  bool BlocksThread() const override { return true; }
 
   // Reset discards a wake-up still pending for the owning thread.
   void Reset() override;

@@ -34,7 +34,10 @@ TaskId NextTaskId() {
 }
 
 TaskControl::TaskControl(TaskId id, TaskSpec spec)
-    : id_(id), peer_(std::move(spec.peer)), created_ns_(SteadyNanos()), thunk_(std::move(spec.run)) {}
+    : id_(id),
+      peer_(std::move(spec.peer)),
+      created_ns_(SteadyNanos()),
+      thunk_(std::move(spec.run)) {}
 
 Thunk TaskControl::TakeThunk() {
   MutexLock lock(&mu_);
@@ -44,6 +47,9 @@ Thunk TaskControl::TakeThunk() {
 void TaskControl::RequestShutdown() {
   shutdown_.store(true, std::memory_order_release);
   MutexLock lock(&mu_);
+  // Under the lock DetachConnection takes, so the descriptor is still the connection's. A
+  // connection attached after this reads the flag before its first recv(): nothing is lost.
+  if (socket_fd_ >= 0 && blocking_reads_) ::shutdown(socket_fd_, SHUT_RD);
   if (waiter_ != nullptr) waiter_->Wake();
 }
 
@@ -97,9 +103,10 @@ TaskWaiter* TaskControl::waiter() const {
   return waiter_;
 }
 
-void TaskControl::AttachConnection(int fd, const IoCounters* counters) {
+void TaskControl::AttachConnection(int fd, const IoCounters* counters, bool blocking_reads) {
   MutexLock lock(&mu_);
   socket_fd_ = fd;
+  blocking_reads_ = blocking_reads;
   counters_.store(counters, std::memory_order_relaxed);
 }
 

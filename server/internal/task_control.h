@@ -66,7 +66,8 @@ class TaskControl {
 
   bool shutdown_requested() const { return shutdown_.load(std::memory_order_acquire); }
 
-  // RequestShutdown sets the shutdown flag and wakes the bound waiter, if any.
+  // RequestShutdown sets the shutdown flag and wakes the bound waiter, if any, and a blocking
+  // read of the attached connection (see AttachConnection).
   void RequestShutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
   // RequestStop is RequestShutdown on behalf of whoever stops the task from outside (StopTask,
@@ -104,9 +105,13 @@ class TaskControl {
   TaskWaiter* waiter() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // AttachConnection / DetachConnection register the task's socket and counters. Detach before
-  // closing the descriptor: Interrupt never touches a descriptor after Detach returns, and the
-  // bound waiter is told to forget the descriptor (TaskWaiter::ForgetDescriptor).
-  void AttachConnection(int fd, const IoCounters* counters) ABSL_LOCKS_EXCLUDED(mu_);
+  // closing the descriptor: Interrupt and RequestShutdown never touch a descriptor after Detach
+  // returns, and the bound waiter is told to forget the descriptor
+  // (TaskWaiter::ForgetDescriptor). With `blocking_reads` the connection blocks in recv() on
+  // the socket: RequestShutdown then also shuts its read side (SHUT_RD), which ends such a
+  // recv() at once, and any later one, with end of stream (nothing is sent to the peer).
+  void AttachConnection(int fd, const IoCounters* counters, bool blocking_reads)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void DetachConnection() ABSL_LOCKS_EXCLUDED(mu_);
 
   // MarkStarted records the start instant (called once, when the task begins to run).
@@ -138,6 +143,7 @@ class TaskControl {
   Thunk thunk_ ABSL_GUARDED_BY(mu_);
   TaskWaiter* waiter_ ABSL_GUARDED_BY(mu_) = nullptr;
   int socket_fd_ ABSL_GUARDED_BY(mu_) = -1;
+  bool blocking_reads_ ABSL_GUARDED_BY(mu_) = false;
   // Written and dereferenced under mu_ (Detach then waits for a Snapshot reading through it);
   // atomic so that PrefetchCounters may read it without the lock.
   std::atomic<const IoCounters*> counters_ ABSL_GUARDED_BY(mu_){nullptr};

@@ -641,9 +641,10 @@ TEST_P(ServerManagerTest, StopWithGraceForcesAHandlerThatIgnoresShutdownAndBlock
   ServerOptions options = Options();
   options.handler = [&](Connection& connection, const HandlerArgs&) {
     blocked.Notify();
-    // Ignores ShutdownRequested() and bypasses Connection: only shutting the socket down (or
-    // the peer closing) wakes this.
-    pollfd p{connection.fd(), POLLIN, 0};
+    // Ignores ShutdownRequested() and bypasses Connection. It asks for no event: a stop request
+    // shuts the read side only (POLLIN), so only the forced shutdown of both sides (POLLHUP) or
+    // the peer's reset (POLLERR) wakes it.
+    pollfd p{connection.fd(), 0, 0};
     while (::poll(&p, 1, -1) < 0) {
     }
     char byte;
@@ -666,7 +667,7 @@ TEST_P(ServerManagerTest, StopWithGraceForcesAHandlerThatIgnoresShutdownAndBlock
     stopped.Notify();
   });
   const bool stop_returned = stopped.WaitForNotificationWithTimeout(kPrompt);
-  if (!stop_returned) client->Close();  // Rescue: the peer's FIN wakes the handler's poll.
+  if (!stop_returned) client->Reset();  // Rescue: the peer's reset wakes the handler's poll.
   stopper.join();
   ASSERT_TRUE(stop_returned) << "Stop(grace) did not force the blocked handler";
   EXPECT_TRUE(handler_returned.load());
@@ -1539,8 +1540,9 @@ TEST_P(ServerManagerTest, StopForcingAHandlerThatIgnoresTheShutdownFlagCountsAsF
   ServerOptions options = Options();
   options.handler = [&](Connection& connection, const HandlerArgs&) {
     blocked.Notify();
-    // Ignores ShutdownRequested(): only the socket being shut down (or the peer) wakes this.
-    pollfd p{connection.fd(), POLLIN, 0};
+    // Ignores ShutdownRequested(): only the socket being shut down on both sides (POLLHUP) or
+    // the peer's reset wakes this; a stop request shuts the read side only (POLLIN).
+    pollfd p{connection.fd(), 0, 0};
     while (::poll(&p, 1, -1) < 0) {
     }
   };
@@ -1595,6 +1597,34 @@ TEST_P(ServerManagerTest, AHandlerThatReturnsOnItsOwnCountsAsHandler) {
   EXPECT_EQ(*reply, "bye");
   EXPECT_TRUE(ClosesAre(server, CloseInitiator::kHandler, 1));
   EXPECT_TRUE(TrafficIs(server, 0, 3));
+}
+
+TEST_P(ServerManagerTest, AStopEndsABlockedReadWithCancelledAndTheHandlerMayStillSayGoodbye) {
+  std::atomic<int> reading{0};
+  std::atomic<int> read_code{-1};
+  ServerOptions options = Options();
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    char byte;
+    ++reading;
+    // On a thread-based manager this blocks in recv(); the stop reaches it by shutting the
+    // socket's read side, which must leave the write side to the handler.
+    absl::StatusOr<std::size_t> n = connection.Read(absl::MakeSpan(&byte, 1));
+    read_code = static_cast<int>(n.status().code());
+    (void)connection.WriteAll("bye");
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(WaitUntil([&] { return reading.load() == 1; }, kPrompt));
+  const StopReport report = server.Stop(kPrompt);
+  EXPECT_EQ(report.cooperative, 1u);
+  EXPECT_EQ(report.forced, 0u);
+  EXPECT_EQ(read_code.load(), static_cast<int>(absl::StatusCode::kCancelled));
+  absl::StatusOr<std::string> reply = client->ReadUntilClosed(kPrompt);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "bye");
+  EXPECT_TRUE(ClosesAre(server, CloseInitiator::kStop, 1));
 }
 
 TEST_F(ServerTest, DrainingIsVisibleWhileStopWaitsForAHandler) {

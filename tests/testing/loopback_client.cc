@@ -140,6 +140,12 @@ absl::Status LoopbackClient::ShutdownWrite() {
   return absl::OkStatus();
 }
 
+void LoopbackClient::Reset() {
+  const linger reset{.l_onoff = 1, .l_linger = 0};
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  fd_.Reset();
+}
+
 int CountOpenFds() { return CountDirEntries("/proc/self/fd"); }
 int CountThreads() { return CountDirEntries("/proc/self/task"); }
 

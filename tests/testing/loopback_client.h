@@ -35,6 +35,8 @@ class LoopbackClient {
   // ShutdownWrite half-closes the client's side.
   absl::Status ShutdownWrite();
   void Close() { fd_.Reset(); }
+  // Reset closes with SO_LINGER 0: the server sees a reset (RST), not an orderly end.
+  void Reset();
   int fd() const { return fd_.get(); }
 
  private:

@@ -30,7 +30,7 @@ struct ConnectionLimits {
   absl::Duration max_lifetime = absl::InfiniteDuration();
 };
 
-// Connection: owns one connected, non-blocking socket and closes it on destruction.
+// Connection: owns one connected socket and closes it on destruction.
 // Thread contract: used by its own task only (thread-compatible); bytes_in/bytes_out may be read
 // from anywhere.
 //
@@ -43,7 +43,10 @@ struct ConnectionLimits {
 //   FAILED_PRECONDITION the connection was closed by the handler.
 class Connection {
  public:
-  // Connection takes ownership of `fd` (a connected socket; it is made non-blocking).
+  // Connection takes ownership of `fd` (a connected socket). On a thread of its own (a
+  // thread-based manager, or no task) the socket is made blocking and reads block in recv()
+  // (SO_RCVTIMEO carries the idle timeout; with SetDeadline or a lifetime cap reads wait in
+  // ppoll() instead); on a fiber it is made non-blocking. Writes never block in send().
   // Servers create connections; tests and custom acceptors may too.
   Connection(int fd, Endpoint peer, Endpoint local, ConnectionLimits limits = {});
   ~Connection();
@@ -78,8 +81,10 @@ class Connection {
   const Endpoint& local() const { return local_; }
   std::uint64_t bytes_in() const;
   std::uint64_t bytes_out() const;
-  // fd returns the (non-blocking) descriptor for handlers that need a raw socket option;
-  // -1 after Close. Reading or writing it directly bypasses deadlines and shutdown.
+  // fd returns the descriptor for handlers that need a raw socket option; -1 after Close.
+  // Reading or writing it directly bypasses deadlines and the shutdown flag. On a thread-based
+  // manager it is blocking (see the constructor: pass MSG_DONTWAIT to avoid blocking) and a
+  // stop request shuts its read side down: raw reads then see end of stream.
   int fd() const { return fd_; }
 
  private:
@@ -91,6 +96,13 @@ class Connection {
   absl::Status CheckDeadline() const;
   // ReadFromSocket reads from the socket itself, bypassing the read-ahead buffer.
   absl::StatusOr<std::size_t> ReadFromSocket(absl::Span<char> buffer);
+  // ReadBlocking is ReadFromSocket as one blocking recv() (blocking_reads_, no absolute
+  // deadline).
+  absl::StatusOr<std::size_t> ReadBlocking(absl::Span<char> buffer);
+  // CountRead counts `n` bytes read and returns n; EndOfStream records the peer's end, returns 0.
+  std::size_t CountRead(std::size_t n);
+  std::size_t EndOfStream();
+  bool ShutdownRequested() const;
 
   int fd_;
   const Endpoint peer_;
@@ -107,6 +119,10 @@ class Connection {
   std::unique_ptr<internal::IoCounters> counters_;
   internal::TaskControl* task_;  // The task this connection is attached to, if any.
   internal::IoTotals* totals_;   // The task's server-wide counters, if any.
+  // The socket is blocking and reads may block in recv() (IoWaiter::BlocksThread).
+  const bool blocking_reads_;
+  // The SO_RCVTIMEO last set, as an idle timeout (infinite: none, the socket's default).
+  absl::Duration receive_timeout_ = absl::InfiniteDuration();
 };
 
 }  // namespace weft

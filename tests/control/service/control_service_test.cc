@@ -49,9 +49,11 @@ using ::weft::testing::WaitUntil;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-// IgnoreShutdown: waits on the raw descriptor, deaf to the shutdown flag.
+// IgnoreShutdown: waits on the raw descriptor, deaf to the shutdown flag and to the read side's
+// shutdown that a stop request brings (POLLIN): only a forced shutdown of both sides (POLLHUP)
+// or a reset wakes it.
 void IgnoreShutdown(Connection& connection, const HandlerArgs&) {
-  pollfd p{connection.fd(), POLLIN, 0};
+  pollfd p{connection.fd(), 0, 0};
   ::poll(&p, 1, -1);
 }
 
