@@ -1,6 +1,7 @@
 #include "server/internal/task_control.h"
 
 #include <sys/socket.h>
+#include <time.h>
 
 #include <utility>
 
@@ -26,7 +27,12 @@ std::int64_t SteadyNanos() {
       .count();
 }
 
-void IoCounters::Touch() { last_activity_ns.store(SteadyNanos(), std::memory_order_relaxed); }
+void IoCounters::Touch() {
+  timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  last_activity_ns.store(std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec,
+                         std::memory_order_relaxed);
+}
 
 TaskId NextTaskId() {
   static std::atomic<TaskId> next{1};

@@ -27,6 +27,9 @@ struct IoCounters {
   // Steady-clock nanoseconds of the last byte in or out; 0 = none yet.
   std::atomic<std::int64_t> last_activity_ns{0};
 
+  // Touch records activity now, read from the coarse monotonic clock (the steady clock's base,
+  // a few milliseconds' resolution): it runs twice per echoed message, and the fine clock's
+  // timer read cost ~2 % of a ping-pong server's CPU.
   void Touch();
 };
 

@@ -16,6 +16,7 @@
 #include "weft/endpoint.h"
 
 namespace weft {
+class IoWaiter;
 namespace internal {
 struct IoCounters;
 struct IoTotals;
@@ -119,6 +120,9 @@ class Connection {
   std::unique_ptr<internal::IoCounters> counters_;
   internal::TaskControl* task_;  // The task this connection is attached to, if any.
   internal::IoTotals* totals_;   // The task's server-wide counters, if any.
+  // The running task's waiter, bound for the task's whole run (which the connection's life is
+  // part of): looked up once, not under the task's lock for every wait.
+  IoWaiter& waiter_;
   // The socket is blocking and reads may block in recv() (IoWaiter::BlocksThread).
   const bool blocking_reads_;
   // The SO_RCVTIMEO last set, as an idle timeout (infinite: none, the socket's default).
