@@ -56,6 +56,7 @@ TaskTable::~TaskTable() {
     MutexLock lock(&mu_);
     closing_ = true;
     changed_.SignalAll(&mu_);
+    work_.SignalAll();
   }
   for (std::thread& t : pool_threads_) t.join();
   JoinFinishedThreads();
@@ -111,7 +112,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     if (!start_now) {
       tasks_.emplace(id, Entry{task, TaskState::kQueued});
       queue_.push_back(task);
-      changed_.SignalAll(&mu_);
+      work_.Signal();
       return id;
     }
     tasks_.emplace(id, Entry{task, TaskState::kRunning});
@@ -184,7 +185,7 @@ void TaskTable::PoolWorkerMain() {
     std::shared_ptr<TaskControl> task;
     {
       MutexLock lock(&mu_);
-      changed_.Await(&mu_, [this]() {
+      work_.Await(&mu_, [this]() {
         mu_.AssertHeld();
         return closing_ || !queue_.empty();
       });

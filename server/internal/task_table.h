@@ -102,7 +102,11 @@ class TaskTable {
   const TaskTableOptions options_;
 
   mutable Mutex mu_;
-  FiberAwareCondVar changed_;  // Signalled when a task ends, a task is queued, or the table closes.
+  FiberAwareCondVar changed_;  // Signalled when a task ends or is dropped, or the table closes.
+  // kFixedPool: the idle workers wait here. Signalled once per queued task (one worker takes
+  // it; waking all of them for one task cost every idle worker a futex round trip) and to all
+  // when the table closes. Only threads wait: a plain condition variable.
+  CondVar work_;
   // Ordered by id, so a page after an id is found in O(log N) (ListPage). Unlike a hash map's,
   // an insert or an erase invalidates iterators and references to other entries.
   absl::btree_map<TaskId, Entry> tasks_ ABSL_GUARDED_BY(mu_);
