@@ -120,12 +120,8 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     if (options_.model == ExecutionModel::kFiber) {
       ++live_fibers_;
       if (absl::Status s = fibers_->Spawn([this, task] { FiberMain(task); }); !s.ok()) {
-        tasks_.erase(id);
-        --running_;
         --live_fibers_;
-        changed_.SignalAll(&mu_);
-        rejected = task->TakeThunk();
-        LOG(WARNING) << "cannot start a fiber for task " << id << ": " << s;
+        rejected = DropUnstartedLocked(*task, "fiber", s);
       }
       return id;
     }
@@ -149,14 +145,19 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     }
     return id;
   }
-  // Admitted already (observers were told): drop it like a removed queued task.
   task_threads_.erase(thread_key);
-  tasks_.erase(id);
+  rejected = DropUnstartedLocked(*task, "thread", thread.status());
+  return id;
+}
+
+Thunk TaskTable::DropUnstartedLocked(TaskControl& task, absl::string_view what,
+                                     const absl::Status& why) {
+  // Admitted already (observers were told): dropped like a removed queued task.
+  tasks_.erase(task.id());
   --running_;
   changed_.SignalAll(&mu_);
-  rejected = task->TakeThunk();
-  LOG(WARNING) << "cannot start a thread for task " << id << ": " << thread.status();
-  return id;
+  LOG(WARNING) << "cannot start a " << what << " for task " << task.id() << ": " << why;
+  return task.TakeThunk();
 }
 
 void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first) {

@@ -15,6 +15,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/internal/fiber_scheduler.h"
 #include "server/internal/task_control.h"
 #include "server/internal/task_waiter.h"
@@ -75,6 +76,11 @@ class TaskTable {
   std::shared_ptr<TaskControl> TakeQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // DropQueuedLocked removes a queued task; returns its thunk for destruction outside the lock.
   Thunk DropQueuedLocked(TaskId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // DropUnstartedLocked undoes Add's accounting of a task marked running whose thread or fiber
+  // (`what`) could not be started (`why`, logged); returns its thunk for destruction outside
+  // the lock.
+  Thunk DropUnstartedLocked(TaskControl& task, absl::string_view what, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckNotOwnTaskLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
