@@ -5,9 +5,7 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "control/auth.h"
 #include "weft/base/log.h"
 #include "weft/descriptor_limit.h"
 
@@ -32,17 +31,15 @@ struct ProcStat {
   std::uint64_t rss_pages = 0;        // field 24
 };
 
-absl::StatusOr<std::string> ReadFile(const char* path) {
-  std::ifstream in(path);
-  if (!in) return absl::UnavailableError(absl::StrCat("cannot open ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::UnavailableError(absl::StrCat("cannot read ", path));
-  return contents.str();
+// ReadProc reads a /proc file through the control plane's one file reader; these are a few
+// kilobytes at most (/proc/stat grows with the CPUs).
+absl::StatusOr<std::string> ReadProc(const char* path) {
+  constexpr std::size_t kMaxProcFileBytes = 1024 * 1024;
+  return internal::ReadSmallFile(path, kMaxProcFileBytes, internal::FileAccess::kAny);
 }
 
 absl::StatusOr<ProcStat> ReadProcStat() {
-  absl::StatusOr<std::string> text = ReadFile("/proc/self/stat");
+  absl::StatusOr<std::string> text = ReadProc("/proc/self/stat");
   if (!text.ok()) return text.status();
   // The command name (field 2) is in parentheses and may itself contain spaces and ')': the
   // fields that follow start after the last ')'.
@@ -65,7 +62,7 @@ absl::StatusOr<ProcStat> ReadProcStat() {
 
 // ReadBootTimeSeconds returns `btime` of /proc/stat: the boot time since the Unix epoch.
 absl::StatusOr<std::uint64_t> ReadBootTimeSeconds() {
-  absl::StatusOr<std::string> text = ReadFile("/proc/stat");
+  absl::StatusOr<std::string> text = ReadProc("/proc/stat");
   if (!text.ok()) return text.status();
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     std::uint64_t seconds = 0;

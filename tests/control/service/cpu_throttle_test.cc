@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -64,12 +68,21 @@ class FakeCgroups {
  public:
   FakeCgroups() {
     std::string pattern = ::testing::TempDir() + "cpu_throttle_XXXXXX";
-    root_ = mkdtemp(pattern.data());
-    EXPECT_FALSE(root_.empty());
+    const char* root = mkdtemp(pattern.data());
+    EXPECT_NE(root, nullptr) << "mkdtemp: " << std::strerror(errno);
+    if (root == nullptr) return;
+    root_ = root;
     for (const char* dir : {"/proc", "/proc/self", "/cg", "/cg/cpu", "/cg/cpu/a", "/cg/cpu/b"}) {
       EXPECT_EQ(mkdir((root_ + dir).c_str(), 0755), 0);
     }
   }
+  ~FakeCgroups() {
+    std::error_code ignored;
+    if (!root_.empty()) std::filesystem::remove_all(root_, ignored);
+  }
+  FakeCgroups(const FakeCgroups&) = delete;
+  FakeCgroups& operator=(const FakeCgroups&) = delete;
+
   std::string proc() const { return root_ + "/proc"; }
   std::string cgroup() const { return root_ + "/cg"; }
   // MoveTo puts the process in cgroup `name` (v1 cpu controller).
