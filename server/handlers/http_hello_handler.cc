@@ -3,6 +3,8 @@
 // framed by HttpRequestParser; pipelined requests are answered in order, and the responses to
 // all requests found in one read go out in one write.
 
+#include <time.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -10,7 +12,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "server/handlers/builtin_handlers.h"
@@ -64,8 +65,10 @@ void PutDigits(std::int64_t value, int width, char* end) {
 }
 
 // HttpDate returns the current time as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT",
-// RFC 9110 §5.6.7), formatted at most once per second per thread. Formatted by hand: the
-// names must be English whatever the process locale, and the length is fixed.
+// RFC 9110 §5.6.7), formatted at most once per second per thread. The time comes from the
+// coarse real-time clock (a few milliseconds behind at most; the date shows seconds), which
+// costs no timer read. Formatted by hand: the names must be English whatever the process
+// locale, and the length is fixed.
 absl::string_view HttpDate() {
   static constexpr char kDays[] = "MonTueWedThuFriSatSun";  // absl::Weekday order.
   static constexpr char kMonths[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -73,10 +76,12 @@ absl::string_view HttpDate() {
   constexpr std::size_t kLength = sizeof kTemplate - 1;
   thread_local std::int64_t cached_second = -1;
   thread_local char cached[kLength];
-  const absl::Time now = absl::Now();
-  const std::int64_t second = absl::ToUnixSeconds(now);
+  timespec now;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+  const std::int64_t second = now.tv_sec;
   if (second != cached_second) {
-    const absl::CivilSecond t = absl::ToCivilSecond(now, absl::UTCTimeZone());
+    const absl::CivilSecond t =
+        absl::ToCivilSecond(absl::FromUnixSeconds(second), absl::UTCTimeZone());
     std::memcpy(cached, kTemplate, kLength);
     std::memcpy(cached, kDays + 3 * static_cast<int>(absl::GetWeekday(t)), 3);
     PutDigits(t.day(), 2, cached + 7);
@@ -104,10 +109,39 @@ absl::string_view ConnectionHeader(const HttpRequest& request, bool closing) {
   return "";
 }
 
+// KeepAliveOk: one connection's copy of the complete response to an HTTP/1.1 GET that keeps the
+// connection open (every request of a keep-alive client but its last), rebuilt when the date
+// changes: such a request costs one append.
+class KeepAliveOk {
+ public:
+  explicit KeepAliveOk(const HttpHelloConfig& config) : config_(config) {}
+
+  absl::string_view Get() {
+    const absl::string_view date = HttpDate();
+    if (date != date_) {
+      text_.clear();
+      AppendHead(200, &text_);
+      absl::StrAppend(&text_, config_.body_headers, "\r\n", config_.body);
+      date_.assign(date.data(), date.size());
+    }
+    return text_;
+  }
+
+ private:
+  const HttpHelloConfig& config_;
+  std::string date_;  // The date text_ carries.
+  std::string text_;
+};
+
 // AppendResponse appends the response to `request`; `closing` says the connection closes after
 // it.
 void AppendResponse(const HttpHelloConfig& config, const HttpRequest& request, bool closing,
-                    std::string* out) {
+                    KeepAliveOk& keep_alive_ok, std::string* out) {
+  if (!closing && request.version_minor == 1 && request.method == "GET") {
+    const absl::string_view response = keep_alive_ok.Get();
+    out->append(response.data(), response.size());
+    return;
+  }
   const bool head = request.method == "HEAD";
   if (head || request.method == "GET") {
     AppendHead(200, out);
@@ -142,6 +176,7 @@ void LingeringClose(Connection& connection, absl::Span<char> buffer) {
 
 void ServeHttp(const HttpHelloConfig& config, Connection& connection) {
   HttpRequestParser parser;
+  KeepAliveOk keep_alive_ok(config);
   char buffer[kReadBufferSize];
   std::string out;
   // The flag check matters for a client that pipelines without pause: Read keeps returning
@@ -167,7 +202,7 @@ void ServeHttp(const HttpHelloConfig& config, Connection& connection) {
       // A request read as the task is asked to stop (a drain's close spread, StopTask) is still
       // answered, with "Connection: close", so the client knows not to send another.
       close = !parser.request().keep_alive || ShutdownRequested();
-      AppendResponse(config, parser.request(), close, &out);
+      AppendResponse(config, parser.request(), close, keep_alive_ok, &out);
       parser.Reset();
     }
     if (!out.empty()) {

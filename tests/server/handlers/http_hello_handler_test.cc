@@ -107,6 +107,27 @@ TEST_F(HttpHelloHandlerTest, GetGets200WithTheBodyAndItsLength) {
   EXPECT_LE(absl::AbsDuration(sent - absl::Now()), absl::Minutes(1)) << date;
 }
 
+TEST_F(HttpHelloHandlerTest, TheDateOfAKeepAliveConnectionFollowsTheClock) {
+  // Responses on one connection are built once per date: the next second must still show.
+  absl::StatusOr<LoopbackClient> client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE(client->Send(kGet).ok());
+  absl::StatusOr<HttpResponse> first = ReadResponse(*client);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::optional<std::string> first_date = first->Header("Date");
+  ASSERT_TRUE(first_date.has_value());
+  const absl::Time deadline = absl::Now() + absl::Seconds(3);
+  std::optional<std::string> date = first_date;
+  while (date == first_date && absl::Now() < deadline) {
+    ASSERT_TRUE(client->Send(kGet).ok());
+    absl::StatusOr<HttpResponse> response = ReadResponse(*client);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->body, "Hello, World!\n");
+    date = response->Header("Date");
+  }
+  EXPECT_NE(date, first_date) << "the Date stayed " << *first_date << " for 3 s";
+}
+
 TEST_F(HttpHelloHandlerTest, KeepsTheConnectionOpenForFurtherRequests) {
   absl::StatusOr<LoopbackClient> client = Connect();
   ASSERT_TRUE(client.ok()) << client.status();
