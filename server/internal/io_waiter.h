@@ -4,8 +4,9 @@
 //
 // Connection never calls poll() itself; it asks the running task's waiter. Thread-based
 // managers use a ppoll()-based waiter woken by a signal sent to the waiting thread (no
-// descriptor of its own); the fiber manager's waiter parks the task on its scheduler's epoll
-// instead of blocking the thread, and handler code does not change.
+// descriptor of its own) — for writes and deadline-bound reads; their other reads block in
+// recv() itself (BlocksThread) — and the fiber manager's waiter parks the task on its
+// scheduler's epoll instead of blocking the thread; handler code does not change.
 //
 // The wake-up signal is SIGRTMIN+4. The first worker thread of a thread-based manager installs
 // a handler for it that does nothing (an inherited SIG_IGN is taken over with a warning; a

@@ -1,10 +1,11 @@
 // TaskManager: the seed's task manager protocol, the seam between networking and scheduling.
 //
-// Signals: the thread-based managers (all but FiberTaskManager) wake a task blocked in I/O with
-// the signal SIGRTMIN+4. The first worker thread installs a handler for it that does nothing
-// (an inherited SIG_IGN is taken over with a warning; a handler of the program's own is a
-// conflict and CHECK-fails), and keeps it blocked except inside ppoll(). A program using these
-// managers must leave SIGRTMIN+4 alone.
+// Signals: the thread-based managers (all but FiberTaskManager) read with a blocking recv(),
+// which a stop ends by shutting the socket's read side, and wake a task blocked in a write or a
+// timed wait with the signal SIGRTMIN+4. The first worker thread installs a handler for it that
+// does nothing (an inherited SIG_IGN is taken over with a warning; a handler of the program's own
+// is a conflict and CHECK-fails), and keeps it blocked except inside ppoll(). A program using
+// these managers must leave SIGRTMIN+4 alone.
 #pragma once
 
 #include <cstddef>
