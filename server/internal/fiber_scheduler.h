@@ -9,11 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "server/internal/blocking_pool.h"
 #include "server/internal/task_waiter.h"
 #include "weft/base/deadline.h"
 #include "weft/base/sync.h"
@@ -79,24 +79,15 @@ class FiberSchedulerGroup {
   [[nodiscard]] absl::Status Spawn(absl::AnyInvocable<void()> fn);
 
   // SubmitBlocking runs `job` on a helper thread (started on demand, up to blocking_threads).
-  void SubmitBlocking(absl::AnyInvocable<void()> job) ABSL_LOCKS_EXCLUDED(blocking_mu_);
+  void SubmitBlocking(absl::AnyInvocable<void()> job);
 
   std::size_t stack_size() const { return stack_size_; }
 
  private:
-  void HelperMain() ABSL_LOCKS_EXCLUDED(blocking_mu_);
-
   const std::size_t stack_size_;
-  const std::size_t blocking_threads_;
   std::unique_ptr<StackPool> stacks_;  // Outlives the schedulers: declared before them.
   std::vector<std::unique_ptr<FiberScheduler>> schedulers_;
-
-  Mutex blocking_mu_;
-  CondVar blocking_cv_;
-  std::vector<absl::AnyInvocable<void()>> blocking_jobs_ ABSL_GUARDED_BY(blocking_mu_);
-  std::size_t blocking_idle_ ABSL_GUARDED_BY(blocking_mu_) = 0;
-  bool blocking_closing_ ABSL_GUARDED_BY(blocking_mu_) = false;
-  std::vector<std::thread> blocking_helpers_ ABSL_GUARDED_BY(blocking_mu_);
+  BlockingPool blocking_;  // Destroyed first, once the destructor has ended the schedulers.
 };
 
 // FiberAwareCondVar: a condition variable used with weft::Mutex that parks a waiting fiber
