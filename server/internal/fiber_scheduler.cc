@@ -39,10 +39,7 @@ class FiberScheduler {
   }
 
   ~FiberScheduler() {
-    {
-      MutexLock lock(&remote_mu_);
-      exit_ = true;
-    }
+    exit_.store(true, std::memory_order_release);
     poller_.Notify();
     thread_.join();
   }
@@ -80,6 +77,7 @@ class FiberScheduler {
       f->remote_queued = true;
       notify = remote_ready_.empty();
       remote_ready_.push_back(f);
+      remote_pending_.store(true, std::memory_order_release);
     }
     if (notify) poller_.Notify();
   }
@@ -150,18 +148,19 @@ class FiberScheduler {
     ready_.push_back(f);
   }
 
-  // DrainRemote takes the wake-ups posted by other threads; returns whether exit was requested.
-  bool DrainRemote() {
-    bool exit;
+  // DrainRemote takes the wake-ups posted by other threads. It runs once per loop turn and
+  // takes the lock only when some are pending: a wake-up posted after the check comes with a
+  // Notify, which ends the next poll at once.
+  void DrainRemote() {
+    if (!remote_pending_.load(std::memory_order_acquire)) return;
     {
       MutexLock lock(&remote_mu_);
       remote_taken_.swap(remote_ready_);
       for (Fiber* f : remote_taken_) f->remote_queued = false;
-      exit = exit_;
+      remote_pending_.store(false, std::memory_order_relaxed);
     }
     for (Fiber* f : remote_taken_) MakeReadyIfParked(f);
     remote_taken_.clear();
-    return exit;
   }
 
   void Loop() {
@@ -169,7 +168,8 @@ class FiberScheduler {
     context_.Bind();
     FiberPoller::Events events;
     while (true) {
-      const bool exit = DrainRemote();
+      const bool exit = exit_.load(std::memory_order_acquire);
+      DrainRemote();
       // Only the fibers ready now: one that yields runs again after the next poll.
       for (std::size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
         Fiber* f = ready_.front();
@@ -209,7 +209,10 @@ class FiberScheduler {
 
   Mutex remote_mu_;
   std::vector<Fiber*> remote_ready_ ABSL_GUARDED_BY(remote_mu_);
-  bool exit_ ABSL_GUARDED_BY(remote_mu_) = false;
+  // remote_ready_ is not empty (written under remote_mu_, read without it by DrainRemote).
+  std::atomic<bool> remote_pending_{false};
+  std::atomic<bool> exit_{false};  // The destructor asked the loop to end.
+
 
   std::thread thread_;
 };
