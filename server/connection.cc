@@ -110,7 +110,7 @@ absl::Status Connection::Wait(bool readable) {
   const Deadline deadline = OperationDeadline();
   absl::Status status = waiter_.Wait(
       fd_, readable ? IoInterest::kReadable : IoInterest::kWritable, deadline);
-  if (absl::IsDeadlineExceeded(status)) {
+  if (!status.ok() && absl::IsDeadlineExceeded(status)) {  // ok() is inline: no call per wait.
     if (deadline == lifetime_deadline_) {
       NoteEnding(task_, CloseInitiator::kMaxLifetime);
     } else if (deadline != deadline_) {
