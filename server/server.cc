@@ -174,10 +174,13 @@ class ServerImpl {
   // the mode when it is shared (ServerOptions::listen_socket_shared).
   void StopAcceptingLocked(Acceptor::StopMode mode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lifecycle_)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void OnAccept(UniqueFd fd, Endpoint peer) ABSL_LOCKS_EXCLUDED(mu_);
+  // OnAccept admits a connection; `listener_local` is its local address when the listener is
+  // bound to one address (all its connections share it), nullopt for a wildcard listener.
+  void OnAccept(UniqueFd fd, Endpoint peer, const std::optional<Endpoint>& listener_local)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void OnShed(const Endpoint& peer);
   void Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler, const HandlerArgs& args,
-             const ConnectionLimits& limits);
+             const ConnectionLimits& limits, const std::optional<Endpoint>& listener_local);
   // CountClose counts a connection that ran, once its socket is closed: its initiator (decided
   // now by its task) and its duration. Called on the task.
   void CountClose(const ConnectionTicket& ticket);
@@ -294,8 +297,15 @@ absl::Status ServerImpl::Run() {
       kept.has_value() ? std::move(*kept) : ListenTcp(address, port, backlog, listen_options);
   if (!listen_fd.ok()) return listen_fd.status();
   const Endpoint local = LocalEndpoint(listen_fd->get());
+  // A listener bound to one address gives every connection that local address: no
+  // getsockname() per connection then.
+  std::optional<Endpoint> listener_local;
+  if (!IsWildcard(local)) listener_local = local;
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(
-      std::move(*listen_fd), [this](UniqueFd fd, Endpoint peer) { OnAccept(std::move(fd), peer); },
+      std::move(*listen_fd),
+      [this, listener_local](UniqueFd fd, Endpoint peer) {
+        OnAccept(std::move(fd), peer, listener_local);
+      },
       [this](Endpoint peer) { OnShed(peer); });
   if (!acceptor.ok()) return acceptor.status();
 
@@ -491,7 +501,8 @@ void ServerImpl::OnShed(const Endpoint& peer) {
                             << WEFT_LOG_OCCURRENCES << " so far)";
 }
 
-void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
+void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer,
+                          const std::optional<Endpoint>& listener_local) {
   std::shared_ptr<const Handler> handler;
   std::shared_ptr<const HandlerArgs> args;
   ConnectionLimits limits;
@@ -535,9 +546,9 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
     ConnectionTicket ticket;
     UniqueFd fd;
   };
-  spec.run = [this, admitted = Admitted{std::move(ticket), std::move(fd)}, handler, args,
-              limits]() mutable {
-    Serve(std::move(admitted.fd), admitted.ticket, *handler, *args, limits);
+  spec.run = [this, admitted = Admitted{std::move(ticket), std::move(fd)}, handler, args, limits,
+              listener_local]() mutable {
+    Serve(std::move(admitted.fd), admitted.ticket, *handler, *args, limits, listener_local);
   };
   absl::StatusOr<TaskId> id = manager->AddTask(std::move(spec));
   if (!id.ok()) {
@@ -550,7 +561,8 @@ void ServerImpl::OnAccept(UniqueFd fd, Endpoint peer) {
 }
 
 void ServerImpl::Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& handler,
-                       const HandlerArgs& args, const ConnectionLimits& limits) {
+                       const HandlerArgs& args, const ConnectionLimits& limits,
+                       const std::optional<Endpoint>& listener_local) {
   ticket.MarkRan();
   const Endpoint& peer = ticket.peer();
   ServerEvent event{.kind = ServerEvent::Kind::kTaskStarted};
@@ -573,7 +585,8 @@ void ServerImpl::Serve(UniqueFd fd, ConnectionTicket& ticket, const Handler& han
   TaskControl* const task = CurrentTask();
   if (task != nullptr) task->set_io_totals(&io_totals_[task->id() % kIoTotalShards]);
   const int raw = fd.Release();
-  Connection connection(raw, peer, LocalEndpoint(raw), limits);
+  Connection connection(raw, peer, listener_local.has_value() ? *listener_local : LocalEndpoint(raw),
+                        limits);
   try {
     handler(connection, args);
   } catch (const ThreadShutdown&) {

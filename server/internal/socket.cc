@@ -149,6 +149,11 @@ Endpoint LocalEndpoint(int fd) {
   return EndpointFromSockaddr(addr);
 }
 
+bool IsWildcard(const Endpoint& local) {
+  // EndpointFromSockaddr writes the unspecified addresses in these canonical forms.
+  return local.address == "0.0.0.0" || local.address == "::";
+}
+
 absl::StatusOr<UniqueFd> DuplicateListeningSocket(int fd) {
   if (absl::StatusOr<Endpoint> local = CheckListeningSocket(fd); !local.ok()) {
     return local.status();

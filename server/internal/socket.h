@@ -21,6 +21,10 @@ Endpoint EndpointFromSockaddr(const sockaddr_storage& addr);
 
 // LocalEndpoint / PeerEndpoint query a socket; an empty Endpoint on failure.
 Endpoint LocalEndpoint(int fd);
+
+// IsWildcard tells whether `local` (a listener's LocalEndpoint) is the unspecified address
+// (0.0.0.0 or ::), whose connections each have a local address of their own.
+bool IsWildcard(const Endpoint& local);
 Endpoint PeerEndpoint(int fd);
 
 // DuplicateListeningSocket checks `fd` (CheckListeningSocket), makes it close-on-exec and the

@@ -314,6 +314,31 @@ TEST_F(ServerTest, AConnectionKnowsItsPeerAndLocalAddressesAsDottedQuads) {
   EXPECT_EQ(local_port, server.port());
 }
 
+TEST_F(ServerTest, AConnectionToAWildcardListenerKnowsTheAddressItReached) {
+  // A listener bound to one address lends it to its connections; a wildcard one must not: each
+  // connection's local address is the one its client connected to.
+  constexpr char kReached[] = "127.44.0.5";
+  Notification served;
+  std::string local_host;
+  ServerOptions options = EchoOptions();
+  options.address = "0.0.0.0";
+  options.handler = [&](Connection& connection, const HandlerArgs&) {
+    local_host = connection.local().address;
+    served.Notify();
+  };
+  Server server(std::move(options));
+  ASSERT_TRUE(server.Run().ok());
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(client.valid());
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(server.port());
+  ASSERT_EQ(::inet_pton(AF_INET, kReached, &target.sin_addr), 1);
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&target), sizeof target), 0);
+  ASSERT_TRUE(served.WaitForNotificationWithTimeout(kPrompt));
+  EXPECT_EQ(local_host, kReached);
+}
+
 TEST_F(ServerTest, PortReturnsTheBoundPortWhileRunningAndTheConfiguredOneOtherwise) {
   Server server(EchoOptions());
   EXPECT_EQ(server.port(), 0);
