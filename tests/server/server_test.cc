@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -279,6 +281,34 @@ TEST_F(ServerTest, EchoesOverIpv6Loopback) {
   EXPECT_TRUE(FindTaskByPeer(server.task_manager(), peer).has_value()) << peer;
 }
 
+// ConnectIpv4 connects a TCP socket to host:port (127.0.0.0/8), bound first to `source` if
+// given; on failure it records a test failure and returns an invalid UniqueFd.
+UniqueFd ConnectIpv4(const char* host, std::uint16_t port, const char* source = nullptr) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    ADD_FAILURE() << "socket: " << std::strerror(errno);
+    return UniqueFd();
+  }
+  if (source != nullptr) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      ADD_FAILURE() << "bind to " << source << ": " << std::strerror(errno);
+      return UniqueFd();
+    }
+  }
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  if (::inet_pton(AF_INET, host, &to.sin_addr) != 1 ||
+      ::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ADD_FAILURE() << "connect to " << host << ":" << port << ": " << std::strerror(errno);
+    return UniqueFd();
+  }
+  return fd;
+}
+
 TEST_F(ServerTest, AConnectionKnowsItsPeerAndLocalAddressesAsDottedQuads) {
   // Octets of one, two and three digits, on both ends (127.0.0.0/8 is all loopback).
   constexpr char kServerHost[] = "127.210.0.77";
@@ -297,17 +327,8 @@ TEST_F(ServerTest, AConnectionKnowsItsPeerAndLocalAddressesAsDottedQuads) {
   };
   Server server(std::move(options));
   ASSERT_TRUE(server.Run().ok());
-  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const UniqueFd client = ConnectIpv4(kServerHost, server.port(), kClientHost);
   ASSERT_TRUE(client.valid());
-  sockaddr_in source{};
-  source.sin_family = AF_INET;
-  ASSERT_EQ(::inet_pton(AF_INET, kClientHost, &source.sin_addr), 1);
-  ASSERT_EQ(::bind(client.get(), reinterpret_cast<sockaddr*>(&source), sizeof source), 0);
-  sockaddr_in target{};
-  target.sin_family = AF_INET;
-  target.sin_port = htons(server.port());
-  ASSERT_EQ(::inet_pton(AF_INET, kServerHost, &target.sin_addr), 1);
-  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&target), sizeof target), 0);
   ASSERT_TRUE(served.WaitForNotificationWithTimeout(kPrompt));
   EXPECT_EQ(peer_host, kClientHost);
   EXPECT_EQ(local_host, kServerHost);
@@ -328,13 +349,8 @@ TEST_F(ServerTest, AConnectionToAWildcardListenerKnowsTheAddressItReached) {
   };
   Server server(std::move(options));
   ASSERT_TRUE(server.Run().ok());
-  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const UniqueFd client = ConnectIpv4(kReached, server.port());
   ASSERT_TRUE(client.valid());
-  sockaddr_in target{};
-  target.sin_family = AF_INET;
-  target.sin_port = htons(server.port());
-  ASSERT_EQ(::inet_pton(AF_INET, kReached, &target.sin_addr), 1);
-  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&target), sizeof target), 0);
   ASSERT_TRUE(served.WaitForNotificationWithTimeout(kPrompt));
   EXPECT_EQ(local_host, kReached);
 }
