@@ -276,6 +276,7 @@ void Daemon::ReleaseSockets(const v1::HandoffReady& ready) {
   if (ready.control() && control_plane_ != nullptr) control_plane_->gateway().ReleaseListener();
   if (ready.admin() && admin_ != nullptr) admin_->gateway().ReleaseListener();
   gateways_released_ = ready.control() || ready.admin();
+  admin_released_ = ready.admin() && admin_ != nullptr;
 }
 
 void Daemon::ResumeSockets() {
@@ -289,6 +290,7 @@ void Daemon::ResumeSockets() {
     if (control_plane_ != nullptr) control_plane_->gateway().ResumeListener();
     if (admin_ != nullptr) admin_->gateway().ResumeListener();
     gateways_released_ = false;
+    admin_released_ = false;
   }
 }
 
@@ -329,6 +331,13 @@ void Daemon::Drain(DrainCause cause) {
     LOG(WARNING) << "drain ended with " << open << " connections still open; closing them";
   } else {
     LOG(INFO) << "drained: every connection has ended";
+  }
+  // After a hand-off the admin endpoint accepts nothing more, but a request it took just before
+  // the release may still be in flight, and Stop would cut it: let it finish, within the drain.
+  // (Without a hand-off the endpoint serves until Stop.)
+  if (cause == DrainCause::kHandedOff && admin_released_ &&
+      !admin_->gateway().WaitUntilIdle(drain_deadline)) {
+    LOG(WARNING) << "drain ended with admin requests still open; closing them";
   }
   for (ManagedServer* managed : servers_.All()) managed->server->Stop(absl::ZeroDuration());
 }

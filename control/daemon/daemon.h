@@ -145,6 +145,8 @@ class Daemon {
   // Listeners released to a successor by ReleaseSockets (ResumeSockets runs them again).
   std::vector<ManagedServer*> released_;
   bool gateways_released_ = false;
+  // The admin endpoint's listener among them: Drain lets its requests in flight finish.
+  bool admin_released_ = false;
   // Listeners whose inherited socket is shared with systemd (offered as such to a successor).
   std::set<std::string> shared_listeners_;
 };

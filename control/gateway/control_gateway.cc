@@ -23,8 +23,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "control/unix_socket.h"
 #include "weft/base/address.h"
+#include "weft/base/deadline.h"
 #include "weft/base/log.h"
 #include "weft/listen_socket.h"
 
@@ -139,6 +141,13 @@ class ControlGateway::Loop {
     [[maybe_unused]] ssize_t r = ::write(wake_fd_.get(), &one, sizeof one);
   }
 
+  // WaitUntilIdle: see ControlGateway::WaitUntilIdle.
+  bool WaitUntilIdle(absl::Time deadline) const {
+    MutexLock lock(&open_mu_);
+    return open_changed_.AwaitUntil(
+        &open_mu_, [this] { return open_.load() == 0; }, DeadlineAfter(deadline - absl::Now()));
+  }
+
   ControlGatewayStats stats() const {
     ControlGatewayStats stats;
     stats.accepted = accepted_.load();
@@ -215,6 +224,18 @@ class ControlGateway::Loop {
   std::atomic<std::uint64_t> backend_failed_{0};
   std::atomic<std::uint64_t> accept_failed_{0};
   std::atomic<std::size_t> open_{0};
+  // Set with open_ (SetOpen), so that WaitUntilIdle cannot miss the last relay's end.
+  mutable Mutex open_mu_;
+  mutable CondVar open_changed_;
+
+  // SetOpen publishes the number of open relays and wakes WaitUntilIdle.
+  void SetOpen(std::size_t n) {
+    {
+      MutexLock lock(&open_mu_);
+      open_.store(n);
+    }
+    open_changed_.SignalAll();
+  }
 };
 
 void ControlGateway::Loop::Run() {
@@ -255,7 +276,7 @@ void ControlGateway::Loop::Run() {
     }
   }
   relays_.clear();
-  open_.store(0);
+  SetOpen(0);
   MutexLock lock(&clients_mu_);
   clients_.clear();
 }
@@ -396,7 +417,7 @@ void ControlGateway::Loop::Admit(UniqueFd client, std::string client_name, absl:
   }
   relays_.emplace(relay->id, std::move(relay));
   accepted_.fetch_add(1);
-  open_.store(relays_.size());
+  SetOpen(relays_.size());
 }
 
 bool ControlGateway::Loop::Service(Relay& relay, int side, std::uint32_t events, absl::Time now) {
@@ -473,7 +494,7 @@ bool ControlGateway::Loop::Service(Relay& relay, int side, std::uint32_t events,
 
 void ControlGateway::Loop::Close(std::uint64_t id) {
   relays_.erase(id);  // Closing both descriptors removes them from the epoll set.
-  open_.store(relays_.size());
+  SetOpen(relays_.size());
   MutexLock lock(&clients_mu_);
   clients_.erase(id);
 }
@@ -567,6 +588,10 @@ void ControlGateway::Stop() {
 }
 
 ControlGatewayStats ControlGateway::stats() const { return loop_->stats(); }
+
+bool ControlGateway::WaitUntilIdle(absl::Time deadline) const {
+  return loop_->WaitUntilIdle(deadline);
+}
 
 int ControlGateway::listen_fd() const { return loop_->listen_fd(); }
 

@@ -113,6 +113,11 @@ class ControlGateway {
 
   ControlGatewayStats stats() const;
 
+  // WaitUntilIdle blocks until no connection is open or `deadline` passes; returns whether none
+  // is. After ReleaseListener it lets the requests in flight finish before Stop, which would
+  // cut them. Thread-safe.
+  bool WaitUntilIdle(absl::Time deadline) const;
+
   // ClientAddress returns the address of the client behind a backend connection, given gRPC's
   // name for that connection's peer (ServerContext::peer(), "unix-abstract:weft-gateway-...":
   // each relay connects to a unix backend from an abstract address of its own), as gRPC would
