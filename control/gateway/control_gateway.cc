@@ -148,6 +148,15 @@ class ControlGateway::Loop {
         &open_mu_, [this] { return open_.load() == 0; }, DeadlineAfter(deadline - absl::Now()));
   }
 
+  // SetOpen publishes the number of open relays and wakes WaitUntilIdle.
+  void SetOpen(std::size_t n) {
+    {
+      MutexLock lock(&open_mu_);
+      open_.store(n);
+    }
+    open_changed_.SignalAll();
+  }
+
   ControlGatewayStats stats() const {
     ControlGatewayStats stats;
     stats.accepted = accepted_.load();
@@ -227,15 +236,6 @@ class ControlGateway::Loop {
   // Set with open_ (SetOpen), so that WaitUntilIdle cannot miss the last relay's end.
   mutable Mutex open_mu_;
   mutable CondVar open_changed_;
-
-  // SetOpen publishes the number of open relays and wakes WaitUntilIdle.
-  void SetOpen(std::size_t n) {
-    {
-      MutexLock lock(&open_mu_);
-      open_.store(n);
-    }
-    open_changed_.SignalAll();
-  }
 };
 
 void ControlGateway::Loop::Run() {
