@@ -15,6 +15,8 @@ ThreadedTaskManager::ThreadedTaskManager(ThreadedTaskManagerOptions options)
           .max_queued = options.limit.has_value() ? options.max_queued : 0,
           .fibers = {},
           .thread_stack_size = options.stack_size,
+          .idle_threads = options.idle_threads,
+          .idle_thread_timeout = options.idle_thread_timeout,
       })) {}
 
 }  // namespace weft

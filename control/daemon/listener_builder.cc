@@ -17,7 +17,7 @@ std::size_t OrDefault(std::uint32_t value, std::size_t fallback) {
   return value == 0 ? fallback : value;
 }
 
-TaskManagerPtr BuildManager(const Listener& listener) {
+absl::StatusOr<TaskManagerPtr> BuildManager(const Listener& listener) {
   switch (listener.manager_case()) {
     case Listener::kPool:
       return std::make_unique<PoolTaskManager>(
@@ -27,9 +27,15 @@ TaskManagerPtr BuildManager(const Listener& listener) {
       return std::make_unique<SingleThreadedTaskManager>(SingleThreadedTaskManagerOptions{
           .max_queued = OrDefault(listener.single().max_queued(), 64)});
     case Listener::kThreaded: {
+      const config::v1::ThreadedManager& threaded = listener.threaded();
       ThreadedTaskManagerOptions options;
-      if (listener.threaded().limit() != 0) options.limit = listener.threaded().limit();
-      options.max_queued = OrDefault(listener.threaded().max_queued(), 1024);
+      if (threaded.limit() != 0) options.limit = threaded.limit();
+      options.max_queued = OrDefault(threaded.max_queued(), 1024);
+      if (threaded.has_idle_threads()) options.idle_threads = threaded.idle_threads();
+      absl::StatusOr<absl::Duration> idle_timeout =
+          ParseConfigDuration(threaded.idle_thread_timeout(), options.idle_thread_timeout);
+      if (!idle_timeout.ok()) return idle_timeout.status();
+      options.idle_thread_timeout = *idle_timeout;
       return std::make_unique<ThreadedTaskManager>(options);
     }
     case Listener::kFiber: {
@@ -75,7 +81,9 @@ absl::StatusOr<ManagedServer> BuildListener(const Listener& listener,
   options.listen_socket = std::move(listen_socket.fd);
   options.listen_socket_shared = listen_socket.shared;
   options.handler = std::move(*handler);
-  options.manager = BuildManager(listener);
+  absl::StatusOr<TaskManagerPtr> manager = BuildManager(listener);
+  if (!manager.ok()) return manager.status();
+  options.manager = *std::move(manager);
   if (listener.max_connections() != 0) options.max_connections = listener.max_connections();
   options.args = std::move(args);
   if (listener.backlog() != 0) options.backlog = static_cast<int>(listener.backlog());

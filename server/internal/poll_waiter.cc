@@ -139,11 +139,14 @@ void PollWaiter::Wake() {
 }
 
 void PollWaiter::Reset() {
+  // Without a wake-up in flight there is nothing to discard: skip the system call (Reset runs
+  // before every task). A signal whose flag a ppoll() return already cleared may still be
+  // pending; as in Wait, it only ends the next ppoll() early.
+  if (!wake_pending_.exchange(false, std::memory_order_acq_rel)) return;
   const sigset_t wake = WakeSet();
   const timespec zero{};
   while (::sigtimedwait(&wake, nullptr, &zero) > 0) {
   }
-  wake_pending_.store(false);
 }
 
 IoWaiter& DefaultWaiter() {

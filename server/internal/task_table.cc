@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "server/internal/poll_waiter.h"
 #include "weft/base/log.h"
@@ -57,6 +58,7 @@ TaskTable::~TaskTable() {
     closing_ = true;
     changed_.SignalAll(&mu_);
     work_.SignalAll();
+    idle_.SignalAll();
   }
   for (std::thread& t : pool_threads_) t.join();
   JoinFinishedThreads();
@@ -98,6 +100,12 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   if (on_admitted) on_admitted(id);
 
   std::uint64_t thread_key = 0;
+  // Signalled once mu_ is released (the lock is the inner scope's): woken under the lock, the
+  // parked thread would only block on mu_ again.
+  bool handed_over = false;
+  const absl::Cleanup wake_parked = [this, &handed_over] {
+    if (handed_over) idle_.Signal();
+  };
   {
     MutexLock lock(&mu_);
     --reserved_;
@@ -123,6 +131,13 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
         --live_fibers_;
         rejected = DropUnstartedLocked(*task, "fiber", s);
       }
+      return id;
+    }
+    if (options_.model == ExecutionModel::kThreadPerTask && unclaimed_ > 0) {
+      // A parked thread takes it: no clone(), no new stack, no exit and join.
+      --unclaimed_;
+      handoff_.push_back(task);
+      handed_over = true;
       return id;
     }
     // The thread's entry, without its handle until the thread exists: the thread may retire
@@ -167,6 +182,7 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
     Run(task, waiter);
     MutexLock lock(&mu_);
     task = TakeQueuedLocked();
+    if (task == nullptr) task = AwaitHandoffLocked();
     if (task == nullptr) {
       // Retire: hand our own handle to whoever joins next. The map entry exists because Add
       // inserted it before starting this thread; without a handle yet, Add queues the handle
@@ -178,6 +194,28 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
       changed_.SignalAll(&mu_);
     }
   }
+}
+
+std::shared_ptr<TaskControl> TaskTable::AwaitHandoffLocked() {
+  // With a limit, running and parked threads together stay within it.
+  const bool room = parked_ < options_.idle_threads &&
+                    (!options_.limit.has_value() || running_ + parked_ < *options_.limit);
+  if (!room || stopping_all_ || closing_) return nullptr;
+  ++parked_;
+  ++unclaimed_;
+  const Deadline until = DeadlineAfter(options_.idle_thread_timeout);
+  bool timed_out = false;
+  while (handoff_.empty() && !stopping_all_ && !closing_ && !timed_out) {
+    timed_out = !idle_.WaitUntil(&mu_, until);
+  }
+  --parked_;
+  if (handoff_.empty()) {
+    --unclaimed_;  // Nothing was handed over: this thread's claim is still counted.
+    return nullptr;
+  }
+  std::shared_ptr<TaskControl> task = std::move(handoff_.front());
+  handoff_.pop_front();
+  return task;
 }
 
 void TaskTable::PoolWorkerMain() {
@@ -366,7 +404,7 @@ std::vector<TaskInfo> TaskTable::Get(absl::Span<const TaskId> ids) const {
 
 TaskManagerStats TaskTable::Stats() const {
   MutexLock lock(&mu_);
-  return TaskManagerStats{running_, queue_.size()};
+  return TaskManagerStats{running_, queue_.size(), parked_};
 }
 
 void TaskTable::JoinFinishedThreads() {

@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/internal/fiber_scheduler.h"
 #include "server/internal/task_control.h"
 #include "server/internal/task_waiter.h"
@@ -33,6 +34,10 @@ struct TaskTableOptions {
   FiberGroupOptions fibers;          // kFiber only: the scheduler threads and stacks.
   // kThreadPerTask only: each task thread's stack, in bytes; 0 = the process's default.
   std::size_t thread_stack_size = 0;
+  // kThreadPerTask only: a thread whose task ended waits up to `idle_thread_timeout` for the
+  // next task instead of exiting, while fewer than `idle_threads` wait so.
+  std::size_t idle_threads = 0;
+  absl::Duration idle_thread_timeout = absl::ZeroDuration();
 };
 
 // TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_; both before a
@@ -86,6 +91,11 @@ class TaskTable {
 
   void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // AwaitHandoffLocked parks a kThreadPerTask thread whose task ended (if fewer than
+  // idle_threads are parked, parked and running threads stay within the limit, and no stop is
+  // under way) until Add hands it a task (returned,
+  // already marked running), the idle timeout passes or a stop begins (nullptr: retire).
+  std::shared_ptr<TaskControl> AwaitHandoffLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PoolWorkerMain() ABSL_LOCKS_EXCLUDED(mu_);
   // FiberMain: the body of a kFiber fiber — `first`, then queued tasks while there are any.
   void FiberMain(std::shared_ptr<TaskControl> first) ABSL_LOCKS_EXCLUDED(mu_);
@@ -130,6 +140,14 @@ class TaskTable {
   std::uint64_t next_thread_key_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::uint64_t, base::Thread> task_threads_ ABSL_GUARDED_BY(mu_);
   std::vector<base::Thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  // kThreadPerTask: the idle-thread cache. A parked thread waits on idle_ for a task in
+  // handoff_; `unclaimed_` is the parked threads less the tasks already handed to them, so Add
+  // hands a task over only when a parked thread is sure to take it. Any parked thread takes
+  // any handed task: Signal wakes one, SignalAll (a stop) all.
+  CondVar idle_;
+  std::size_t parked_ ABSL_GUARDED_BY(mu_) = 0;
+  std::size_t unclaimed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::shared_ptr<TaskControl>> handoff_ ABSL_GUARDED_BY(mu_);
   // kFixedPool: the workers, started in the constructor and joined in the destructor.
   std::vector<std::thread> pool_threads_;
   // kFiber: fibers spawned and not yet past their last task (they count themselves out).

@@ -134,6 +134,7 @@ StopReport TaskTable::StopAll(absl::Duration grace) {
     MutexLock lock(&mu_);
     CheckNotOwnTaskLocked();
     stopping_all_ = true;
+    idle_.SignalAll();  // Parked threads retire: StopAll returns with every thread joined.
     while (!queue_.empty()) dropped.push_back(DropQueuedLocked(queue_.front()->id()));
     for (auto& [id, entry] : tasks_) {
       entry.state = TaskState::kStopping;

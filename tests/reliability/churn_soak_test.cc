@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "tests/testing/process_stats.h"
 #include "weft/handlers/handler_registry.h"
 #include "weft/server.h"
+#include "weft/threaded_task_manager.h"
 
 namespace weft {
 namespace {
@@ -66,6 +68,10 @@ TEST(ChurnSoakTest, ShortConnectionsAndRestartCyclesReturnToBaseline) {
   ServerOptions options;
   options.handler = *echo;
   options.stop_grace = absl::Milliseconds(100);
+  // The default manager, with its idle-thread cache emptied quickly: the threads left waiting
+  // for the next connection are then gone before the baseline is checked.
+  options.manager = std::make_unique<ThreadedTaskManager>(
+      ThreadedTaskManagerOptions{.idle_thread_timeout = absl::Milliseconds(100)});
   Server server(std::move(options));
   ASSERT_TRUE(server.Run().ok());
   const std::uint16_t port = server.port();

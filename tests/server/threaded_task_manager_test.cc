@@ -1,21 +1,27 @@
-// What only the threaded manager has: each task's thread gets the stack size of its options.
-// The shared protocol is in task_manager_conformance_test.
+// What only the threaded manager has: each task's thread gets the stack size of its options, and
+// threads whose task ended wait in the idle-thread cache. The shared protocol is in
+// task_manager_conformance_test.
 #include "weft/threaded_task_manager.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/notification.h"
 #include "tests/testing/loopback_client.h"
+#include "tests/testing/process_stats.h"
 
 namespace weft {
 namespace {
 
+using ::weft::testing::CountThreads;
 using ::weft::testing::kTestTimeout;
+using ::weft::testing::WaitUntil;
 
 // TaskStackSize runs one task on `manager` and returns its thread's stack size.
 std::size_t TaskStackSize(ThreadedTaskManager& manager) {
@@ -54,6 +60,79 @@ TEST(ThreadedTaskManagerTest, ATaskThreadHasTheStackSizeOfItsOptions) {
   const std::size_t size = TaskStackSize(manager);
   EXPECT_GE(size, 2u * 1024 * 1024);
   EXPECT_LT(size, 8u * 1024 * 1024);
+}
+
+// RunOnce runs one task on `manager`, waits until it has ended and returns its thread's id.
+pid_t RunOnce(ThreadedTaskManager& manager) {
+  std::atomic<pid_t> tid{0};
+  EXPECT_TRUE(manager.AddTask([&tid] { tid.store(::gettid()); }).ok());
+  EXPECT_TRUE(WaitUntil([&] { return manager.AllTasks().empty(); }));
+  return tid.load();
+}
+
+TEST(ThreadedTaskManagerTest, AThreadWhoseTaskEndedRunsTheNextTask) {
+  const int threads_before = testing::SettledThreadCount();
+  ThreadedTaskManager manager;
+  const pid_t first = RunOnce(manager);
+  ASSERT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
+  EXPECT_EQ(CountThreads(), threads_before + 1) << "the cached thread is still there";
+  EXPECT_EQ(RunOnce(manager), first) << "the second task ran on the first task's thread";
+  EXPECT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
+  EXPECT_EQ(CountThreads(), threads_before + 1) << "no thread was started for the second task";
+}
+
+TEST(ThreadedTaskManagerTest, WithoutTheCacheAThreadExitsWhenItsTaskEnds) {
+  const int threads_before = testing::SettledThreadCount();
+  ThreadedTaskManager manager(ThreadedTaskManagerOptions{.idle_threads = 0});
+  RunOnce(manager);
+  EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before; }));
+  EXPECT_EQ(manager.Stats().idle_threads, 0u);
+}
+
+TEST(ThreadedTaskManagerTest, ACachedThreadExitsAfterTheIdleTimeout) {
+  const int threads_before = testing::SettledThreadCount();
+  ThreadedTaskManager manager(
+      ThreadedTaskManagerOptions{.idle_thread_timeout = absl::Milliseconds(50)});
+  RunOnce(manager);
+  EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before; }));
+  EXPECT_EQ(manager.Stats().idle_threads, 0u);
+}
+
+TEST(ThreadedTaskManagerTest, TheCacheKeepsAtMostIdleThreadsThreads) {
+  const int threads_before = testing::SettledThreadCount();
+  ThreadedTaskManager manager(ThreadedTaskManagerOptions{.idle_threads = 2});
+  absl::Notification release;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(manager
+                    .AddTask([&] {
+                      started.fetch_add(1);
+                      release.WaitForNotificationWithTimeout(kTestTimeout);
+                    })
+                    .ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return started.load() == 5; }));
+  release.Notify();
+  EXPECT_TRUE(WaitUntil([&] { return manager.AllTasks().empty(); }));
+  EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before + 2; }))
+      << CountThreads() << " threads, " << threads_before << " before";
+  EXPECT_EQ(manager.Stats().idle_threads, 2u);
+}
+
+TEST(ThreadedTaskManagerTest, StopAllTasksAndTheDestructorReturnWithTheCachedThreadsJoined) {
+  const int threads_before = testing::SettledThreadCount();
+  {
+    ThreadedTaskManager manager(
+        ThreadedTaskManagerOptions{.idle_thread_timeout = absl::Hours(1)});
+    RunOnce(manager);
+    ASSERT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
+    manager.StopAllTasks(absl::ZeroDuration());
+    EXPECT_EQ(CountThreads(), threads_before) << "StopAllTasks joined the cached thread";
+    EXPECT_EQ(manager.Stats().idle_threads, 0u);
+    RunOnce(manager);  // The manager goes on working, and caches again.
+    ASSERT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
+  }
+  EXPECT_EQ(CountThreads(), threads_before) << "the destructor joined the cached thread";
 }
 
 }  // namespace

@@ -62,6 +62,9 @@ struct TaskInfo {
 struct TaskManagerStats {
   std::size_t running = 0;   // Tasks running or stopping.
   std::size_t queued = 0;    // Tasks admitted but not started.
+  // Threads without a task that wait for the next one (ThreadedTaskManager's idle-thread
+  // cache); 0 for the other managers.
+  std::size_t idle_threads = 0;
 };
 
 // StopReport: how a StopAllTasks or StopTasks went.

@@ -1,10 +1,13 @@
 // The weftd configuration: every error is located and says what is wrong.
 #include "control/daemon/config_loader.h"
 
+#include <atomic>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "control/daemon/listener_builder.h"
+#include "tests/testing/loopback_client.h"
 #include "weft/server.h"
 
 #include <gmock/gmock.h>
@@ -99,6 +102,40 @@ TEST_F(ConfigLoaderTest, AFiberManagerIsParsedCheckedAndBuilt) {
               HasSubstr("listeners[0].fiber: threads must be at most 1024"));
   EXPECT_THAT(Error("listeners { name: \"a\" handler { name: \"echo\" } fiber { stack_size: 4096 } }"),
               HasSubstr("listeners[0].fiber: stack_size must be between 16384 and 67108864 bytes"));
+}
+
+TEST_F(ConfigLoaderTest, TheThreadedIdleThreadCacheIsCheckedAndReachesTheManager) {
+  absl::StatusOr<config::v1::Config> config = Parse(
+      "listeners { name: \"a\" handler { name: \"echo\" }"
+      " threaded { idle_threads: 2 idle_thread_timeout: \"1h\" } }\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<ManagedServer> built =
+      BuildListener(config->listeners(0), registry_, nullptr, nullptr);
+  ASSERT_TRUE(built.ok()) << built.status();
+  // Five tasks end together: the cache keeps the configured two of their threads.
+  TaskManager& manager = built->server->task_manager();
+  absl::Notification release;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(manager
+                    .AddTask([&] {
+                      started.fetch_add(1);
+                      release.WaitForNotificationWithTimeout(testing::kTestTimeout);
+                    })
+                    .ok());
+  }
+  ASSERT_TRUE(testing::WaitUntil([&] { return started.load() == 5; }));
+  release.Notify();
+  ASSERT_TRUE(testing::WaitUntil([&] { return manager.AllTasks().empty(); }));
+  EXPECT_TRUE(testing::WaitUntil([&] { return manager.Stats().idle_threads == 2; }));
+  manager.StopAllTasks(absl::ZeroDuration());
+
+  EXPECT_THAT(
+      Error("listeners { name: \"a\" handler { name: \"echo\" } threaded { idle_threads: 5000 } }"),
+      HasSubstr("listeners[0].threaded: idle_threads must be at most 4096"));
+  EXPECT_THAT(Error("listeners { name: \"a\" handler { name: \"echo\" }"
+                    " threaded { idle_thread_timeout: \"soon\" } }"),
+              HasSubstr("listeners[0].threaded.idle_thread_timeout: \"soon\" is not a duration"));
 }
 
 TEST_F(ConfigLoaderTest, ReusePortIsParsedAndReachesTheServer) {
