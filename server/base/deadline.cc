@@ -3,8 +3,9 @@
 namespace weft {
 
 Deadline DeadlineAfter(absl::Duration timeout) {
-  const Deadline now = std::chrono::steady_clock::now();
+  // No clock read without a timeout: a connection without an idle timeout asks once per wait.
   if (timeout == absl::InfiniteDuration()) return kNoDeadline;
+  const Deadline now = std::chrono::steady_clock::now();
   if (timeout <= absl::ZeroDuration()) return now;
   const auto nanos = absl::ToChronoNanoseconds(timeout);
   if (nanos >= kNoDeadline - now) return kNoDeadline;

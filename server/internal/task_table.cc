@@ -100,11 +100,12 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   if (on_admitted) on_admitted(id);
 
   std::uint64_t thread_key = 0;
-  // Signalled once mu_ is released (the lock is the inner scope's): woken under the lock, the
-  // parked thread would only block on mu_ again.
-  bool handed_over = false;
-  const absl::Cleanup wake_parked = [this, &handed_over] {
-    if (handed_over) idle_.Signal();
+  // The thread that takes the task (a pool worker, a parked thread) is signalled once mu_ is
+  // released (the lock is the inner scope's): woken under the lock, it would only block on mu_
+  // again.
+  CondVar* wake = nullptr;
+  const absl::Cleanup signal_taker = [&wake] {
+    if (wake != nullptr) wake->Signal();
   };
   {
     MutexLock lock(&mu_);
@@ -120,7 +121,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
     if (!start_now) {
       tasks_.emplace(id, Entry{task, TaskState::kQueued});
       queue_.push_back(task);
-      work_.Signal();
+      wake = &work_;
       return id;
     }
     tasks_.emplace(id, Entry{task, TaskState::kRunning});
@@ -137,7 +138,7 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
       // A parked thread takes it: no clone(), no new stack, no exit and join.
       --unclaimed_;
       handoff_.push_back(task);
-      handed_over = true;
+      wake = &idle_;
       return id;
     }
     // The thread's entry, without its handle until the thread exists: the thread may retire
