@@ -1,6 +1,7 @@
 #include "weft/server.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include "weft/base/names.h"
 #include "weft/base/serial_delivery.h"
 #include "weft/base/sync.h"
+#include "weft/base/thread.h"
 #include "weft/task_context.h"
 #include "weft/threaded_task_manager.h"
 
@@ -328,6 +330,12 @@ absl::Status ServerImpl::Run() {
     // been delivered (by this Run's return, or whoever flushes first). It only waits, never
     // delivers: StopAccepting joins this thread while holding lifecycle_.
     acceptor_thread_ = std::thread([this, loop, running_event] {
+      pthread_setname_np(pthread_self(), "weft-accept");  // For top -H, perf and /proc.
+      // Woken by each new connection, the loop would preempt the threads serving the ones it
+      // accepted before: a switch each. As a batch thread it accepts when they block.
+      if (absl::Status s = base::UseBatchScheduling(); !s.ok()) {
+        LOG(WARNING) << "the accept loop keeps its scheduling policy: " << s;
+      }
       state_events_.AwaitDelivered(running_event);
       loop->Loop([] {});
     });

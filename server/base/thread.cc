@@ -1,6 +1,7 @@
 #include "weft/base/thread.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,6 +68,14 @@ void Thread::Join() {
   CHECK(joinable_);
   CHECK_EQ(::pthread_join(id_, nullptr), 0);
   joinable_ = false;
+}
+
+absl::Status UseBatchScheduling() {
+  const sched_param param{};  // SCHED_BATCH has no static priority: 0.
+  if (::sched_setscheduler(0, SCHED_BATCH, &param) != 0) {
+    return absl::ErrnoToStatus(errno, "sched_setscheduler(SCHED_BATCH)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace weft::base

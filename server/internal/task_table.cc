@@ -177,6 +177,7 @@ Thunk TaskTable::DropUnstartedLocked(TaskControl& task, absl::string_view what,
 }
 
 void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first) {
+  ApplyThreadPolicy();
   PollWaiter waiter;
   std::shared_ptr<TaskControl> task = std::move(first);
   while (task != nullptr) {
@@ -194,6 +195,14 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
       task_threads_.erase(it);
       changed_.SignalAll(&mu_);
     }
+  }
+}
+
+void TaskTable::ApplyThreadPolicy() const {
+  if (!options_.batch_scheduling) return;
+  if (absl::Status s = base::UseBatchScheduling(); !s.ok()) {
+    LOG_EVERY_N(WARNING, 1000) << options_.kind << " task threads keep their scheduling policy: "
+                               << s;
   }
 }
 
@@ -220,6 +229,7 @@ std::shared_ptr<TaskControl> TaskTable::AwaitHandoffLocked() {
 }
 
 void TaskTable::PoolWorkerMain() {
+  ApplyThreadPolicy();
   PollWaiter waiter;
   while (true) {
     std::shared_ptr<TaskControl> task;

@@ -38,6 +38,8 @@ struct TaskTableOptions {
   // next task instead of exiting, while fewer than `idle_threads` wait so.
   std::size_t idle_threads = 0;
   absl::Duration idle_thread_timeout = absl::ZeroDuration();
+  // kThreadPerTask and kFixedPool: task threads run under SCHED_BATCH (base::UseBatchScheduling).
+  bool batch_scheduling = false;
 };
 
 // TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_; both before a
@@ -89,6 +91,8 @@ class TaskTable {
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckNotOwnTaskLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // ApplyThreadPolicy gives the calling task thread the scheduling policy of the options.
+  void ApplyThreadPolicy() const;
   void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first)
       ABSL_LOCKS_EXCLUDED(mu_);
   // AwaitHandoffLocked parks a kThreadPerTask thread whose task ended (if fewer than

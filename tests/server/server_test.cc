@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -353,6 +356,34 @@ TEST_F(ServerTest, AConnectionToAWildcardListenerKnowsTheAddressItReached) {
   ASSERT_TRUE(client.valid());
   ASSERT_TRUE(served.WaitForNotificationWithTimeout(kPrompt));
   EXPECT_EQ(local_host, kReached);
+}
+
+// AcceptThreadId returns the kernel id of this process's thread named "weft-accept", if one.
+std::optional<pid_t> AcceptThreadId() {
+  std::optional<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name) && name == "weft-accept") {
+      found = static_cast<pid_t>(std::stoi(entry.path().filename().string()));
+    }
+  }
+  return found;
+}
+
+TEST_F(ServerTest, TheAcceptLoopIsABatchThreadThatDoesNotPreemptTheConnectionsItServes) {
+  Server server(EchoOptions());
+  ASSERT_TRUE(server.Run().ok());
+  std::optional<pid_t> tid;
+  ASSERT_TRUE(WaitUntil([&] { return (tid = AcceptThreadId()).has_value(); }, kPrompt))
+      << "no thread named weft-accept";
+  // The loop sets its policy before its first accept: one echo exchange later it is set.
+  absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->Echo("ping").value_or(""), "ping");
+  EXPECT_EQ(::sched_getscheduler(*tid), SCHED_BATCH);
+  server.Stop();
+  EXPECT_FALSE(AcceptThreadId().has_value()) << "Stop joined the accept loop";
 }
 
 TEST_F(ServerTest, PortReturnsTheBoundPortWhileRunningAndTheConfiguredOneOtherwise) {

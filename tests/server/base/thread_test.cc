@@ -2,6 +2,7 @@
 #include "weft/base/thread.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -67,6 +68,19 @@ TEST(ThreadTest, DestroyingAJoinableThreadIsABug) {
         ASSERT_TRUE(thread.ok());
       },
       "destroyed without being joined");
+}
+
+TEST(ThreadTest, UseBatchSchedulingChangesOnlyTheCallingThreadsPolicy) {
+  std::atomic<int> policy{-1};
+  absl::StatusOr<Thread> thread = Thread::Start(0, [&] {
+    const absl::Status status = UseBatchScheduling();
+    EXPECT_TRUE(status.ok()) << status;
+    policy.store(::sched_getscheduler(0));
+  });
+  ASSERT_TRUE(thread.ok()) << thread.status();
+  thread->Join();
+  EXPECT_EQ(policy.load(), SCHED_BATCH);
+  EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER) << "the caller's own policy is untouched";
 }
 
 }  // namespace

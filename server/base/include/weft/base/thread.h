@@ -42,4 +42,13 @@ class Thread {
   bool joinable_ = false;
 };
 
+// UseBatchScheduling puts the calling thread under SCHED_BATCH: the same share of the CPU as
+// SCHED_OTHER at the same nice value, but when it wakes it never preempts the thread running on
+// its CPU; it runs when that one blocks or its slice ends. For a thread that hands work to others
+// (an accept loop): woken by every new connection, it would otherwise preempt the threads that
+// serve the connections it already handed over, a context switch each. Unprivileged. Errors:
+// what sched_setscheduler(2) reports (EPERM under a seccomp policy that forbids it); the thread
+// then keeps its policy.
+absl::Status UseBatchScheduling();
+
 }  // namespace weft::base
