@@ -17,7 +17,6 @@ ThreadedTaskManager::ThreadedTaskManager(ThreadedTaskManagerOptions options)
           .thread_stack_size = options.stack_size,
           .idle_threads = options.idle_threads,
           .idle_thread_timeout = options.idle_thread_timeout,
-          .batch_scheduling = options.batch_scheduling,
       })) {}
 
 }  // namespace weft

@@ -36,9 +36,19 @@ void RunThunk(Thunk& thunk, TaskId id) {
   }
 }
 
+// CallerSchedParam returns the calling thread's scheduling parameters.
+sched_param CallerSchedParam() {
+  sched_param param{};
+  ::sched_getparam(0, &param);
+  return param;
+}
+
 }  // namespace
 
-TaskTable::TaskTable(TaskTableOptions options) : options_(std::move(options)) {
+TaskTable::TaskTable(TaskTableOptions options)
+    : options_(std::move(options)),
+      creator_policy_(::sched_getscheduler(0)),
+      creator_param_(CallerSchedParam()) {
   if (options_.model == ExecutionModel::kFiber) {
     fibers_ = std::make_unique<FiberSchedulerGroup>(options_.fibers);
   }
@@ -176,8 +186,15 @@ Thunk TaskTable::DropUnstartedLocked(TaskControl& task, absl::string_view what,
   return task.TakeThunk();
 }
 
+void TaskTable::TakeCreatorPolicy() const {
+  if (creator_policy_ < 0 || ::sched_getscheduler(0) == creator_policy_) return;
+  if (::sched_setscheduler(0, creator_policy_, &creator_param_) != 0) {
+    PLOG_EVERY_N(WARNING, 1000) << options_.kind << " task threads keep the accept loop's policy";
+  }
+}
+
 void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first) {
-  ApplyThreadPolicy();
+  TakeCreatorPolicy();
   PollWaiter waiter;
   std::shared_ptr<TaskControl> task = std::move(first);
   while (task != nullptr) {
@@ -195,14 +212,6 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
       task_threads_.erase(it);
       changed_.SignalAll(&mu_);
     }
-  }
-}
-
-void TaskTable::ApplyThreadPolicy() const {
-  if (!options_.batch_scheduling) return;
-  if (absl::Status s = base::UseBatchScheduling(); !s.ok()) {
-    LOG_EVERY_N(WARNING, 1000) << options_.kind << " task threads keep their scheduling policy: "
-                               << s;
   }
 }
 
@@ -229,7 +238,6 @@ std::shared_ptr<TaskControl> TaskTable::AwaitHandoffLocked() {
 }
 
 void TaskTable::PoolWorkerMain() {
-  ApplyThreadPolicy();
   PollWaiter waiter;
   while (true) {
     std::shared_ptr<TaskControl> task;

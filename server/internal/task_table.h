@@ -4,6 +4,8 @@
 // stop/remove with grace, introspection, and the threads of each execution model.
 #pragma once
 
+#include <sched.h>
+
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -38,8 +40,6 @@ struct TaskTableOptions {
   // next task instead of exiting, while fewer than `idle_threads` wait so.
   std::size_t idle_threads = 0;
   absl::Duration idle_thread_timeout = absl::ZeroDuration();
-  // kThreadPerTask and kFixedPool: task threads run under SCHED_BATCH (base::UseBatchScheduling).
-  bool batch_scheduling = false;
 };
 
 // TaskTable: thread-safe. Lock order: TaskTable::mu_ before TaskControl::mu_; both before a
@@ -91,14 +91,16 @@ class TaskTable {
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CheckNotOwnTaskLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // ApplyThreadPolicy gives the calling task thread the scheduling policy of the options.
-  void ApplyThreadPolicy() const;
+  // TakeCreatorPolicy gives the calling task thread the scheduling policy of the thread that
+  // constructed the table: a new thread inherits its creator's, and Add may run on a
+  // SCHED_BATCH thread (the server's accept loop).
+  void TakeCreatorPolicy() const;
   void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first)
       ABSL_LOCKS_EXCLUDED(mu_);
   // AwaitHandoffLocked parks a kThreadPerTask thread whose task ended (if fewer than
   // idle_threads are parked, parked and running threads stay within the limit, and no stop is
-  // under way) until Add hands it a task (returned,
-  // already marked running), the idle timeout passes or a stop begins (nullptr: retire).
+  // under way) until Add hands it a task (returned, already marked running), the idle timeout
+  // passes or a stop begins (nullptr: retire).
   std::shared_ptr<TaskControl> AwaitHandoffLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PoolWorkerMain() ABSL_LOCKS_EXCLUDED(mu_);
   // FiberMain: the body of a kFiber fiber — `first`, then queued tasks while there are any.
@@ -120,6 +122,9 @@ class TaskTable {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const TaskTableOptions options_;
+  // The constructing thread's scheduling policy and parameters (see TakeCreatorPolicy).
+  const int creator_policy_;
+  const sched_param creator_param_;
 
   mutable Mutex mu_;
   FiberAwareCondVar changed_;  // Signalled when a task ends or is dropped, or the table closes.

@@ -1,6 +1,5 @@
-// What only the thread-based managers have: each task's thread gets the stack size of its
-// options, threads whose task ended wait in the idle-thread cache, and task threads are batch
-// threads. The shared protocol is in
+// What only the threaded manager has: each task's thread gets the stack size of its options, and
+// threads whose task ended wait in the idle-thread cache. The shared protocol is in
 // task_manager_conformance_test.
 #include "weft/threaded_task_manager.h"
 
@@ -10,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/process_stats.h"
-#include "weft/pool_task_manager.h"
+#include "weft/base/thread.h"
 
 namespace weft {
 namespace {
@@ -65,26 +65,18 @@ TEST(ThreadedTaskManagerTest, ATaskThreadHasTheStackSizeOfItsOptions) {
   EXPECT_LT(size, 8u * 1024 * 1024);
 }
 
-// TaskPolicy runs one task on `manager` and returns its thread's scheduling policy.
-int TaskPolicy(TaskManager& manager) {
+TEST(ThreadedTaskManagerTest, ATaskThreadHasTheManagerCreatorsPolicyNotTheAddingThreads) {
+  // The server's accept loop, which adds the tasks, is a SCHED_BATCH thread; a thread it starts
+  // would inherit that policy.
+  ThreadedTaskManager manager;
   std::atomic<int> policy{-1};
-  EXPECT_TRUE(manager.AddTask([&policy] { policy.store(::sched_getscheduler(0)); }).ok());
-  EXPECT_TRUE(WaitUntil([&] { return policy.load() != -1; }));
-  return policy.load();
-}
-
-TEST(ThreadedTaskManagerTest, TaskThreadsAreBatchThreadsUnlessTheOptionsSayOtherwise) {
-  ThreadedTaskManager batch;
-  EXPECT_EQ(TaskPolicy(batch), SCHED_BATCH);
-  ThreadedTaskManager normal(ThreadedTaskManagerOptions{.batch_scheduling = false});
-  EXPECT_EQ(TaskPolicy(normal), SCHED_OTHER);
-}
-
-TEST(PoolTaskManagerTest, WorkersAreBatchThreadsUnlessTheOptionsSayOtherwise) {
-  PoolTaskManager batch;
-  EXPECT_EQ(TaskPolicy(batch), SCHED_BATCH);
-  PoolTaskManager normal(PoolTaskManagerOptions{.batch_scheduling = false});
-  EXPECT_EQ(TaskPolicy(normal), SCHED_OTHER);
+  std::thread adder([&] {
+    EXPECT_TRUE(base::UseBatchScheduling().ok());
+    EXPECT_TRUE(manager.AddTask([&policy] { policy.store(::sched_getscheduler(0)); }).ok());
+  });
+  adder.join();
+  ASSERT_TRUE(WaitUntil([&] { return policy.load() != -1; }));
+  EXPECT_EQ(policy.load(), ::sched_getscheduler(0));
 }
 
 // RunOnce runs one task on `manager`, waits until it has ended and returns its thread's id.

@@ -12,9 +12,6 @@ struct PoolTaskManagerOptions {
   std::size_t threads = 4;
   // Tasks that may wait for a free worker; AddTask then says RESOURCE_EXHAUSTED.
   std::size_t max_queued = 1024;
-  // Workers run under SCHED_BATCH, as ThreadedTaskManagerOptions::batch_scheduling explains
-  // (ping-pong +7 %); false = the process's policy.
-  bool batch_scheduling = true;
 };
 
 // PoolTaskManager: no thread is created per connection; `threads` is its limit. Thread-safe.

@@ -31,11 +31,6 @@ struct ThreadedTaskManagerOptions {
   // idle_threads = 0 turns the cache off: every thread exits when its task ends.
   std::size_t idle_threads = 64;
   absl::Duration idle_thread_timeout = absl::Seconds(10);
-  // Task threads run under SCHED_BATCH (see weft/base/thread.h): a thread woken by its
-  // connection's data does not preempt another task's thread, it runs when that one blocks, so a
-  // busy server switches threads less (ping-pong +3 %, bench/RESULTS.md). Interactive threads
-  // (the control plane's) still preempt them. false = the process's policy.
-  bool batch_scheduling = true;
 };
 
 // ThreadedTaskManager: runs each task on a thread of its own while fewer than `limit` run. A
