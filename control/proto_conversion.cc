@@ -145,6 +145,7 @@ v1::Server ServerToProto(const ManagedServer& managed, const ServerStats& stats)
   out.set_max_connections(Clamp32(server.max_connections().value_or(0)));
   out.set_active_tasks(Clamp32(stats.running));
   out.set_queued_tasks(Clamp32(stats.queued));
+  out.set_idle_threads(Clamp32(stats.idle_threads));
   out.set_open_connections(Clamp32(stats.open));
   out.set_accepted_total(stats.accepted);
   out.set_refused_total(stats.refused);

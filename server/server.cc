@@ -459,6 +459,7 @@ ServerStats ServerImpl::stats() const {
   const TaskManagerStats tasks = manager->Stats();
   stats.running = tasks.running;
   stats.queued = tasks.queued;
+  stats.idle_threads = tasks.idle_threads;
   stats.accepted = accepted_.load();
   stats.refused = refused_.load();
   for (int i = 0; i < kRefusalReasonCount; ++i) {

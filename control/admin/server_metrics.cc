@@ -126,6 +126,9 @@ void AppendServerMetrics(const std::vector<ServerSample>& servers, MetricsWriter
                   [](const v1::Server& s) { return static_cast<double>(s.queued_tasks()); });
   AppendPerServer(servers, writer, "weft_tasks_running", MetricType::kGauge, "Tasks running now.",
                   [](const v1::Server& s) { return static_cast<double>(s.active_tasks()); });
+  AppendPerServer(servers, writer, "weft_task_threads_idle", MetricType::kGauge,
+                  "Task manager threads waiting for their next connection now.",
+                  [](const v1::Server& s) { return static_cast<double>(s.idle_threads()); });
 }
 
 void AppendProcessStateMetrics(std::uint64_t generation, bool draining, MetricsWriter& writer) {

@@ -38,6 +38,7 @@ struct ServerSample {
 //   weft_server_draining                       gauge      1 if draining, else 0
 //   weft_tasks_queued                          gauge      queued_tasks
 //   weft_tasks_running                         gauge      active_tasks
+//   weft_task_threads_idle                     gauge      idle_threads
 // Nothing is written for an empty `servers`.
 // Requires: server names are distinct (one series per server). Thread-compatible.
 void AppendServerMetrics(const std::vector<ServerSample>& servers, MetricsWriter& writer);

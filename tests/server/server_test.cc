@@ -358,6 +358,21 @@ TEST_F(ServerTest, AConnectionToAWildcardListenerKnowsTheAddressItReached) {
   EXPECT_EQ(local_host, kReached);
 }
 
+TEST_F(ServerTest, StatsCountTheThreadsWaitingForTheNextConnection) {
+  Server server(EchoOptions());  // The default manager: threaded, with its idle-thread cache.
+  ASSERT_TRUE(server.Run().ok());
+  EXPECT_EQ(server.stats().idle_threads, 0u);
+  {
+    absl::StatusOr<LoopbackClient> client = LoopbackClient::Connect(server.port());
+    ASSERT_TRUE(client.ok()) << client.status();
+    EXPECT_EQ(client->Echo("ping").value_or(""), "ping");
+  }
+  EXPECT_TRUE(WaitUntil([&] { return server.stats().idle_threads == 1; }, kPrompt))
+      << "the connection's thread waits for the next one";
+  server.Stop();
+  EXPECT_EQ(server.stats().idle_threads, 0u) << "Stop retired it";
+}
+
 // AcceptThreadId returns the kernel id of this process's thread named "weft-accept", if one.
 std::optional<pid_t> AcceptThreadId() {
   std::optional<pid_t> found;

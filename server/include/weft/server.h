@@ -34,6 +34,9 @@ struct ServerStats {
   std::size_t open = 0;      // Connections accepted and not yet closed.
   std::size_t running = 0;   // Tasks running (from the manager).
   std::size_t queued = 0;    // Tasks waiting (from the manager).
+  // Threads of the manager waiting for their next task (the threaded manager's idle-thread
+  // cache; from the manager).
+  std::size_t idle_threads = 0;
   absl::Time started = absl::InfinitePast();  // When it last went from stopped to running.
   // Bytes read from and written to connections, live ones included as the bytes move (relaxed
   // counters: a reader sees a recent value; each one never decreases).

@@ -220,6 +220,8 @@ TEST(AdminEndpointTest, MetricsAgreeWithGetServer) {
   EXPECT_EQ(value(R"(weft_listener_accepting{server="echo"})"), 1);
   EXPECT_EQ(value(R"(weft_server_draining{server="echo"})"), 0);
   EXPECT_EQ(value(R"(weft_tasks_running{server="echo"})"), server.active_tasks());
+  // The echo connection's thread waits in the idle-thread cache, or has just finished with it.
+  EXPECT_GE(value(R"(weft_task_threads_idle{server="echo"})"), 0) << "the family is present";
   // The GetServer calls above were counted (this one's own status is sent after its answer).
   EXPECT_GE(value(R"(grpc_server_handled_total{grpc_type="unary",grpc_service=)"
                   R"("weft.control.v1.Control",grpc_method="GetServer",grpc_code="OK"})"),

@@ -29,6 +29,7 @@ ServerSample Echo() {
   server.set_open_connections(7);
   server.set_active_tasks(5);
   server.set_queued_tasks(2);
+  server.set_idle_threads(4);
   server.set_accepted_total(1000);
   server.set_received_bytes_total(123456);
   server.set_sent_bytes_total(654321);
@@ -105,6 +106,9 @@ weft_tasks_queued{server="echo"} 2
 # HELP weft_tasks_running Tasks running now.
 # TYPE weft_tasks_running gauge
 weft_tasks_running{server="echo"} 5
+# HELP weft_task_threads_idle Task manager threads waiting for their next connection now.
+# TYPE weft_task_threads_idle gauge
+weft_task_threads_idle{server="echo"} 4
 )");
 }
 
