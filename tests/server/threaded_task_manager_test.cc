@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/notification.h"
+#include "tests/testing/concurrent_tasks.h"
 #include "tests/testing/loopback_client.h"
 #include "tests/testing/process_stats.h"
 #include "weft/base/thread.h"
@@ -118,19 +119,7 @@ TEST(ThreadedTaskManagerTest, ACachedThreadExitsAfterTheIdleTimeout) {
 TEST(ThreadedTaskManagerTest, TheCacheKeepsAtMostIdleThreadsThreads) {
   const int threads_before = testing::SettledThreadCount();
   ThreadedTaskManager manager(ThreadedTaskManagerOptions{.idle_threads = 2});
-  absl::Notification release;
-  std::atomic<int> started{0};
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(manager
-                    .AddTask([&] {
-                      started.fetch_add(1);
-                      release.WaitForNotificationWithTimeout(kTestTimeout);
-                    })
-                    .ok());
-  }
-  ASSERT_TRUE(WaitUntil([&] { return started.load() == 5; }));
-  release.Notify();
-  EXPECT_TRUE(WaitUntil([&] { return manager.AllTasks().empty(); }));
+  ASSERT_TRUE(testing::RunTogether(manager, 5).ok());
   EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before + 2; }))
       << CountThreads() << " threads, " << threads_before << " before";
   EXPECT_EQ(manager.Stats().idle_threads, 2u);

@@ -1,12 +1,11 @@
 // The weftd configuration: every error is located and says what is wrong.
 #include "control/daemon/config_loader.h"
 
-#include <atomic>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "control/daemon/listener_builder.h"
+#include "tests/testing/concurrent_tasks.h"
 #include "tests/testing/loopback_client.h"
 #include "weft/server.h"
 
@@ -114,19 +113,7 @@ TEST_F(ConfigLoaderTest, TheThreadedIdleThreadCacheIsCheckedAndReachesTheManager
   ASSERT_TRUE(built.ok()) << built.status();
   // Five tasks end together: the cache keeps the configured two of their threads.
   TaskManager& manager = built->server->task_manager();
-  absl::Notification release;
-  std::atomic<int> started{0};
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(manager
-                    .AddTask([&] {
-                      started.fetch_add(1);
-                      release.WaitForNotificationWithTimeout(testing::kTestTimeout);
-                    })
-                    .ok());
-  }
-  ASSERT_TRUE(testing::WaitUntil([&] { return started.load() == 5; }));
-  release.Notify();
-  ASSERT_TRUE(testing::WaitUntil([&] { return manager.AllTasks().empty(); }));
+  ASSERT_TRUE(testing::RunTogether(manager, 5).ok());
   EXPECT_TRUE(testing::WaitUntil([&] { return manager.Stats().idle_threads == 2; }));
   manager.StopAllTasks(absl::ZeroDuration());
 
