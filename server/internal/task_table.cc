@@ -1,5 +1,7 @@
 #include "server/internal/task_table.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -160,7 +162,9 @@ absl::StatusOr<TaskId> TaskTable::Add(TaskSpec spec) {
   // every task ending, every listing and the next Add wait for mu_.
   absl::StatusOr<base::Thread> thread =
       base::Thread::Start(options_.thread_stack_size,
-                          [this, thread_key, task] { ThreadPerTaskMain(thread_key, task); });
+                          [this, thread_key, task]() mutable {
+                            ThreadPerTaskMain(thread_key, std::move(task));
+                          });
   MutexLock lock(&mu_);
   if (thread.ok()) {
     auto it = task_threads_.find(thread_key);
@@ -187,13 +191,20 @@ Thunk TaskTable::DropUnstartedLocked(TaskControl& task, absl::string_view what,
 }
 
 void TaskTable::TakeCreatorPolicy() const {
-  if (creator_policy_ < 0 || ::sched_getscheduler(0) == creator_policy_) return;
+  // Only the accept loop's SCHED_BATCH is undone: any other inherited policy was the program's.
+  if (creator_policy_ < 0 || creator_policy_ == SCHED_BATCH ||
+      ::sched_getscheduler(0) != SCHED_BATCH) {
+    return;
+  }
   if (::sched_setscheduler(0, creator_policy_, &creator_param_) != 0) {
     PLOG_EVERY_N(WARNING, 1000) << options_.kind << " task threads keep the accept loop's policy";
   }
 }
 
 void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first) {
+  // The name and policy a new thread inherits are those of the thread that called Add (the
+  // server's accept loop: weft-accept, SCHED_BATCH).
+  pthread_setname_np(pthread_self(), "weft-task");  // For top -H, perf and /proc.
   TakeCreatorPolicy();
   PollWaiter waiter;
   std::shared_ptr<TaskControl> task = std::move(first);
@@ -217,17 +228,15 @@ void TaskTable::ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<Task
 
 std::shared_ptr<TaskControl> TaskTable::AwaitHandoffLocked() {
   // With a limit, running and parked threads together stay within it.
-  const bool room = parked_ < options_.idle_threads &&
-                    (!options_.limit.has_value() || running_ + parked_ < *options_.limit);
+  const bool room = unclaimed_ < options_.idle_threads &&
+                    (!options_.limit.has_value() || running_ + unclaimed_ < *options_.limit);
   if (!room || stopping_all_ || closing_) return nullptr;
-  ++parked_;
   ++unclaimed_;
   const Deadline until = DeadlineAfter(options_.idle_thread_timeout);
   bool timed_out = false;
   while (handoff_.empty() && !stopping_all_ && !closing_ && !timed_out) {
     timed_out = !idle_.WaitUntil(&mu_, until);
   }
-  --parked_;
   if (handoff_.empty()) {
     --unclaimed_;  // Nothing was handed over: this thread's claim is still counted.
     return nullptr;
@@ -238,6 +247,7 @@ std::shared_ptr<TaskControl> TaskTable::AwaitHandoffLocked() {
 }
 
 void TaskTable::PoolWorkerMain() {
+  pthread_setname_np(pthread_self(), "weft-worker");
   PollWaiter waiter;
   while (true) {
     std::shared_ptr<TaskControl> task;
@@ -423,7 +433,7 @@ std::vector<TaskInfo> TaskTable::Get(absl::Span<const TaskId> ids) const {
 
 TaskManagerStats TaskTable::Stats() const {
   MutexLock lock(&mu_);
-  return TaskManagerStats{running_, queue_.size(), parked_};
+  return TaskManagerStats{running_, queue_.size(), unclaimed_};
 }
 
 void TaskTable::JoinFinishedThreads() {

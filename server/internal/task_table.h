@@ -92,13 +92,13 @@ class TaskTable {
   void CheckNotOwnTaskLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // TakeCreatorPolicy gives the calling task thread the scheduling policy of the thread that
-  // constructed the table: a new thread inherits its creator's, and Add may run on a
-  // SCHED_BATCH thread (the server's accept loop).
+  // constructed the table if it inherited SCHED_BATCH from the thread that called Add (the
+  // server's accept loop) and the constructing thread's policy was another.
   void TakeCreatorPolicy() const;
   void ThreadPerTaskMain(std::uint64_t thread_key, std::shared_ptr<TaskControl> first)
       ABSL_LOCKS_EXCLUDED(mu_);
   // AwaitHandoffLocked parks a kThreadPerTask thread whose task ended (if fewer than
-  // idle_threads are parked, parked and running threads stay within the limit, and no stop is
+  // idle_threads are idle, idle and running threads stay within the limit, and no stop is
   // under way) until Add hands it a task (returned, already marked running), the idle timeout
   // passes or a stop begins (nullptr: retire).
   std::shared_ptr<TaskControl> AwaitHandoffLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -150,11 +150,10 @@ class TaskTable {
   absl::flat_hash_map<std::uint64_t, base::Thread> task_threads_ ABSL_GUARDED_BY(mu_);
   std::vector<base::Thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   // kThreadPerTask: the idle-thread cache. A parked thread waits on idle_ for a task in
-  // handoff_; `unclaimed_` is the parked threads less the tasks already handed to them, so Add
-  // hands a task over only when a parked thread is sure to take it. Any parked thread takes
+  // handoff_; `unclaimed_` is the parked threads less the tasks already handed to them (the idle
+  // threads), so Add hands a task over only when a parked thread is sure to take it. Any parked thread takes
   // any handed task: Signal wakes one, SignalAll (a stop) all.
   CondVar idle_;
-  std::size_t parked_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t unclaimed_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<std::shared_ptr<TaskControl>> handoff_ ABSL_GUARDED_BY(mu_);
   // kFixedPool: the workers, started in the constructor and joined in the destructor.

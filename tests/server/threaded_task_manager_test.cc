@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -82,15 +83,19 @@ TEST(ThreadedTaskManagerTest, ATaskThreadHasTheManagerCreatorsPolicyNotTheAdding
 
 // RunOnce runs one task on `manager`, waits until it has ended and returns its thread's id.
 pid_t RunOnce(ThreadedTaskManager& manager) {
-  std::atomic<pid_t> tid{0};
-  EXPECT_TRUE(manager.AddTask([&tid] { tid.store(::gettid()); }).ok());
+  // Shared with the task: after a failed wait it may still run.
+  auto tid = std::make_shared<std::atomic<pid_t>>(0);
+  EXPECT_TRUE(manager.AddTask([tid] { tid->store(::gettid()); }).ok());
   EXPECT_TRUE(WaitUntil([&] { return manager.AllTasks().empty(); }));
-  return tid.load();
+  return tid->load();
 }
+
+// kLongIdle: an idle timeout no test outlasts, so a cached thread stays until the test ends.
+constexpr absl::Duration kLongIdle = absl::Hours(1);
 
 TEST(ThreadedTaskManagerTest, AThreadWhoseTaskEndedRunsTheNextTask) {
   const int threads_before = testing::SettledThreadCount();
-  ThreadedTaskManager manager;
+  ThreadedTaskManager manager(ThreadedTaskManagerOptions{.idle_thread_timeout = kLongIdle});
   const pid_t first = RunOnce(manager);
   ASSERT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
   EXPECT_EQ(CountThreads(), threads_before + 1) << "the cached thread is still there";
@@ -118,7 +123,8 @@ TEST(ThreadedTaskManagerTest, ACachedThreadExitsAfterTheIdleTimeout) {
 
 TEST(ThreadedTaskManagerTest, TheCacheKeepsAtMostIdleThreadsThreads) {
   const int threads_before = testing::SettledThreadCount();
-  ThreadedTaskManager manager(ThreadedTaskManagerOptions{.idle_threads = 2});
+  ThreadedTaskManager manager(
+      ThreadedTaskManagerOptions{.idle_threads = 2, .idle_thread_timeout = kLongIdle});
   ASSERT_TRUE(testing::RunTogether(manager, 5).ok());
   EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before + 2; }))
       << CountThreads() << " threads, " << threads_before << " before";
@@ -128,17 +134,19 @@ TEST(ThreadedTaskManagerTest, TheCacheKeepsAtMostIdleThreadsThreads) {
 TEST(ThreadedTaskManagerTest, StopAllTasksAndTheDestructorReturnWithTheCachedThreadsJoined) {
   const int threads_before = testing::SettledThreadCount();
   {
-    ThreadedTaskManager manager(
-        ThreadedTaskManagerOptions{.idle_thread_timeout = absl::Hours(1)});
+    ThreadedTaskManager manager(ThreadedTaskManagerOptions{.idle_thread_timeout = kLongIdle});
     RunOnce(manager);
     ASSERT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
     manager.StopAllTasks(absl::ZeroDuration());
-    EXPECT_EQ(CountThreads(), threads_before) << "StopAllTasks joined the cached thread";
+    // Joined; a joined thread leaves /proc/self/task a moment after its join returns.
+    EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before; }))
+        << "StopAllTasks joined the cached thread";
     EXPECT_EQ(manager.Stats().idle_threads, 0u);
     RunOnce(manager);  // The manager goes on working, and caches again.
     ASSERT_TRUE(WaitUntil([&] { return manager.Stats().idle_threads == 1; }));
   }
-  EXPECT_EQ(CountThreads(), threads_before) << "the destructor joined the cached thread";
+  EXPECT_TRUE(WaitUntil([&] { return CountThreads() == threads_before; }))
+      << "the destructor joined the cached thread";
 }
 
 }  // namespace
