@@ -326,8 +326,8 @@ class Validator {
         if (listener.threaded().idle_threads() > kMaxPoolThreads) {
           error("threaded", absl::StrCat("idle_threads must be at most ", kMaxPoolThreads));
         }
-        if (absl::StatusOr<absl::Duration> d =
-                ParseConfigDuration(listener.threaded().idle_thread_timeout(), absl::ZeroDuration());
+        if (absl::StatusOr<absl::Duration> d = ParseConfigDuration(
+                listener.threaded().idle_thread_timeout(), absl::ZeroDuration());
             !d.ok()) {
           error("threaded.idle_thread_timeout", std::string(d.status().message()));
         }

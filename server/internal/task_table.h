@@ -151,8 +151,8 @@ class TaskTable {
   std::vector<base::Thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   // kThreadPerTask: the idle-thread cache. A parked thread waits on idle_ for a task in
   // handoff_; `unclaimed_` is the parked threads less the tasks already handed to them (the idle
-  // threads), so Add hands a task over only when a parked thread is sure to take it. Any parked thread takes
-  // any handed task: Signal wakes one, SignalAll (a stop) all.
+  // threads), so Add hands a task over only when a parked thread is sure to take it. Any
+  // parked thread takes any handed task: Signal wakes one, SignalAll (a stop) all.
   CondVar idle_;
   std::size_t unclaimed_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<std::shared_ptr<TaskControl>> handoff_ ABSL_GUARDED_BY(mu_);
